@@ -1,0 +1,147 @@
+// Typed DeepSeek-V4 weights (spec §4). One function, for_each_tensor, lists every official tensor with
+// its name, shape and dtype and binds it to its field; loading, validation, the tiny-model generator and
+// `tachyon inspect` all run through it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+
+namespace tachyon::dsv4 {
+
+// Storage format of a linear layer's weight.
+enum class WFormat : uint8_t {
+  kBF16,  // [N, K] bf16
+  kF32,   // [N, K] f32
+  kFP8,   // [N, K] e4m3 + E8M0 scale [ceil(N/B), ceil(K/B)] (B = weight_block_size)
+  kFP4,   // [N, K/2] packed e2m1 + E8M0 scale [N, K/32]
+};
+
+// A bound tensor: points into the mapped checkpoint.
+struct TensorRef {
+  const TensorInfo* info = nullptr;
+  template <typename T>
+  const T* data() const { return reinterpret_cast<const T*>(info->data); }
+  int64_t dim(int i) const { return info->shape[size_t(i)]; }
+  explicit operator bool() const { return info != nullptr; }
+};
+
+// A linear layer y = W x with W logically [n, k].
+struct Linear {
+  WFormat fmt = WFormat::kBF16;
+  int64_t n = 0, k = 0;
+  int block = 128;  // FP8 scale tile
+  TensorRef weight, scale;
+};
+
+struct HcWeights {  // hyper-connection mixing around one sublayer (spec §2.2)
+  TensorRef fn;     // [(2+hc)*hc, hc*D] f32
+  TensorRef base;   // [(2+hc)*hc] f32
+  TensorRef scale;  // [3] f32
+};
+struct HcHeadWeights {  // final stream mix (spec §2.8)
+  TensorRef fn;     // [hc, hc*D] f32
+  TensorRef base;   // [hc] f32
+  TensorRef scale;  // [1] f32
+};
+
+struct CompressorWeights {  // spec §2.4
+  Linear wkv, wgate;        // [c*d, D] bf16
+  TensorRef ape;            // [r, c*d] f32
+  TensorRef norm;           // [d] bf16
+};
+
+struct IndexerWeights {  // spec §2.5
+  Linear wq_b;           // [IH*ID, Q] fp8
+  Linear weights_proj;   // [IH, D] bf16
+  CompressorWeights compressor;
+};
+
+struct AttentionWeights {  // spec §2.3
+  Linear wq_a;             // [Q, D]
+  TensorRef q_norm;        // [Q]
+  Linear wq_b;             // [H*hd, Q]
+  Linear wkv;              // [hd, D]
+  TensorRef kv_norm;       // [hd]
+  Linear wo_a;             // [G*R, H*hd/G] (used as bf16, spec §2.3)
+  Linear wo_b;             // [D, G*R]
+  TensorRef attn_sink;     // [H] f32
+  CompressorWeights compressor;  // ratio > 0
+  IndexerWeights indexer;        // ratio == 4
+};
+
+struct ExpertWeights {  // clamped SwiGLU expert
+  Linear w1, w3;        // [I, D]
+  Linear w2;            // [D, I]
+};
+
+struct MoEWeights {  // spec §2.7
+  Linear gate;       // [E, D] bf16
+  TensorRef bias;    // [E] f32 (learned layers)
+  TensorRef tid2eid; // [V, topk] i64 (hash layers)
+  std::vector<ExpertWeights> experts;
+  ExpertWeights shared;
+};
+
+struct LayerWeights {
+  TensorRef attn_norm, ffn_norm;  // [D] bf16
+  HcWeights hc_attn, hc_ffn;
+  AttentionWeights attn;
+  MoEWeights ffn;
+};
+
+struct MtpWeights {  // spec §2.9
+  LayerWeights block;
+  Linear e_proj, h_proj;  // [D, D] fp8
+  TensorRef enorm, hnorm, norm;  // [D] bf16
+  HcHeadWeights hc_head;
+};
+
+struct ModelWeights {
+  TensorRef embed;  // [V, D] bf16
+  TensorRef head;   // [V, D] bf16
+  TensorRef norm;   // [D] bf16
+  HcHeadWeights hc_head;
+  std::vector<LayerWeights> layers;
+  std::vector<MtpWeights> mtp;  // 0 or 1
+};
+
+// What a tensor is, for accounting.
+enum class TensorRole : uint8_t { kWeight, kScale, kTable };
+
+struct TensorSlot {
+  std::string name;
+  DType dtype;                 // the official dtype
+  std::vector<int64_t> shape;  // as stored
+  TensorRole role = TensorRole::kWeight;
+  bool packed_fp4 = false;     // I8 bytes holding two e2m1 values each
+  bool routed_expert = false;  // part of a routed expert (not active for every token)
+  bool mtp = false;            // part of the MTP module
+  TensorRef* bind = nullptr;   // where the loaded tensor goes (null when only listing)
+
+  int64_t logical_params() const;  // elements, x2 for packed FP4; 0 for scales
+  size_t nbytes() const;
+};
+
+// Sizes `w`'s vectors from the config and visits every official tensor. When `w` is null, only lists.
+void for_each_tensor(const ModelConfig& cfg, ModelWeights* w, const std::function<void(TensorSlot&)>& visit);
+
+// A loaded checkpoint: config, mapped tensors and the typed weights pointing into them.
+struct Checkpoint {
+  ModelConfig config;
+  TensorStore store;
+  ModelWeights weights;
+};
+
+// Loads `dir` (config.json + safetensors) and checks every tensor against for_each_tensor. Errors name
+// every missing, unexpected, mis-shaped or mis-typed tensor (up to a limit), one per line after the first.
+Result<std::unique_ptr<Checkpoint>> load_checkpoint(const std::string& dir);
+
+}  // namespace tachyon::dsv4

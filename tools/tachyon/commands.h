@@ -1,0 +1,17 @@
+// The `tachyon` CLI: each subcommand registers itself on the CLI11 app and sets the action to run.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace tachyon::cli {
+
+using Action = std::function<int()>;
+
+void add_inspect(CLI::App& app, Action& action);
+void add_make_tiny_model(CLI::App& app, Action& action);
+void add_logits(CLI::App& app, Action& action);
+void add_generate(CLI::App& app, Action& action);
+
+}  // namespace tachyon::cli

@@ -1,0 +1,30 @@
+// tachyon: the command-line entry point (inspect, make-tiny-model, logits, generate, ...).
+#include <cstdio>
+#include <exception>
+
+#include "commands.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Tachyon: a DeepSeek-V4 inference engine"};
+  app.require_subcommand(1);
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+  tachyon::cli::Action action;
+  tachyon::cli::add_inspect(app, action);
+  tachyon::cli::add_make_tiny_model(app, action);
+  tachyon::cli::add_logits(app, action);
+  tachyon::cli::add_generate(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  tachyon::init_logging(log_level);
+  try {
+    return action ? action() : 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tachyon: error: %s\n", e.what());
+    return 1;
+  }
+}
