@@ -1,0 +1,73 @@
+// CPU kernels. Every op has a plain scalar reference in namespace `ref` (the oracle that tests compare
+// against) and, where it pays, a vectorised twin in namespace `fast` chosen at run time by ops/.
+// Kernels see only raw pointers and sizes: no model types, no requests.
+#pragma once
+
+#include <cstdint>
+
+namespace tachyon::cpu {
+
+// Storage format of a weight matrix W, logically [n, k] (row n is one output feature).
+enum class WFormat : uint8_t {
+  kBF16,  // bf16 [n, k]
+  kF32,   // f32  [n, k]
+  kFP8,   // e4m3 [n, k] with E8M0 scales [ceil(N/block), ceil(k/block)] over the full matrix
+  kFP4,   // packed e2m1 [n, k/2] with E8M0 scales [n, k/32]
+};
+
+// A view of rows [row0, row0 + n) of a weight matrix with `k` columns (row0 matters for FP8 scale tiles).
+struct WeightView {
+  WFormat fmt = WFormat::kF32;
+  int64_t n = 0, k = 0;
+  const void* data = nullptr;       // points at row 0 of the FULL matrix
+  const uint8_t* scale = nullptr;   // E8M0 scales of the full matrix
+  int64_t row0 = 0;
+  int block = 128;                  // FP8 scale tile edge
+};
+
+namespace ref {
+// y[m, n] = sum_k x[m, k] * W[n, k], fp32 accumulation; for FP8/FP4 each scale block of k is summed
+// in fp32 and then added, scaled, to the fp32 accumulator (spec §2.11). Rows [n_begin, n_end) only.
+void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+}  // namespace ref
+
+namespace fast {
+// Whether the vectorised kernels can run on this CPU (AVX2 + FMA).
+bool available();
+void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+}  // namespace fast
+
+namespace ref {
+
+// In-place FP8 fake quantisation of x[m, k] (row stride `stride`) in blocks of `block` columns
+// (spec §2.11/§2.12): s = 2^ceil(log2(max(amax, 1e-4) * fp32(1/448))), x <- e4m3_rne(clamp(x/s)) * s.
+void fp8_fake_quant(float* x, int64_t m, int64_t k, int64_t stride, int64_t block);
+// In-place FP4 fake quantisation in blocks of `block` (32): s = 2^ceil(log2(max(amax, 6*2^-126) / 6)).
+void fp4_fake_quant(float* x, int64_t m, int64_t k, int64_t stride, int64_t block);
+
+// y[i, :] = w * x[i, :] / sqrt(mean(x[i, :]^2) + eps); w may be null (weightless), bf16 otherwise.
+void rmsnorm(const float* x, const uint16_t* w_bf16, int64_t m, int64_t d, float eps, float* y);
+
+// GPT-J style rotation of `dim` values (pairs (x[2i], x[2i+1])) by angle_i = cos_sin[2i], [2i+1] hold cos, sin.
+// inverse rotates by the negative angle.
+void rope(float* x, int64_t dim, const float* cos_sin, bool inverse);
+
+// Normalised Sylvester-order Walsh-Hadamard transform of n (a power of two) values, in place.
+void hadamard(float* x, int64_t n);
+
+// Indices of the k largest scores (ties: lower index first), written in descending score order.
+void topk(const float* scores, int64_t n, int64_t k, int32_t* out);
+
+// Attention for one query token with a per-head sink logit (spec §2.3):
+//   q [n_heads, d], keys[j] -> d floats (K = V), out [n_heads, d].
+//   s_j = scale * q.k_j; o = sum_j e^(s_j - M) k_j / (sum_j e^(s_j - M) + e^(sink - M)).
+void attention_sink(const float* q, int64_t n_heads, int64_t d, const float* const* keys, int64_t n_keys,
+                    const float* sink, float scale, float* out);
+
+// Hyper-connection split (spec §2.2 step 3): mixes [(2+hc)*hc] -> pre [hc], post [hc], comb [hc, hc]
+// with `iters` Sinkhorn passes.
+void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,
+                       float* pre, float* post, float* comb);
+
+}  // namespace ref
+}  // namespace tachyon::cpu

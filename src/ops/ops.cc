@@ -1,0 +1,67 @@
+#include "ops/ops.h"
+
+#include "core/check.h"
+
+namespace tachyon::ops {
+
+OpContext OpContext::make(const ThreadPool& pool, bool allow_fast) {
+  OpContext c;
+  c.pool = &pool;
+  c.use_fast = allow_fast;
+  c.fast_ok = cpu::fast::available();
+  return c;
+}
+
+void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w, float* y) {
+  TACHYON_CHECK(w.data != nullptr && w.n > 0 && w.k > 0, "linear: empty weight");
+  TACHYON_CHECK(w.fmt != WFormat::kFP4 || w.k % 32 == 0, "linear: FP4 needs k % 32 == 0");
+  TACHYON_CHECK((w.fmt != WFormat::kFP8 && w.fmt != WFormat::kFP4) || w.scale != nullptr, "linear: missing scale");
+  if (m <= 0) return;
+  // Split output features across threads; grain keeps each chunk's weight slice worth the fork.
+  const int64_t grain = std::max<int64_t>(16, 32768 / std::max<int64_t>(1, w.k));
+  const bool fast = ctx.fast();
+  auto body = [&](int64_t b, int64_t e) {
+    if (fast) cpu::fast::linear(x, m, w, y, b, e);
+    else cpu::ref::linear(x, m, w, y, b, e);
+  };
+  if (ctx.pool) ctx.pool->parallel_for(w.n, grain, body);
+  else body(0, w.n);
+}
+
+void fp8_fake_quant(const OpContext&, float* x, int64_t m, int64_t k, int64_t stride, int64_t block) {
+  TACHYON_CHECK(block > 0 && stride >= k);
+  cpu::ref::fp8_fake_quant(x, m, k, stride, block);
+}
+
+void fp4_fake_quant(const OpContext&, float* x, int64_t m, int64_t k, int64_t stride, int64_t block) {
+  TACHYON_CHECK(block > 0 && stride >= k);
+  cpu::ref::fp4_fake_quant(x, m, k, stride, block);
+}
+
+void rmsnorm(const OpContext&, const float* x, const uint16_t* w, int64_t m, int64_t d, float eps, float* y) {
+  cpu::ref::rmsnorm(x, w, m, d, eps, y);
+}
+
+void rope(float* x, int64_t dim, const float* cs, bool inverse) {
+  TACHYON_CHECK(dim % 2 == 0);
+  cpu::ref::rope(x, dim, cs, inverse);
+}
+
+void hadamard(float* x, int64_t n) {
+  TACHYON_CHECK(n > 0 && (n & (n - 1)) == 0, "hadamard: n must be a power of two");
+  cpu::ref::hadamard(x, n);
+}
+
+void topk(const float* scores, int64_t n, int64_t k, int32_t* out) { cpu::ref::topk(scores, n, k, out); }
+
+void attention_sink(const OpContext&, const float* q, int64_t n_heads, int64_t d, const float* const* keys,
+                    int64_t n_keys, const float* sink, float scale, float* out) {
+  cpu::ref::attention_sink(q, n_heads, d, keys, n_keys, sink, scale, out);
+}
+
+void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,
+                       float* pre, float* post, float* comb) {
+  cpu::ref::hc_split_sinkhorn(mixes, scale3, base, hc, iters, eps, pre, post, comb);
+}
+
+}  // namespace tachyon::ops

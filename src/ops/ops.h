@@ -1,0 +1,43 @@
+// Backend-neutral operations used by the model. Each op validates its shape contract with TACHYON_CHECK
+// and dispatches, in one place, to the backend kernel: the vectorised one when the CPU supports it and
+// the context allows it, else the scalar reference. Model code calls only these.
+#pragma once
+
+#include <cstdint>
+
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/kernels.h"
+#include "core/thread_pool.h"
+
+namespace tachyon::ops {
+
+using cpu::WeightView;
+using cpu::WFormat;
+
+// Execution context for ops: the thread pool and which kernels to use.
+struct OpContext {
+  const ThreadPool* pool = nullptr;
+  bool use_fast = true;     // false forces the scalar references
+  bool fast_ok = false;     // the CPU supports the fast kernels
+
+  static OpContext make(const ThreadPool& pool, bool allow_fast = true);
+  bool fast() const { return use_fast && fast_ok; }
+};
+
+// y[m, w.n] = x[m, w.k] . W^T (fp32 accumulation). Threads split the output features.
+void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w, float* y);
+
+// In-place activation / KV fake quantisation (spec §2.11, §2.12).
+void fp8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_t stride, int64_t block);
+void fp4_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_t stride, int64_t block);
+
+void rmsnorm(const OpContext& ctx, const float* x, const uint16_t* w_bf16, int64_t m, int64_t d, float eps, float* y);
+void rope(float* x, int64_t dim, const float* cos_sin, bool inverse);
+void hadamard(float* x, int64_t n);
+void topk(const float* scores, int64_t n, int64_t k, int32_t* out);
+void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* const* keys,
+                    int64_t n_keys, const float* sink, float scale, float* out);
+void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,
+                       float* pre, float* post, float* comb);
+
+}  // namespace tachyon::ops
