@@ -1,0 +1,200 @@
+// Attention sublayer (spec §2.3-2.5, §7): low-rank queries with a weightless per-head RMS-norm, one
+// shared 512-d K=V vector per token, a sliding window in every layer plus compressed blocks (all of them
+// for HCA, the Lightning Indexer's top-k for CSA), a per-head sink logit, inverse RoPE on the output and
+// the grouped low-rank output projection.
+//
+// Position-independent projections run over all T rows at once; the cache updates, compressors, indexer
+// and the attention itself run token by token within each sequence, so a prefill computes exactly what
+// the same tokens decoded one at a time compute.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/check.h"
+#include "model/deepseek_v4/layers.h"
+
+namespace tachyon::dsv4 {
+
+namespace {
+
+// RMS-normalise each of `n` vectors of `d` values in place with a bf16 weight (or none).
+void norm_rows(const ModelContext& ctx, float* x, int64_t n, int64_t d, const TensorRef& w, float eps) {
+  ops::rmsnorm(ctx.ops, x, w ? w.data<uint16_t>() : nullptr, n, d, eps, x);
+}
+
+// Post-processing of an emitted compressed entry: RMSNorm, RoPE at the block's first position, then the
+// storage quantisation (FP8 sim of the nope dims for attention; Hadamard + FP4 sim for the indexer).
+void finish_entry(const LayerEnv& env, float* e, int d, const TensorRef& norm, int64_t block_pos, bool indexer) {
+  const ModelConfig& cfg = env.cfg;
+  const int rd = cfg.qk_rope_head_dim;
+  norm_rows(env.ctx, e, 1, d, norm, float(cfg.rms_norm_eps));
+  std::vector<float> cs(static_cast<size_t>(rd));
+  env.rope.fill(block_pos, cs.data());
+  ops::rope(e + d - rd, rd, cs.data(), false);
+  if (indexer) {
+    ops::hadamard(e, d);
+    if (env.ctx.numerics.indexer_quant) ops::fp4_fake_quant(env.ctx.ops, e, 1, d, d, 32);
+  } else if (env.ctx.numerics.kv_quant) {
+    ops::fp8_fake_quant(env.ctx.ops, e, 1, d - rd, d, 64);
+  }
+}
+
+}  // namespace
+
+void attention_forward(const LayerEnv& env, const AttentionWeights& w, const float* x, int64_t T,
+                       std::span<const TokenSpan> spans, float* out) {
+  const ModelConfig& cfg = env.cfg;
+  const ModelContext& ctx = env.ctx;
+  const int64_t D = cfg.hidden_size, H = cfg.num_attention_heads, hd = cfg.head_dim, rd = cfg.qk_rope_head_dim;
+  const int64_t Q = cfg.q_lora_rank, G = cfg.o_groups, R = cfg.o_lora_rank;
+  const float eps = float(cfg.rms_norm_eps);
+  const int ratio = cfg.ratio(env.layer);
+  const bool has_indexer = ratio == 4;
+
+  // ---- queries ----
+  std::vector<float> qr(size_t(T * Q));                 // [T, Q]
+  linear_q(ctx, x, T, w.wq_a, qr.data());
+  norm_rows(ctx, qr.data(), T, Q, w.q_norm, eps);
+  std::vector<float> q(size_t(T * H * hd));             // [T, H, hd]
+  linear_q(ctx, qr.data(), T, w.wq_b, q.data());
+  norm_rows(ctx, q.data(), T * H, hd, TensorRef{}, eps);  // weightless per-head RMS-norm
+
+  // ---- the token's own K=V vector ----
+  std::vector<float> kv(size_t(T * hd));                // [T, hd]
+  linear_q(ctx, x, T, w.wkv, kv.data());
+  norm_rows(ctx, kv.data(), T, hd, w.kv_norm, eps);
+
+  // ---- compressor and indexer projections ----
+  const int c = ratio == 4 ? 2 : 1;
+  std::vector<float> ckv, cgate;                        // [T, c*hd]
+  if (ratio > 0) {
+    ckv.resize(size_t(T * c * hd));
+    cgate.resize(size_t(T * c * hd));
+    linear_q(ctx, x, T, w.compressor.wkv, ckv.data());
+    linear_q(ctx, x, T, w.compressor.wgate, cgate.data());
+  }
+  const int64_t IH = cfg.index_n_heads, ID = cfg.index_head_dim;
+  std::vector<float> iq, iw, ikv, igate;
+  if (has_indexer) {
+    iq.resize(size_t(T * IH * ID));                     // [T, IH, ID]
+    linear_q(ctx, qr.data(), T, w.indexer.wq_b, iq.data());
+    iw.resize(size_t(T * IH));                          // [T, IH]
+    linear_q(ctx, x, T, w.indexer.weights_proj, iw.data());
+    const float wscale = float(1.0 / std::sqrt(double(ID)) / std::sqrt(double(IH)));
+    for (float& v : iw) v *= wscale;
+    ikv.resize(size_t(T * 2 * ID));                     // [T, 2*ID]
+    igate.resize(size_t(T * 2 * ID));
+    linear_q(ctx, x, T, w.indexer.compressor.wkv, ikv.data());
+    linear_q(ctx, x, T, w.indexer.compressor.wgate, igate.data());
+  }
+
+  // ---- per sequence, token by token ----
+  std::vector<float> o(size_t(T * H * hd));             // [T, H, hd]
+  std::vector<float> cs(static_cast<size_t>(rd));
+  std::vector<float> entry(size_t(std::max(hd, ID)));
+  std::vector<const float*> keys;
+  std::vector<float> scores;
+  std::vector<int32_t> picked;
+  std::vector<int32_t> topk_trace;                      // [T, index_topk] for the trace
+  if (has_indexer && ctx.trace) topk_trace.assign(size_t(T * cfg.index_topk), -1);
+  const float softmax_scale = float(1.0 / std::sqrt(double(hd)));
+  const float* sink = w.attn_sink.data<float>();
+  for (const TokenSpan& sp : spans) {
+    SequenceState& seq = *sp.seq;
+    for (int64_t i = 0; i < sp.n; ++i) {
+      const int64_t t = sp.row0 + i, pos = sp.start_pos + i;
+      env.rope.fill(pos, cs.data());
+      // RoPE on the last rd dims of every query head and of the KV vector.
+      for (int64_t h = 0; h < H; ++h) ops::rope(&q[size_t((t * H + h) * hd + hd - rd)], rd, cs.data(), false);
+      float* kvt = &kv[size_t(t * hd)];                 // [hd]
+      ops::rope(kvt + hd - rd, rd, cs.data(), false);
+      if (ctx.numerics.kv_quant) ops::fp8_fake_quant(ctx.ops, kvt, 1, hd - rd, hd, 64);
+      std::copy(kvt, kvt + hd, env.pools.window_write(seq, env.layer, pos));
+
+      if (ratio > 0) {
+        float* st = env.pools.compressor_state(seq, env.layer);
+        if (compressor_step(st, ratio, int(hd), &ckv[size_t(t * c * hd)], &cgate[size_t(t * c * hd)],
+                            w.compressor.ape.data<float>(), pos, entry.data())) {
+          const int64_t j = pos / ratio;
+          finish_entry(env, entry.data(), int(hd), w.compressor.norm, j * ratio, false);
+          std::copy(entry.data(), entry.data() + hd, env.pools.compressed_write(seq, env.layer, j));
+        }
+      }
+      const int64_t n_blocks = ratio > 0 ? (pos + 1) / ratio : 0;  // completed, visible blocks
+      picked.clear();
+      if (has_indexer) {
+        float* st = env.pools.indexer_state(seq, env.layer);
+        if (compressor_step(st, 4, int(ID), &ikv[size_t(t * 2 * ID)], &igate[size_t(t * 2 * ID)],
+                            w.indexer.compressor.ape.data<float>(), pos, entry.data())) {
+          const int64_t j = pos / 4;
+          finish_entry(env, entry.data(), int(ID), w.indexer.compressor.norm, j * 4, true);
+          std::copy(entry.data(), entry.data() + ID, env.pools.indexer_write(seq, env.layer, j));
+        }
+        // Indexer query: RoPE, Hadamard, FP4 sim (spec §2.5).
+        float* iqt = &iq[size_t(t * IH * ID)];          // [IH, ID]
+        for (int64_t h = 0; h < IH; ++h) {
+          float* v = iqt + h * ID;
+          ops::rope(v + ID - rd, rd, cs.data(), false);
+          ops::hadamard(v, ID);
+        }
+        if (ctx.numerics.indexer_quant) ops::fp4_fake_quant(ctx.ops, iqt, IH, ID, ID, 32);
+        scores.assign(size_t(n_blocks), 0.0f);          // [n_blocks]
+        for (int64_t j = 0; j < n_blocks; ++j) {
+          const float* k = env.pools.indexer_read(seq, env.layer, j);
+          float s = 0.0f;
+          for (int64_t h = 0; h < IH; ++h) {
+            float dot = 0.0f;
+            for (int64_t e = 0; e < ID; ++e) dot += iqt[h * ID + e] * k[e];
+            s += std::max(dot, 0.0f) * iw[size_t(t * IH + h)];
+          }
+          scores[size_t(j)] = s;
+        }
+        const int64_t k = std::min<int64_t>(cfg.index_topk, n_blocks);
+        picked.resize(size_t(k));
+        ops::topk(scores.data(), n_blocks, k, picked.data());
+        if (!topk_trace.empty()) {
+          std::vector<int32_t> sorted = picked;
+          std::sort(sorted.begin(), sorted.end());
+          std::copy(sorted.begin(), sorted.end(), topk_trace.begin() + t * cfg.index_topk);
+        }
+      }
+
+      // Keys: the window, then the compressed blocks this query may see.
+      keys.clear();
+      for (int64_t p = std::max<int64_t>(0, pos - cfg.sliding_window + 1); p <= pos; ++p)
+        keys.push_back(env.pools.window_read(seq, env.layer, p));
+      if (has_indexer) {
+        for (int32_t j : picked) keys.push_back(env.pools.compressed_read(seq, env.layer, j));
+      } else {
+        for (int64_t j = 0; j < n_blocks; ++j) keys.push_back(env.pools.compressed_read(seq, env.layer, j));
+      }
+      float* ot = &o[size_t(t * H * hd)];               // [H, hd]
+      ops::attention_sink(ctx.ops, &q[size_t(t * H * hd)], H, hd, keys.data(), int64_t(keys.size()), sink,
+                          softmax_scale, ot);
+      for (int64_t h = 0; h < H; ++h) ops::rope(ot + h * hd + hd - rd, rd, cs.data(), true);  // inverse RoPE
+      env.pools.trim_window(seq, env.layer, pos + 1);
+    }
+  }
+  if (!topk_trace.empty())
+    ctx.trace->ids(env.prefix + "index_topk", topk_trace.data(), {T, int64_t(cfg.index_topk)});
+
+  // ---- grouped low-rank output projection ----
+  const int64_t Kg = H / G * hd;                        // inputs per group
+  std::vector<float> og(size_t(T * Kg));                // [T, Kg] one group's heads
+  std::vector<float> zg(size_t(T * R));                 // [T, R]
+  std::vector<float> z(size_t(T * G * R));              // [T, G*R]
+  for (int64_t g = 0; g < G; ++g) {
+    for (int64_t t = 0; t < T; ++t)
+      std::copy(&o[size_t(t * H * hd + g * Kg)], &o[size_t(t * H * hd + (g + 1) * Kg)], &og[size_t(t * Kg)]);
+    cpu::WeightView v = view(w.wo_a);                   // rows [g*R, (g+1)*R) of wo_a
+    v.row0 = g * R;
+    v.n = R;
+    ops::linear(ctx.ops, og.data(), T, v, zg.data());   // [T, R], bf16 path: no activation quant
+    for (int64_t t = 0; t < T; ++t)
+      std::copy(&zg[size_t(t * R)], &zg[size_t((t + 1) * R)], &z[size_t(t * G * R + g * R)]);
+  }
+  linear_q(ctx, z.data(), T, w.wo_b, out);              // [T, D]
+  TACHYON_CHECK(w.wo_b.n == D);
+}
+
+}  // namespace tachyon::dsv4

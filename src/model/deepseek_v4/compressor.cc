@@ -1,0 +1,60 @@
+// Compressor partial state (spec §2.4, §3 item 4). State layout: kv rows then score rows, each
+// [c*r, c*d] with c = 2 for the overlapping ratio-4 compressor and 1 otherwise. With overlap, rows
+// [0, r) hold the previous block and rows [r, 2r) the current one; a block pools channel k from the
+// previous block's channel k and the current block's channel d + k. Scores start at -inf, so the first
+// block's "previous" half has zero weight.
+#include <algorithm>
+#include <cmath>
+
+#include "model/deepseek_v4/layers.h"
+
+namespace tachyon::dsv4 {
+
+bool compressor_step(float* state, int ratio, int d, const float* kv, const float* gate, const float* ape,
+                     int64_t pos, float* out) {
+  const bool overlap = ratio == 4;
+  const int c = overlap ? 2 : 1;
+  const int rows = c * ratio, cols = c * d;
+  float* kv_state = state;                         // [c*r, c*d]
+  float* score_state = state + int64_t(rows) * cols;  // [c*r, c*d]
+  const int slot = int(pos % ratio);
+  const int row = overlap ? ratio + slot : slot;
+  const float* ape_row = ape + int64_t(slot) * cols;  // [c*d]
+  for (int k = 0; k < cols; ++k) {
+    kv_state[int64_t(row) * cols + k] = kv[k];
+    score_state[int64_t(row) * cols + k] = gate[k] + ape_row[k];
+  }
+  if ((pos + 1) % ratio != 0) return false;
+  // Per-channel softmax over the candidate rows, then the weighted sum of their kv.
+  for (int k = 0; k < d; ++k) {
+    float mx = -INFINITY;
+    auto cand = [&](int r, float** kvp, float** sp) {
+      const int ch = (overlap && r >= ratio) ? d + k : k;
+      *kvp = kv_state + int64_t(r) * cols + ch;
+      *sp = score_state + int64_t(r) * cols + ch;
+    };
+    float *kvp, *sp;
+    for (int r = 0; r < rows; ++r) {
+      cand(r, &kvp, &sp);
+      mx = std::max(mx, *sp);
+    }
+    float sum = 0.0f;
+    for (int r = 0; r < rows; ++r) {
+      cand(r, &kvp, &sp);
+      sum += std::exp(*sp - mx);
+    }
+    float acc = 0.0f;
+    for (int r = 0; r < rows; ++r) {
+      cand(r, &kvp, &sp);
+      acc += *kvp * (std::exp(*sp - mx) / sum);
+    }
+    out[k] = acc;
+  }
+  if (overlap) {  // the current block becomes the previous one
+    std::copy(kv_state + int64_t(ratio) * cols, kv_state + int64_t(rows) * cols, kv_state);
+    std::copy(score_state + int64_t(ratio) * cols, score_state + int64_t(rows) * cols, score_state);
+  }
+  return true;
+}
+
+}  // namespace tachyon::dsv4

@@ -1,0 +1,41 @@
+// What a forward call needs besides weights and state: the op context (threads, kernel choice), the
+// numeric mode, and an optional trace hook that receives named intermediates.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ops/ops.h"
+
+namespace tachyon::dsv4 {
+
+// Which of the official quantisation points are simulated (golden README "Numeric modes").
+struct Numerics {
+  bool act_quant = true;      // FP8 activations before every FP8/FP4-stored linear (not wo_a)
+  bool kv_quant = true;       // FP8 simulation of the cached KV nope dims (blocks of 64)
+  bool indexer_quant = true;  // FP4 simulation of indexer queries and keys (after the Hadamard)
+
+  static Numerics official() { return {}; }
+  static Numerics exact() { return {false, false, false}; }
+  static bool parse(std::string_view name, Numerics* out);
+  std::string_view name() const { return act_quant ? "official" : "exact"; }
+};
+
+// Receives named intermediates ("layer2.attn_out", "final_streams", ...). Rows follow the batch's
+// token order. Implementations must not keep the pointers.
+class Trace {
+ public:
+  virtual ~Trace() = default;
+  virtual void tensor(std::string_view name, const float* data, const std::vector<int64_t>& shape) = 0;
+  virtual void ids(std::string_view name, const int32_t* data, const std::vector<int64_t>& shape) = 0;
+};
+
+struct ModelContext {
+  ops::OpContext ops;
+  Numerics numerics;
+  Trace* trace = nullptr;
+};
+
+}  // namespace tachyon::dsv4

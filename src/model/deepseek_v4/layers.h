@@ -1,0 +1,61 @@
+// The pieces of one DeepSeek-V4 block, as plain functions over typed weights (spec §2). Activations are
+// fp32 row-major [n_tokens, ...]; rows follow the batch's token order, and `TokenSpan`s say which rows
+// belong to which sequence (and at which positions), because attention and the compressors are
+// sequential per sequence while every other op is position-independent.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/deepseek_v4/context.h"
+#include "model/deepseek_v4/rope.h"
+#include "model/deepseek_v4/state.h"
+#include "model/deepseek_v4/weights.h"
+
+namespace tachyon::dsv4 {
+
+struct TokenSpan {
+  SequenceState* seq = nullptr;
+  int64_t start_pos = 0;  // position of the first token
+  int64_t n = 0;          // number of tokens
+  int64_t row0 = 0;       // first row in the batch
+};
+
+struct LayerEnv {
+  const ModelConfig& cfg;
+  const ModelContext& ctx;
+  CachePools& pools;
+  const RopeTable& rope;  // this layer's table (spec §2.6)
+  int layer = 0;          // index into SequenceState::layers (num_hidden_layers = MTP)
+  std::string prefix;     // trace name prefix ("layer2." or "mtp.")
+};
+
+cpu::WeightView view(const Linear& l);
+
+// y[m, n] = W x, with the FP8 activation quantisation of spec §2.11 when the weight is stored FP8/FP4
+// and the mode simulates it (`quant_ok` false for wo_a, which the reference runs in bf16).
+void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& w, float* y, bool quant_ok = true);
+
+// Hyper-connections (spec §2.2, §2.8). streams [T, hc, D].
+void hc_pre(const ModelContext& ctx, const ModelConfig& cfg, const HcWeights& w, const float* streams, int64_t T,
+            float* y /*[T, D]*/, float* post /*[T, hc]*/, float* comb /*[T, hc, hc]*/);
+void hc_post(const ModelConfig& cfg, const float* f /*[T, D]*/, const float* post, const float* comb, int64_t T,
+             float* streams /*[T, hc, D], updated in place*/);
+void hc_head(const ModelContext& ctx, const ModelConfig& cfg, const HcHeadWeights& w, const float* streams, int64_t T,
+             float* y /*[T, D]*/);
+
+// Attention sublayer (spec §2.3-2.5): x [T, D] (already attn_norm'ed) -> out [T, D]. Appends to the state.
+void attention_forward(const LayerEnv& env, const AttentionWeights& w, const float* x, int64_t T,
+                       std::span<const TokenSpan> spans, float* out);
+
+// MoE sublayer (spec §2.7): x [T, D] (already ffn_norm'ed) -> out [T, D].
+void moe_forward(const LayerEnv& env, const MoEWeights& w, const float* x, int64_t T, const int32_t* token_ids,
+                 float* out);
+
+// Feeds one token into a compressor's partial state; when it completes a block, writes the pooled
+// (not yet normalised) vector to out [d] and returns true (spec §2.4, §3 item 4).
+bool compressor_step(float* state, int ratio, int d, const float* kv, const float* gate, const float* ape,
+                     int64_t pos, float* out);
+
+}  // namespace tachyon::dsv4

@@ -1,0 +1,141 @@
+// Embedding -> hyper-connected blocks -> head mix -> norm -> logits, and the MTP module (spec §2.1-2.9).
+#include "model/deepseek_v4/model.h"
+
+#include <vector>
+
+#include "core/check.h"
+#include "model/deepseek_v4/layers.h"
+
+namespace tachyon::dsv4 {
+
+Model::Model(const Checkpoint& ck)
+    : ck_(ck),
+      cfg_(ck.config),
+      w_(ck.weights),
+      pools_(ck.config),
+      rope_window_(ck.config.qk_rope_head_dim, ck.config.rope_theta, false, ck.config),
+      rope_compressed_(ck.config.qk_rope_head_dim, ck.config.compress_rope_theta, true, ck.config) {}
+
+namespace {
+void trace_tensor(const ModelContext& ctx, const std::string& name, const float* p, std::vector<int64_t> shape) {
+  if (ctx.trace) ctx.trace->tensor(name, p, shape);
+}
+}  // namespace
+
+void Model::block(const ModelContext& ctx, const LayerWeights& w, int layer, std::span<const TokenSpan> spans,
+                  const int32_t* token_ids, int64_t T, std::vector<float>& X, const std::string& prefix) {
+  const int64_t D = cfg_.hidden_size, hc = cfg_.hc_mult;
+  const float eps = float(cfg_.rms_norm_eps);
+  LayerEnv env{cfg_, ctx, pools_, cfg_.ratio(layer) > 0 ? rope_compressed_ : rope_window_, layer, prefix};
+  std::vector<float> y(size_t(T * D)), x(size_t(T * D)), f(size_t(T * D));  // [T, D]
+  std::vector<float> post(size_t(T * hc)), comb(size_t(T * hc * hc));       // [T, hc], [T, hc, hc]
+  // attention sublayer
+  hc_pre(ctx, cfg_, w.hc_attn, X.data(), T, y.data(), post.data(), comb.data());
+  ops::rmsnorm(ctx.ops, y.data(), w.attn_norm.data<uint16_t>(), T, D, eps, x.data());
+  attention_forward(env, w.attn, x.data(), T, spans, f.data());              // [T, D]
+  trace_tensor(ctx, prefix + "attn_out", f.data(), {T, D});
+  hc_post(cfg_, f.data(), post.data(), comb.data(), T, X.data());            // [T, hc, D]
+  // MoE sublayer
+  hc_pre(ctx, cfg_, w.hc_ffn, X.data(), T, y.data(), post.data(), comb.data());
+  ops::rmsnorm(ctx.ops, y.data(), w.ffn_norm.data<uint16_t>(), T, D, eps, x.data());
+  moe_forward(env, w.ffn, x.data(), T, token_ids, f.data());                 // [T, D]
+  trace_tensor(ctx, prefix + "ffn_out", f.data(), {T, D});
+  hc_post(cfg_, f.data(), post.data(), comb.data(), T, X.data());            // [T, hc, D]
+  trace_tensor(ctx, prefix + "streams", X.data(), {T, hc, D});
+}
+
+void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorRef& norm, const float* streams,
+                 int64_t rows, float* logits, const std::string& prefix) {
+  const int64_t D = cfg_.hidden_size;
+  std::vector<float> y(size_t(rows * D)), yn(size_t(rows * D));  // [rows, D]
+  hc_head(ctx, cfg_, hc, streams, rows, y.data());
+  trace_tensor(ctx, prefix + "final_hidden", y.data(), {rows, D});
+  ops::rmsnorm(ctx.ops, y.data(), norm.data<uint16_t>(), rows, D, float(cfg_.rms_norm_eps), yn.data());
+  trace_tensor(ctx, prefix + "final_normed", yn.data(), {rows, D});
+  Linear head_w;
+  head_w.fmt = WFormat::kBF16;
+  head_w.n = cfg_.vocab_size;
+  head_w.k = D;
+  head_w.weight = w_.head;
+  ops::linear(ctx.ops, yn.data(), rows, view(head_w), logits);  // [rows, V] fp32
+}
+
+void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, ForwardOutput& out) {
+  const int64_t D = cfg_.hidden_size, hc = cfg_.hc_mult, V = cfg_.vocab_size;
+  std::vector<TokenSpan> spans;
+  std::vector<int32_t> tokens;
+  int64_t T = 0;
+  for (const SeqInput& in : batch) {
+    TACHYON_CHECK(in.state != nullptr && !in.tokens.empty());
+    TACHYON_CHECK(in.state->layers.size() == size_t(cfg_.num_hidden_layers + 1), "state from another model");
+    spans.push_back({in.state, in.state->pos, int64_t(in.tokens.size()), T});
+    for (int32_t tok : in.tokens) {
+      TACHYON_CHECK(tok >= 0 && tok < V, "token id out of range");
+      tokens.push_back(tok);
+    }
+    T += int64_t(in.tokens.size());
+  }
+  // Embedding copied into every stream.
+  std::vector<float> X(size_t(T * hc * D));  // [T, hc, D]
+  const uint16_t* emb = w_.embed.data<uint16_t>();
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < hc; ++i)
+      for (int64_t d = 0; d < D; ++d) X[size_t((t * hc + i) * D + d)] = bf16_to_f32(emb[tokens[size_t(t)] * D + d]);
+  trace_tensor(ctx, "embed_streams", X.data(), {T, hc, D});
+  for (int l = 0; l < cfg_.num_hidden_layers; ++l)
+    block(ctx, w_.layers[size_t(l)], l, spans, tokens.data(), T, X, "layer" + std::to_string(l) + ".");
+  trace_tensor(ctx, "final_streams", X.data(), {T, hc, D});
+  for (const TokenSpan& sp : spans) sp.seq->pos += sp.n;
+
+  // Logits for the requested rows.
+  std::vector<float> sel;  // [rows, hc, D]
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const TokenSpan& sp = spans[b];
+    const int64_t first = batch[b].all_logits ? sp.row0 : sp.row0 + sp.n - 1;
+    sel.insert(sel.end(), X.begin() + first * hc * D, X.begin() + (sp.row0 + sp.n) * hc * D);
+  }
+  const int64_t rows = int64_t(sel.size()) / (hc * D);
+  out.logits.resize(size_t(rows * V));
+  head(ctx, w_.hc_head, w_.norm, sel.data(), rows, out.logits.data(), "");
+  out.final_streams = std::move(X);
+}
+
+void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits) {
+  TACHYON_CHECK(!w_.mtp.empty(), "this checkpoint has no MTP module");
+  const MtpWeights& m = w_.mtp[0];
+  const int64_t D = cfg_.hidden_size, hc = cfg_.hc_mult, V = cfg_.vocab_size;
+  const float eps = float(cfg_.rms_norm_eps);
+  std::vector<TokenSpan> spans;
+  std::vector<int32_t> tokens;
+  std::vector<float> h;  // [T, hc, D] main final streams
+  int64_t T = 0;
+  for (const MtpInput& in : batch) {
+    const int64_t n = int64_t(in.next_tokens.size());
+    spans.push_back({in.state, in.state->mtp_pos, n, T});
+    tokens.insert(tokens.end(), in.next_tokens.begin(), in.next_tokens.end());
+    h.insert(h.end(), in.streams, in.streams + n * hc * D);
+    T += n;
+  }
+  // e = e_proj(enorm(embed[next])), h = h_proj(hnorm(streams)); X = h + e broadcast over streams.
+  std::vector<float> e(size_t(T * D)), ep(size_t(T * D));  // [T, D]
+  const uint16_t* emb = w_.embed.data<uint16_t>();
+  for (int64_t t = 0; t < T; ++t) {
+    TACHYON_CHECK(tokens[size_t(t)] >= 0 && tokens[size_t(t)] < V, "token id out of range");
+    for (int64_t d = 0; d < D; ++d) e[size_t(t * D + d)] = bf16_to_f32(emb[tokens[size_t(t)] * D + d]);
+  }
+  ops::rmsnorm(ctx.ops, e.data(), m.enorm.data<uint16_t>(), T, D, eps, e.data());
+  linear_q(ctx, e.data(), T, m.e_proj, ep.data());
+  std::vector<float> X(size_t(T * hc * D));  // [T, hc, D]
+  ops::rmsnorm(ctx.ops, h.data(), m.hnorm.data<uint16_t>(), T * hc, D, eps, h.data());
+  linear_q(ctx, h.data(), T * hc, m.h_proj, X.data());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < hc; ++i)
+      for (int64_t d = 0; d < D; ++d) X[size_t((t * hc + i) * D + d)] += ep[size_t(t * D + d)];
+  trace_tensor(ctx, "mtp.input_streams", X.data(), {T, hc, D});
+  block(ctx, m.block, cfg_.num_hidden_layers, spans, tokens.data(), T, X, "mtp.");
+  for (const TokenSpan& sp : spans) sp.seq->mtp_pos += sp.n;
+  logits.resize(size_t(T * V));
+  head(ctx, m.hc_head, m.norm, X.data(), T, logits.data(), "mtp.");
+}
+
+}  // namespace tachyon::dsv4

@@ -1,0 +1,61 @@
+// DeepSeek-V4 forward pass over a batch of sequences (spec §2). Each batch entry appends its new tokens
+// to that sequence's paged state; sequences may be at different positions and have different lengths.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/deepseek_v4/context.h"
+#include "model/deepseek_v4/rope.h"
+#include "model/deepseek_v4/state.h"
+#include "model/deepseek_v4/weights.h"
+
+namespace tachyon::dsv4 {
+
+struct SeqInput {
+  SequenceState* state = nullptr;
+  std::span<const int32_t> tokens;  // new tokens, at positions state->pos ...
+  bool all_logits = false;          // logits for every new token, else only for the last one
+};
+
+struct ForwardOutput {
+  std::vector<float> logits;         // [rows, vocab]: per sequence, all its tokens or the last one
+  std::vector<float> final_streams;  // [T, hc, D] for every new token (input of the MTP module)
+};
+
+// MTP input for one sequence: main-model final streams of positions state->mtp_pos ... and, for each,
+// the token that follows it.
+struct MtpInput {
+  SequenceState* state = nullptr;
+  const float* streams = nullptr;       // [n, hc, D]
+  std::span<const int32_t> next_tokens; // [n]
+};
+
+class Model {
+ public:
+  explicit Model(const Checkpoint& ck);
+
+  const ModelConfig& config() const { return cfg_; }
+  CachePools& pools() { return pools_; }
+
+  // Runs the main model over the batch; logits are fp32.
+  void forward(const ModelContext& ctx, std::span<const SeqInput> batch, ForwardOutput& out);
+  // Runs the MTP module (spec §2.9); writes [sum n, vocab] logits, all rows.
+  void mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits);
+
+ private:
+  void block(const ModelContext& ctx, const LayerWeights& w, int layer, std::span<const struct TokenSpan> spans,
+             const int32_t* token_ids, int64_t T, std::vector<float>& streams, const std::string& prefix);
+  void head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorRef& norm, const float* streams,
+            int64_t rows, float* logits, const std::string& prefix);
+
+  const Checkpoint& ck_;
+  const ModelConfig& cfg_;
+  const ModelWeights& w_;
+  CachePools pools_;
+  RopeTable rope_window_;      // ratio-0 layers and MTP: rope_theta, no YaRN
+  RopeTable rope_compressed_;  // ratio > 0 layers: compress_rope_theta with YaRN
+};
+
+}  // namespace tachyon::dsv4

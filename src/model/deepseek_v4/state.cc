@@ -1,0 +1,141 @@
+#include "model/deepseek_v4/state.h"
+
+#include <cmath>
+
+#include "core/check.h"
+
+namespace tachyon::dsv4 {
+
+BlockPool::BlockPool(int64_t entry_floats, int64_t block_entries, float fill)
+    : entry_floats_(entry_floats), block_entries_(block_entries), fill_(fill) {}
+
+int32_t BlockPool::alloc() {
+  const int64_t n = entry_floats_ * block_entries_;
+  int32_t b;
+  if (!free_.empty()) {
+    b = free_.back();
+    free_.pop_back();
+  } else {
+    b = int32_t(blocks_.size());
+    blocks_.push_back(std::make_unique<float[]>(size_t(n)));
+  }
+  std::fill(blocks_[size_t(b)].get(), blocks_[size_t(b)].get() + n, fill_);
+  return b;
+}
+
+void BlockPool::free(int32_t b) {
+  TACHYON_CHECK(b >= 0 && size_t(b) < blocks_.size());
+  free_.push_back(b);
+}
+
+CachePools::CachePools(const ModelConfig& cfg)
+    : cfg_(cfg),
+      window_(cfg.head_dim, kWindowBlock),
+      compressed_(cfg.head_dim, kEntryBlock),
+      indexer_(std::max(cfg.index_head_dim, 1), kEntryBlock) {}
+
+SequenceState CachePools::new_sequence() const {
+  SequenceState s;
+  s.layers.resize(size_t(cfg_.num_hidden_layers + 1));
+  return s;
+}
+
+namespace {
+void release_table(BlockPool& p, std::vector<int32_t>& t) {
+  for (int32_t b : t)
+    if (b >= 0) p.free(b);
+  t.clear();
+}
+float* table_entry(BlockPool& p, std::vector<int32_t>& t, int64_t idx, int64_t per_block) {
+  const size_t lb = size_t(idx / per_block);
+  if (t.size() <= lb) t.resize(lb + 1, -1);
+  if (t[lb] < 0) t[lb] = p.alloc();
+  return p.entry(t[lb], idx % per_block);
+}
+const float* table_read(const BlockPool& p, const std::vector<int32_t>& t, int64_t idx, int64_t per_block) {
+  const size_t lb = size_t(idx / per_block);
+  TACHYON_CHECK(lb < t.size() && t[lb] >= 0, "cache read of an entry that was never written or was released");
+  return p.entry(t[lb], idx % per_block);
+}
+}  // namespace
+
+void CachePools::release(SequenceState& s) {
+  for (size_t l = 0; l < s.layers.size(); ++l) {
+    LayerState& L = s.layers[l];
+    release_table(window_, L.window_blocks);
+    release_table(compressed_, L.compressed_blocks);
+    release_table(indexer_, L.indexer_blocks);
+    const int ratio = cfg_.ratio(int(l));
+    if (L.compressor_state >= 0) state_pool(ratio, false).free(L.compressor_state);
+    if (L.indexer_state >= 0) state_pool(ratio, true).free(L.indexer_state);
+    L.compressor_state = L.indexer_state = -1;
+  }
+  s.pos = s.mtp_pos = 0;
+}
+
+float* CachePools::window_write(SequenceState& s, int l, int64_t pos) {
+  return table_entry(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock);
+}
+const float* CachePools::window_read(const SequenceState& s, int l, int64_t pos) const {
+  return table_read(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock);
+}
+void CachePools::trim_window(SequenceState& s, int l, int64_t next_pos) {
+  const int64_t first_needed = std::max<int64_t>(0, next_pos - cfg_.sliding_window + 1);
+  auto& t = s.layers[size_t(l)].window_blocks;
+  for (size_t b = 0; b < t.size() && int64_t(b + 1) * kWindowBlock <= first_needed; ++b)
+    if (t[b] >= 0) {
+      window_.free(t[b]);
+      t[b] = -1;
+    }
+}
+float* CachePools::compressed_write(SequenceState& s, int l, int64_t j) {
+  return table_entry(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock);
+}
+const float* CachePools::compressed_read(const SequenceState& s, int l, int64_t j) const {
+  return table_read(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock);
+}
+float* CachePools::indexer_write(SequenceState& s, int l, int64_t j) {
+  return table_entry(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock);
+}
+const float* CachePools::indexer_read(const SequenceState& s, int l, int64_t j) const {
+  return table_read(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock);
+}
+
+BlockPool& CachePools::state_pool(int ratio, bool indexer) {
+  for (size_t i = 0; i < state_keys_.size(); ++i)
+    if (state_keys_[i] == std::pair{ratio, indexer}) return *state_pools_[i];
+  const int d = indexer ? cfg_.index_head_dim : cfg_.head_dim;
+  const int c = ratio == 4 ? 2 : 1;
+  // One entry = kv rows then score rows. Score rows start at -inf (empty), kv rows at 0: the pool fills
+  // with 0 and callers set the score half on first use (see compressor_state()).
+  state_keys_.push_back({ratio, indexer});
+  state_pools_.push_back(std::make_unique<BlockPool>(int64_t(2) * c * ratio * c * d, 1));
+  return *state_pools_.back();
+}
+
+namespace {
+float* init_state(BlockPool& p, int32_t& slot) {
+  if (slot >= 0) return p.entry(slot, 0);
+  slot = p.alloc();
+  float* e = p.entry(slot, 0);
+  const int64_t half = p.entry_floats() / 2;
+  std::fill(e + half, e + 2 * half, -INFINITY);
+  return e;
+}
+}  // namespace
+
+float* CachePools::compressor_state(SequenceState& s, int l) {
+  return init_state(state_pool(cfg_.ratio(l), false), s.layers[size_t(l)].compressor_state);
+}
+float* CachePools::indexer_state(SequenceState& s, int l) {
+  return init_state(state_pool(cfg_.ratio(l), true), s.layers[size_t(l)].indexer_state);
+}
+
+int64_t CachePools::bytes_in_use() const {
+  int64_t b = window_.blocks_in_use() * window_.block_bytes() + compressed_.blocks_in_use() * compressed_.block_bytes() +
+              indexer_.blocks_in_use() * indexer_.block_bytes();
+  for (const auto& p : state_pools_) b += p->blocks_in_use() * p->block_bytes();
+  return b;
+}
+
+}  // namespace tachyon::dsv4

@@ -1,0 +1,81 @@
+// Helpers for comparing the engine with the official reference's golden outputs.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "io/safetensors.h"
+#include "model/deepseek_v4/model.h"
+#include "model/deepseek_v4/scoring.h"
+
+namespace tachyon::dsv4::golden {
+
+inline const std::string kModelDir = std::string(TACHYON_TEST_DATA) + "/golden/tiny-flash/model";
+inline const std::string kGoldenFile = std::string(TACHYON_TEST_DATA) + "/golden/tiny-flash/golden.safetensors";
+
+struct Metrics {
+  double max_abs = 0, rel_l2 = 0, top1 = 0;
+};
+
+// Compares row-major [rows, cols] blocks: max |a-b|, ||a-b|| / ||b||, fraction of rows with equal argmax.
+inline Metrics compare(const float* got, const float* want, int64_t rows, int64_t cols) {
+  Metrics m;
+  double num = 0, den = 0;
+  int64_t agree = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t ag = 0, aw = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double g = got[r * cols + c], w = want[r * cols + c];
+      m.max_abs = std::max(m.max_abs, std::fabs(g - w));
+      num += (g - w) * (g - w);
+      den += w * w;
+      if (got[r * cols + c] > got[r * cols + ag]) ag = c;
+      if (want[r * cols + c] > want[r * cols + aw]) aw = c;
+    }
+    agree += ag == aw;
+  }
+  m.rel_l2 = std::sqrt(num / std::max(den, 1e-30));
+  m.top1 = rows ? double(agree) / double(rows) : 1.0;
+  return m;
+}
+
+class Golden {
+ public:
+  Golden() {
+    auto s = TensorStore::open(kGoldenFile);
+    EXPECT_TRUE(s.is_ok()) << s.status().message();
+    store_ = std::move(s).value();
+  }
+  const TensorInfo& get(const std::string& name) const {
+    const TensorInfo* t = store_.find(name);
+    if (!t) throw std::runtime_error("golden tensor missing: " + name);
+    return *t;
+  }
+  bool has(const std::string& name) const { return store_.find(name) != nullptr; }
+  std::vector<float> floats(const std::string& name) const {
+    const TensorInfo& t = get(name);
+    std::vector<float> v(size_t(t.numel()));
+    std::memcpy(v.data(), t.data, t.nbytes);
+    return v;
+  }
+  std::vector<int64_t> ints(const std::string& name) const {
+    const TensorInfo& t = get(name);
+    std::vector<int64_t> v(size_t(t.numel()));
+    std::memcpy(v.data(), t.data, t.nbytes);
+    return v;
+  }
+  std::vector<int32_t> tokens(int seq) const {
+    std::vector<int32_t> out;
+    for (int64_t v : ints("seq" + std::to_string(seq) + ".tokens")) out.push_back(int32_t(v));
+    return out;
+  }
+
+ private:
+  TensorStore store_;
+};
+
+}  // namespace tachyon::dsv4::golden

@@ -1,0 +1,68 @@
+#include "cli_util.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace tachyon::cli {
+
+int fail(const Status& st) {
+  std::string m = st.message();
+  for (char& ch : m)
+    if (ch == '\n') ch = ' ';
+  std::fprintf(stderr, "tachyon: error: %s\n", m.c_str());
+  return 1;
+}
+
+void action_on(CLI::App* c, Action& action, Action fn) {
+  c->callback([&action, fn]() { action = fn; });
+}
+
+Status parse_token_list(const std::string& text, std::vector<int32_t>* out) {
+  out->clear();
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b == std::string::npos) return error("--tokens: empty entry in '{}'", text);
+    item = item.substr(b, e - b + 1);
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (*end != '\0' || errno != 0 || v < 0 || v > INT32_MAX) return error("--tokens: '{}' is not a token id", item);
+    out->push_back(int32_t(v));
+  }
+  return Status::ok();
+}
+
+Status read_token_file(const std::string& path, std::vector<int32_t>* out) {
+  std::ifstream in(path);
+  if (!in) return error("{}: cannot open", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::exception& e) {
+    return error("{}: malformed JSON: {}", path, e.what());
+  }
+  if (!j.is_array()) return error("{}: expected a JSON array of token ids", path);
+  out->clear();
+  for (const auto& v : j) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX)
+      return error("{}: {} is not a token id", path, v.dump());
+    out->push_back(int32_t(v.get<int64_t>()));
+  }
+  return Status::ok();
+}
+
+std::vector<uint8_t> floats_to_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> b(v.size() * sizeof(float));
+  if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+}  // namespace tachyon::cli
