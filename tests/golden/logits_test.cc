@@ -4,6 +4,7 @@
 //   top-1 >= 95 % (FP8 rounding flips make only a statistical criterion meaningful there).
 // Every variant of prefill chunking / decode split must meet the same bar, and a batch of all
 // sequences must give what each gives alone.
+#include <array>
 #include <memory>
 
 #include "golden_util.h"
@@ -129,6 +130,54 @@ TEST(GoldenBatch, BatchEqualsSingle) {
     }
     for (auto& st : states) model.pools().release(st);
   }
+}
+
+}  // namespace
+}  // namespace tachyon::dsv4::golden
+
+namespace tachyon::dsv4::golden {
+namespace {
+
+// One forward call over sequences at different positions and with different numbers of new tokens
+// (a decode step beside prefill chunks) gives each sequence the logits it gets alone.
+TEST(GoldenBatch, MixedPositionsEqualSingle) {
+  Env& e = env();
+  ModelContext ctx = e.ctx(true);
+  const int64_t V = e.ck->config.vocab_size;
+  Model model(*e.ck);
+  std::vector<std::vector<int32_t>> toks;
+  for (int s = 0; s < 3; ++s) toks.push_back(e.golden.tokens(s));
+  std::vector<std::vector<float>> alone;
+  for (int s = 0; s < 3; ++s) alone.push_back(score_tokens(model, ctx, toks[size_t(s)], {}).logits);
+  std::vector<SequenceState> st(3);
+  for (auto& s : st) s = model.pools().new_sequence();
+  // Schedule: per step, how many new tokens each sequence takes (0 = not in this batch).
+  const std::vector<std::array<int64_t, 3>> steps = {{5, 100, 130}, {1, 1, 200}, {3, 49, 1}, {0, 0, 69}};
+  std::array<int64_t, 3> done = {0, 0, 0};
+  for (const auto& step : steps) {
+    std::vector<SeqInput> batch;
+    std::vector<int> who;
+    for (int s = 0; s < 3; ++s) {
+      const int64_t n = std::min<int64_t>(step[size_t(s)], int64_t(toks[size_t(s)].size()) - done[size_t(s)]);
+      if (n <= 0) continue;
+      batch.push_back({&st[size_t(s)], std::span<const int32_t>(toks[size_t(s)].data() + done[size_t(s)], size_t(n)), true});
+      who.push_back(s);
+    }
+    ForwardOutput out;
+    model.forward(ctx, batch, out);
+    int64_t row = 0;
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const int s = who[b];
+      const int64_t n = int64_t(batch[b].tokens.size());
+      Metrics m = compare(out.logits.data() + row * V, alone[size_t(s)].data() + done[size_t(s)] * V, n, V);
+      EXPECT_LE(m.max_abs, 1e-5) << "seq" << s << " at " << done[size_t(s)];
+      row += n;
+      done[size_t(s)] += n;
+    }
+  }
+  for (int s = 0; s < 3; ++s) EXPECT_EQ(done[size_t(s)], int64_t(toks[size_t(s)].size()));
+  for (auto& s : st) model.pools().release(s);
+  EXPECT_EQ(model.pools().bytes_in_use(), 0);
 }
 
 }  // namespace
