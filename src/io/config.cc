@@ -200,8 +200,6 @@ Status ModelConfig::validate(const std::string& src) const {
     if (r < 0 || r == 1) return fail(fmt::format("compress_ratios[{}] = {} is invalid (0 or >= 2)", i, r));
     if (r == 4) any_csa = true;
   }
-  if (compress_ratios.back() != 0)
-    return fail(fmt::format("the MTP layer's compress ratio (last entry) must be 0, got {}", compress_ratios.back()));
   if (num_attention_heads % o_groups != 0)
     return fail(fmt::format("num_attention_heads {} is not divisible by o_groups {}", num_attention_heads, o_groups));
   if (qk_rope_head_dim % 2 != 0 || qk_rope_head_dim >= head_dim)
