@@ -66,3 +66,21 @@ std::vector<uint8_t> floats_to_bytes(const std::vector<float>& v) {
 }
 
 }  // namespace tachyon::cli
+
+namespace tachyon::cli {
+
+Result<ModelSession> open_model(const std::string& dir, int threads, const std::string& numerics,
+                                const std::vector<int32_t>& tokens) {
+  ModelSession m;
+  TACHYON_ASSIGN_OR_RETURN(m.ck, dsv4::load_checkpoint(dir));
+  const int vocab = m.ck->config.vocab_size;
+  for (int32_t t : tokens)
+    if (t < 0 || t >= vocab) return error("token id {} is outside the vocabulary [0, {})", t, vocab);
+  if (!dsv4::Numerics::parse(numerics, &m.ctx.numerics)) return error("unknown numerics '{}'", numerics);
+  m.pool = std::make_unique<ThreadPool>(threads);
+  m.ctx.ops = ops::OpContext::make(*m.pool);
+  m.model = std::make_unique<dsv4::Model>(*m.ck);
+  return m;
+}
+
+}  // namespace tachyon::cli

@@ -9,6 +9,8 @@
 
 #include "commands.h"
 #include "core/status.h"
+#include "core/thread_pool.h"
+#include "model/deepseek_v4/model.h"
 
 namespace tachyon::cli {
 
@@ -21,5 +23,16 @@ Status parse_token_list(const std::string& text, std::vector<int32_t>* out);
 // A JSON array of ids in a file.
 Status read_token_file(const std::string& path, std::vector<int32_t>* out);
 std::vector<uint8_t> floats_to_bytes(const std::vector<float>& v);
+
+// A checkpoint loaded for a one-shot command: weights, thread pool, op context and numeric mode.
+struct ModelSession {
+  std::unique_ptr<dsv4::Checkpoint> ck;
+  std::unique_ptr<ThreadPool> pool;
+  dsv4::ModelContext ctx;
+  std::unique_ptr<dsv4::Model> model;
+};
+// Loads `dir` and checks that every token id lies inside its vocabulary.
+Result<ModelSession> open_model(const std::string& dir, int threads, const std::string& numerics,
+                                const std::vector<int32_t>& tokens);
 
 }  // namespace tachyon::cli

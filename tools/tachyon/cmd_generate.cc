@@ -34,17 +34,11 @@ void add_generate(CLI::App& app, Action& action) {
     std::vector<int32_t> prompt;
     if (Status st = parse_token_list(o->prompt, &prompt); !st.is_ok()) return fail(st);
     if (prompt.empty()) return fail(Status::error("--prompt-tokens: empty prompt"));
-    auto ck = dsv4::load_checkpoint(o->model);
-    if (!ck.is_ok()) return fail(ck.status());
-    const auto& cfg = (*ck)->config;
-    for (int32_t t : prompt)
-      if (t < 0 || t >= cfg.vocab_size)
-        return fail(error("token id {} is outside the vocabulary [0, {})", t, cfg.vocab_size));
-    ThreadPool pool(o->threads);
-    dsv4::ModelContext ctx;
-    ctx.ops = ops::OpContext::make(pool);
-    dsv4::Numerics::parse(o->numerics, &ctx.numerics);
-    dsv4::Model model(**ck);
+    auto ms = open_model(o->model, o->threads, o->numerics, prompt);
+    if (!ms.is_ok()) return fail(ms.status());
+    const auto& cfg = ms->ck->config;
+    dsv4::Model& model = *ms->model;
+    const dsv4::ModelContext& ctx = ms->ctx;
     runtime::Sampler sampler({o->temperature, o->top_p, o->top_k, o->seed});
     dsv4::SequenceState seq = model.pools().new_sequence();
     dsv4::ForwardOutput out;

@@ -38,20 +38,12 @@ void add_logits(CLI::App& app, Action& action) {
     Status st = o->tokens_file.empty() ? parse_token_list(o->tokens, &tokens) : read_token_file(o->tokens_file, &tokens);
     if (!st.is_ok()) return fail(st);
     if (tokens.empty()) return fail(Status::error("no tokens given (use --tokens or --tokens-file)"));
-    auto ck = dsv4::load_checkpoint(o->model);
-    if (!ck.is_ok()) return fail(ck.status());
-    const auto& cfg = (*ck)->config;
-    for (int32_t t : tokens)
-      if (t < 0 || t >= cfg.vocab_size)
-        return fail(error("token id {} is outside the vocabulary [0, {})", t, cfg.vocab_size));
+    auto ms = open_model(o->model, o->threads, o->numerics, tokens);
+    if (!ms.is_ok()) return fail(ms.status());
+    const auto& cfg = ms->ck->config;
     if (o->mtp && !cfg.has_mtp()) return fail(Status::error("--mtp: this checkpoint has no MTP module"));
-    ThreadPool pool(o->threads);
-    dsv4::ModelContext ctx;
-    ctx.ops = ops::OpContext::make(pool);
-    dsv4::Numerics::parse(o->numerics, &ctx.numerics);
-    dsv4::Model model(**ck);
     dsv4::ScoringPlan plan{o->prefill_chunk, o->decode_from, o->mtp};
-    dsv4::ScoringResult r = dsv4::score_tokens(model, ctx, tokens, plan);
+    dsv4::ScoringResult r = dsv4::score_tokens(*ms->model, ms->ctx, tokens, plan);
     const int64_t n = int64_t(tokens.size()), V = cfg.vocab_size;
     std::vector<TensorToWrite> outs;
     outs.push_back({"logits", DType::kF32, {n, V}, floats_to_bytes(r.logits)});
