@@ -32,9 +32,17 @@ void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_
 }  // namespace ref
 
 namespace fast {
-// Whether the vectorised kernels can run on this CPU (AVX2 + FMA).
+// Whether the vectorised kernels can run on this CPU (AVX2 + FMA + F16C).
 bool available();
 void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+// Same contracts as the ref:: twins below. The fake-quant kernels are bit-exact with ref::; the others
+// differ only by fp32 summation order.
+void fp8_fake_quant(float* x, int64_t m, int64_t k, int64_t stride, int64_t block);
+void fp4_fake_quant(float* x, int64_t m, int64_t k, int64_t stride, int64_t block);
+void rmsnorm(const float* x, const uint16_t* w_bf16, int64_t m, int64_t d, float eps, float* y);
+// Heads [h_begin, h_end) only (q, sink and out are still indexed from head 0).
+void attention_sink(const float* q, int64_t d, const float* const* keys, int64_t n_keys, const float* sink,
+                    float scale, float* out, int64_t h_begin, int64_t h_end);
 }  // namespace fast
 
 namespace ref {

@@ -1,0 +1,185 @@
+// AVX2/FMA twins of the element-wise kernels: FP8/FP4 fake quantisation, RMSNorm and attention with a
+// sink. Chosen at run time by ops/ (fast::available()).
+//
+// The fake-quant kernels must be bit-exact with ref::: the block amax is an exact max, x/s is an IEEE
+// division by the same power of two, and rounding to the e4m3 / e2m1 grid is done with the "add and
+// subtract a magic power of two" trick, which rounds to the nearest multiple of the grid spacing with ties
+// to even under the default rounding mode. On these grids "even multiple of the spacing" is exactly "even
+// code", which is what ref:: (f32_to_e4m3 / f32_to_e2m1) implements. Tails shorter than 8 use the scalar
+// formula of ref::.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+#include "core/dtype.h"
+
+#define TACHYON_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace tachyon::cpu::fast {
+
+namespace {
+
+TACHYON_AVX2 inline float hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+  return _mm_cvtss_f32(lo);
+}
+
+TACHYON_AVX2 inline float hmax(__m256 v) {
+  __m128 lo = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  lo = _mm_max_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_max_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+  return _mm_cvtss_f32(lo);
+}
+
+// Grid description for one fake-quant format.
+struct Grid {
+  float maxv;        // saturation value (448 or 6)
+  int min_exp_bits;  // biased f32 exponent of the smallest normal grid binade (2^-6 -> 121, 2^0 -> 127)
+  int mant_bits;     // mantissa bits of the format (3 or 1)
+  bool nan_to_max;   // e2m1 has no NaN: ref maps NaN to +-6
+};
+constexpr Grid kE4M3{448.0f, 127 - 6, 3, false};
+constexpr Grid kE2M1{6.0f, 127, 1, true};
+
+// Round |q| <= maxv to the grid (RNE); sign and NaN handled as in ref::.
+TACHYON_AVX2 inline __m256 round_to_grid(__m256 q, const Grid& g) {
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  const __m256 sign = _mm256_and_ps(q, sign_bit);
+  const __m256 a = _mm256_andnot_ps(sign_bit, q);
+  // Grid spacing of a's binade is 2^(max(e, emin) - mant_bits); M = spacing * 2^23 has that spacing as ulp.
+  __m256i e = _mm256_srli_epi32(_mm256_castps_si256(a), 23);
+  e = _mm256_max_epi32(e, _mm256_set1_epi32(g.min_exp_bits));
+  const __m256 magic = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(23 - g.mant_bits)), 23));
+  __m256 r = _mm256_sub_ps(_mm256_add_ps(a, magic), magic);
+  if (g.nan_to_max) r = _mm256_blendv_ps(r, _mm256_set1_ps(g.maxv), _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+  return _mm256_or_ps(r, sign);
+}
+
+template <typename ScalarQ>
+TACHYON_AVX2 void fake_quant(float* x, int64_t m, int64_t k, int64_t stride, int64_t block, float amax_floor,
+                             float inv_max, const Grid& g, ScalarQ scalar_q) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 hi = _mm256_set1_ps(g.maxv), lo = _mm256_set1_ps(-g.maxv);
+  for (int64_t i = 0; i < m; ++i) {
+    float* r = x + i * stride;
+    for (int64_t b0 = 0; b0 < k; b0 += block) {
+      const int64_t b1 = std::min(k, b0 + block);
+      // amax; max_ps(|x|, acc) returns acc when |x| is NaN, like std::max(amax, NaN) in ref::.
+      __m256 mv = _mm256_set1_ps(amax_floor);
+      int64_t j = b0;
+      for (; j + 8 <= b1; j += 8) mv = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(r + j), abs_mask), mv);
+      float amax = hmax(mv);
+      for (; j < b1; ++j) amax = std::max(amax, std::fabs(r[j]));
+      const float s = pow2_ceil(amax * inv_max);
+      const __m256 sv = _mm256_set1_ps(s);
+      j = b0;
+      for (; j + 8 <= b1; j += 8) {
+        __m256 q = _mm256_div_ps(_mm256_loadu_ps(r + j), sv);
+        q = _mm256_max_ps(lo, _mm256_min_ps(hi, q));  // NaN stays NaN (second operand is returned)
+        _mm256_storeu_ps(r + j, _mm256_mul_ps(round_to_grid(q, g), sv));
+      }
+      for (; j < b1; ++j) r[j] = scalar_q(std::clamp(r[j] / s, -g.maxv, g.maxv)) * s;
+    }
+  }
+}
+
+}  // namespace
+
+TACHYON_AVX2 void fp8_fake_quant(float* x, int64_t m, int64_t k, int64_t stride, int64_t block) {
+  fake_quant(x, m, k, stride, block, 1e-4f, 1.0f / 448.0f, kE4M3,
+             [](float v) { return e4m3_to_f32(f32_to_e4m3(v)); });
+}
+
+TACHYON_AVX2 void fp4_fake_quant(float* x, int64_t m, int64_t k, int64_t stride, int64_t block) {
+  fake_quant(x, m, k, stride, block, 6.0f * std::ldexp(1.0f, -126), 1.0f / 6.0f, kE2M1,
+             [](float v) { return e2m1_to_f32(f32_to_e2m1(v)); });
+}
+
+TACHYON_AVX2 void rmsnorm(const float* x, const uint16_t* w, int64_t m, int64_t d, float eps, float* y) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * d;
+    float* yi = y + i * d;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 16 <= d; j += 16) {
+      __m256 a = _mm256_loadu_ps(xi + j), b = _mm256_loadu_ps(xi + j + 8);
+      s0 = _mm256_fmadd_ps(a, a, s0);
+      s1 = _mm256_fmadd_ps(b, b, s1);
+    }
+    for (; j + 8 <= d; j += 8) {
+      __m256 a = _mm256_loadu_ps(xi + j);
+      s0 = _mm256_fmadd_ps(a, a, s0);
+    }
+    float ss = hsum(_mm256_add_ps(s0, s1));
+    for (; j < d; ++j) ss += xi[j] * xi[j];
+    const float r = 1.0f / std::sqrt(ss / float(d) + eps);
+    const __m256 rv = _mm256_set1_ps(r);
+    j = 0;
+    for (; j + 8 <= d; j += 8) {
+      __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xi + j), rv);
+      if (w) {
+        __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + j));
+        v = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)), v);
+      }
+      _mm256_storeu_ps(yi + j, v);
+    }
+    for (; j < d; ++j) yi[j] = w ? bf16_to_f32(w[j]) * (xi[j] * r) : xi[j] * r;
+  }
+}
+
+namespace {
+TACHYON_AVX2 inline float dot(const float* a, const float* b, int64_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 16 <= d; c += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), _mm256_loadu_ps(b + c + 8), s1);
+  }
+  for (; c + 8 <= d; c += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+  float s = hsum(_mm256_add_ps(s0, s1));
+  for (; c < d; ++c) s += a[c] * b[c];
+  return s;
+}
+// o[0, d) += p * v[0, d)
+TACHYON_AVX2 inline void axpy(float p, const float* v, float* o, int64_t d) {
+  const __m256 pv = _mm256_set1_ps(p);
+  int64_t c = 0;
+  for (; c + 8 <= d; c += 8)
+    _mm256_storeu_ps(o + c, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + c), _mm256_loadu_ps(o + c)));
+  for (; c < d; ++c) o[c] += p * v[c];
+}
+}  // namespace
+
+TACHYON_AVX2 void attention_sink(const float* q, int64_t d, const float* const* keys, int64_t n_keys,
+                                 const float* sink, float scale, float* out, int64_t h_begin, int64_t h_end) {
+  std::vector<float> s(static_cast<size_t>(n_keys));
+  for (int64_t h = h_begin; h < h_end; ++h) {
+    const float* qh = q + h * d;
+    float mx = sink[h];
+    for (int64_t j = 0; j < n_keys; ++j) {
+      s[size_t(j)] = dot(qh, keys[j], d) * scale;
+      mx = std::max(mx, s[size_t(j)]);
+    }
+    float denom = std::exp(sink[h] - mx);
+    float* oh = out + h * d;
+    std::fill(oh, oh + d, 0.0f);
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const float p = std::exp(s[size_t(j)] - mx);
+      denom += p;
+      axpy(p, keys[j], oh, d);
+    }
+    const float inv = 1.0f / denom;
+    const __m256 iv = _mm256_set1_ps(inv);
+    int64_t c = 0;
+    for (; c + 8 <= d; c += 8) _mm256_storeu_ps(oh + c, _mm256_mul_ps(_mm256_loadu_ps(oh + c), iv));
+    for (; c < d; ++c) oh[c] *= inv;
+  }
+}
+
+}  // namespace tachyon::cpu::fast
