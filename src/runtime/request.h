@@ -1,0 +1,36 @@
+// A generation request as the scheduler sees it: token ids and progress counters, no tensors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tachyon::runtime {
+
+enum class RequestState : uint8_t { kWaiting, kRunning, kFinished };
+enum class FinishReason : uint8_t { kNone, kStop, kLength, kCancelled, kError };
+
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled", "error"
+
+struct Request {
+  uint64_t id = 0;
+  std::vector<int32_t> prompt;
+  std::vector<int32_t> output;  // generated so far
+  int64_t max_new_tokens = 16;
+  int64_t num_computed = 0;     // leading tokens (prompt, then output) whose state is cached
+  int64_t num_cached_prefix = 0;  // of the prompt, tokens found in the prefix cache at admission
+  int64_t preemptions = 0;
+  uint64_t arrival = 0;         // scheduler clock at submission (orders admission and preemption)
+  RequestState state = RequestState::kWaiting;
+  FinishReason finish = FinishReason::kNone;
+
+  int64_t total_tokens() const { return int64_t(prompt.size() + output.size()); }
+  int32_t token_at(int64_t i) const {
+    return i < int64_t(prompt.size()) ? prompt[size_t(i)] : output[size_t(i - int64_t(prompt.size()))];
+  }
+  // Still feeding the prompt (or recomputing after preemption): more than one token is uncached.
+  bool in_prefill() const { return total_tokens() - num_computed > 1 || output.empty(); }
+  bool finished() const { return state == RequestState::kFinished; }
+};
+
+}  // namespace tachyon::runtime
