@@ -1,0 +1,98 @@
+// The BPE model of a Hugging Face tokenizer.json: vocabulary, ranked merges, and the merge loop,
+// with a bounded, thread-safe cache of results for repeated pieces.
+//
+// Merging follows HF `tokenizers` (models/bpe/word.rs): repeatedly merge the adjacent pair with the
+// lowest merge rank, leftmost first. For byte-level models a piece's initial symbols are its bytes
+// (each byte stands for one character of the GPT-2 byte-to-unicode alphabet), so no mapped string is
+// built on the hot path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tachyon::tok {
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using Vocab = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
+
+struct BpeOptions {
+  std::optional<std::string> unk_token;
+  std::string continuing_subword_prefix;
+  std::string end_of_word_suffix;
+  bool fuse_unk = false;
+  bool byte_fallback = false;  // unknown characters become <0xNN> byte tokens
+  bool ignore_merges = false;  // a piece that is itself in the vocabulary is emitted whole
+};
+
+// Bounded cache piece -> ids, split into independently locked shards. When a shard is full it is
+// cleared (simple, and keeps the cache adapting to the current text).
+class BpeCache {
+ public:
+  explicit BpeCache(size_t capacity);
+  bool get(std::string_view key, std::vector<int32_t>* out) const;  // appends on a hit
+  void put(std::string_view key, const int32_t* ids, size_t n);
+
+ private:
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> map;
+  };
+  size_t per_shard_;
+  std::unique_ptr<Shard[]> shards_;
+};
+
+class BpeModel {
+ public:
+  // `merges` in rank order. Fails when a merge names a token that is not in `vocab`, or when its
+  // merged token is not in `vocab`.
+  static Result<std::unique_ptr<BpeModel>> build(Vocab vocab,
+                                                 const std::vector<std::pair<std::string, std::string>>& merges,
+                                                 BpeOptions options, bool byte_level);
+
+  // Appends the ids of one pre-tokenized piece (raw UTF-8 bytes; byte-level mapping applied inside).
+  void tokenize(std::string_view piece, std::vector<int32_t>* out) const;
+  // The merge loop alone, no cache (for tests and benchmarks).
+  void tokenize_uncached(std::string_view piece, std::vector<int32_t>* out) const;
+
+  const Vocab& vocab() const { return vocab_; }
+  bool byte_level() const { return byte_level_; }
+
+  static constexpr size_t kCacheCapacity = 1 << 16;
+  static constexpr size_t kMaxCachedPieceBytes = 256;
+
+ private:
+  struct Merge {
+    int32_t rank;
+    int32_t new_id;
+  };
+  static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+  const Merge* find_merge(int32_t a, int32_t b) const;
+  void initial_symbols(std::string_view piece, std::vector<int32_t>* syms) const;
+  void merge_symbols(std::vector<int32_t>* syms) const;
+  void add_unknown(std::vector<int32_t>* syms, std::optional<int32_t>* pending_unk) const;
+
+  BpeModel() : cache_(kCacheCapacity) {}
+  Vocab vocab_;
+  std::unordered_map<uint64_t, Merge> merges_;
+  BpeOptions options_;
+  std::optional<int32_t> unk_id_;
+  bool byte_level_ = false;
+  bool simple_bytes_ = false;     // byte-level with no prefix/suffix/byte_fallback: fast initial symbols
+  int32_t byte_to_id_[256] = {};  // byte-level: id of each byte's character, -1 when absent
+  mutable BpeCache cache_;
+};
+
+}  // namespace tachyon::tok

@@ -1,0 +1,39 @@
+// Shared helpers for the tokenizer tests: the DeepSeek-V4 tokenizer (loaded once) and file reading.
+#pragma once
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tokenizer/tokenizer.h"
+
+namespace tachyon::tok::testing {
+
+// The reference tokenizer.json ships in assets/; tests/data is two levels below the repository root.
+inline const char* kDeepSeekTokenizerPath = TACHYON_TEST_DATA "/../../assets/tokenizer/deepseek-v4/tokenizer.json";
+inline const char* kCasesPath = TACHYON_TEST_DATA "/tokenizer/cases.jsonl";
+
+inline const Tokenizer& deepseek_tokenizer() {
+  static const std::unique_ptr<Tokenizer> tok = [] {
+    auto r = Tokenizer::load(kDeepSeekTokenizerPath);
+    if (!r.is_ok()) {
+      ADD_FAILURE() << r.status().message();
+      return std::unique_ptr<Tokenizer>();
+    }
+    return std::move(*r);
+  }();
+  if (!tok) std::abort();
+  return *tok;
+}
+
+inline std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace tachyon::tok::testing
