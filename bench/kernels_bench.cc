@@ -1,0 +1,130 @@
+// Micro-benchmarks of the CPU kernels, scalar reference vs vectorised: single-token GEMV (the decode-time
+// case) over FP8, FP4 and BF16 weights, a small-batch FP8 GEMM, fake quantisation and attention.
+// Linear benchmarks report bytes_per_second = weight bytes streamed per call (the memory-bound figure).
+// Single-threaded: they measure the kernels, not the thread pool.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+
+namespace {
+
+using tachyon::cpu::WeightView;
+using tachyon::cpu::WFormat;
+namespace ref = tachyon::cpu::ref;
+namespace fast = tachyon::cpu::fast;
+
+struct Weights {
+  std::vector<uint8_t> data, scale;
+  WeightView view;
+  int64_t bytes = 0;
+};
+
+// Random weights of shape [n, k]; FP8 codes avoid NaN, scales near 1.
+Weights make(WFormat fmt, int64_t n, int64_t k) {
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> byte(0, 255), sc(124, 130);
+  Weights w;
+  switch (fmt) {
+    case WFormat::kF32: w.bytes = n * k * 4; break;
+    case WFormat::kBF16: w.bytes = n * k * 2; break;
+    case WFormat::kFP8: w.bytes = n * k; w.scale.resize(size_t(((n + 127) / 128) * ((k + 127) / 128))); break;
+    case WFormat::kFP4: w.bytes = n * k / 2; w.scale.resize(size_t(n * (k / 32))); break;
+  }
+  w.data.resize(size_t(w.bytes));
+  for (auto& b : w.data) b = uint8_t(byte(rng));
+  if (fmt == WFormat::kFP8)
+    for (auto& b : w.data) b = (b & 0x7f) == 0x7f ? 0 : b;
+  if (fmt == WFormat::kBF16)  // keep the values finite and moderate: exponent near 1
+    for (size_t i = 1; i < w.data.size(); i += 2) w.data[i] = uint8_t((w.data[i] & 0x80) | 0x3f);
+  for (auto& s : w.scale) s = uint8_t(sc(rng));
+  w.view.fmt = fmt;
+  w.view.n = n;
+  w.view.k = k;
+  w.view.data = w.data.data();
+  w.view.scale = w.scale.empty() ? nullptr : w.scale.data();
+  return w;
+}
+
+void run_linear(benchmark::State& st, bool Fast, WFormat fmt, int64_t n, int64_t k) {
+  if (Fast && !fast::available()) {
+    st.SkipWithError("CPU lacks the fast kernels");
+    return;
+  }
+  const int64_t m = st.range(0);
+  Weights w = make(fmt, n, k);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(size_t(m * k)), y(size_t(m * n));
+  for (auto& v : x) v = nd(rng);
+  for (auto _ : st) {
+    if (Fast) fast::linear(x.data(), m, w.view, y.data(), 0, n);
+    else ref::linear(x.data(), m, w.view, y.data(), 0, n);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * w.bytes);
+  st.counters["tokens/s"] = benchmark::Counter(double(st.iterations() * m), benchmark::Counter::kIsRate);
+}
+
+void BM_linear_ref(benchmark::State& st, WFormat fmt, int64_t n, int64_t k) { run_linear(st, false, fmt, n, k); }
+void BM_linear_fast(benchmark::State& st, WFormat fmt, int64_t n, int64_t k) { run_linear(st, true, fmt, n, k); }
+
+BENCHMARK_CAPTURE(BM_linear_ref, fp8_2048x2048, WFormat::kFP8, 2048, 2048)->Arg(1);
+BENCHMARK_CAPTURE(BM_linear_fast, fp8_2048x2048, WFormat::kFP8, 2048, 2048)->Arg(1)->Arg(4)->Arg(16);
+BENCHMARK_CAPTURE(BM_linear_ref, fp4_1024x2048, WFormat::kFP4, 1024, 2048)->Arg(1);
+BENCHMARK_CAPTURE(BM_linear_fast, fp4_1024x2048, WFormat::kFP4, 1024, 2048)->Arg(1)->Arg(4)->Arg(16);
+BENCHMARK_CAPTURE(BM_linear_ref, bf16_2048x2048, WFormat::kBF16, 2048, 2048)->Arg(1);
+BENCHMARK_CAPTURE(BM_linear_fast, bf16_2048x2048, WFormat::kBF16, 2048, 2048)->Arg(1)->Arg(4)->Arg(16);
+
+template <bool Fast>
+void BM_fp8_fake_quant(benchmark::State& st) {
+  if (Fast && !fast::available()) {
+    st.SkipWithError("CPU lacks the fast kernels");
+    return;
+  }
+  const int64_t m = 16, k = 4096;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  std::vector<float> src(size_t(m * k)), x(src.size());
+  for (auto& v : src) v = nd(rng);
+  for (auto _ : st) {
+    std::memcpy(x.data(), src.data(), x.size() * 4);
+    if (Fast) fast::fp8_fake_quant(x.data(), m, k, k, 128);
+    else ref::fp8_fake_quant(x.data(), m, k, k, 128);
+    benchmark::DoNotOptimize(x.data());
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * m * k * 4);
+}
+BENCHMARK(BM_fp8_fake_quant<false>);
+BENCHMARK(BM_fp8_fake_quant<true>);
+
+template <bool Fast>
+void BM_attention_sink(benchmark::State& st) {
+  if (Fast && !fast::available()) {
+    st.SkipWithError("CPU lacks the fast kernels");
+    return;
+  }
+  const int64_t H = 16, d = 512, n_keys = st.range(0);
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd;
+  std::vector<float> q(size_t(H * d)), kv(size_t(n_keys * d)), sink(static_cast<size_t>(H)), out(size_t(H * d));
+  for (auto& v : q) v = nd(rng);
+  for (auto& v : kv) v = nd(rng);
+  std::vector<const float*> keys;
+  for (int64_t j = 0; j < n_keys; ++j) keys.push_back(kv.data() + j * d);
+  for (auto _ : st) {
+    if (Fast) fast::attention_sink(q.data(), d, keys.data(), n_keys, sink.data(), 0.044f, out.data(), 0, H);
+    else ref::attention_sink(q.data(), H, d, keys.data(), n_keys, sink.data(), 0.044f, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_attention_sink<false>)->Arg(256);
+BENCHMARK(BM_attention_sink<true>)->Arg(256);
+
+}  // namespace
+
+BENCHMARK_MAIN();
