@@ -1,10 +1,12 @@
-// Token sampling from a row of logits: greedy at temperature 0, otherwise temperature softmax with
-// optional top-k / top-p. The random stream is a per-request seeded generator, so a seed reproduces a
-// generation regardless of what else runs.
+// Token sampling from a row of logits, in vLLM's order: logit_bias, the min_tokens EOS mask,
+// repetition / frequency / presence penalties, then greedy (temperature 0) or temperature softmax with
+// top-k, top-p and min-p. The random stream is the request's own seeded generator, so a seed
+// reproduces a generation whatever else is in the batch.
 #pragma once
 
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace tachyon::runtime {
@@ -13,18 +15,30 @@ struct SamplingParams {
   float temperature = 0.0f;  // 0 = greedy
   float top_p = 1.0f;
   int top_k = 0;             // 0 = off
+  float min_p = 0.0f;
   uint64_t seed = 0;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  float repetition_penalty = 1.0f;
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
 
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {}
-  int32_t sample(const float* logits, int64_t vocab);
+  // Samples from `logits` [vocab]; `banned` (>= 0) is a token that must not be chosen (EOS before
+  // min_tokens). prompt/output feed the penalties.
+  int32_t sample(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt = {},
+                 const std::vector<int32_t>& output = {}, int32_t banned = -1);
+  // Log-probability of `token` under the model's distribution (raw logits), and the k most likely.
+  static void logprobs(const float* logits, int64_t vocab, int32_t token, int k, float* token_logprob,
+                       std::vector<std::pair<int32_t, float>>* top);
 
  private:
   double uniform();  // in [0, 1), from the raw 64-bit stream (portable, unlike std::uniform_*_distribution)
   SamplingParams p_;
   std::mt19937_64 rng_;
+  std::vector<float> work_;
   std::vector<std::pair<float, int32_t>> cand_;
 };
 

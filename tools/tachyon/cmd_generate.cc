@@ -39,7 +39,12 @@ void add_generate(CLI::App& app, Action& action) {
     const auto& cfg = ms->ck->config;
     dsv4::Model& model = *ms->model;
     const dsv4::ModelContext& ctx = ms->ctx;
-    runtime::Sampler sampler({o->temperature, o->top_p, o->top_k, o->seed});
+    runtime::SamplingParams sp;
+    sp.temperature = o->temperature;
+    sp.top_p = o->top_p;
+    sp.top_k = o->top_k;
+    sp.seed = o->seed;
+    runtime::Sampler sampler(sp);
     dsv4::SequenceState seq = model.pools().new_sequence();
     dsv4::ForwardOutput out;
     using clock = std::chrono::steady_clock;

@@ -80,8 +80,11 @@ void topk(const float* scores, int64_t n, int64_t k, int32_t* out) {
   std::vector<int32_t> idx(static_cast<size_t>(n));
   std::iota(idx.begin(), idx.end(), 0);
   k = std::min(k, n);
+  // NaN ranks below every number, so the order stays strict and weak even on bad inputs.
+  auto key = [&](int32_t i) { return std::isnan(scores[i]) ? -INFINITY : scores[i]; };
   std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
-    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+    const float ka = key(a), kb = key(b);
+    return ka > kb || (ka == kb && a < b);
   });
   std::copy(idx.begin(), idx.begin() + k, out);
 }

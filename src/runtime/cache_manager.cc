@@ -1,0 +1,81 @@
+#include "runtime/cache_manager.h"
+
+#include <algorithm>
+
+#include "core/check.h"
+
+namespace tachyon::runtime {
+
+CacheManager::CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes)
+    : cfg_(cfg), pools_(pools), total_units_(std::max<int64_t>(0, budget_bytes / kUnitBytes)) {
+  // Largest n with units_for(n) <= total (sequence_bytes is monotone in n).
+  int64_t lo = 0, hi = 1;
+  while (hi < (int64_t(1) << 40) && units_for(hi) <= total_units_) hi *= 2;
+  while (lo + 1 < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (units_for(mid) <= total_units_ ? lo : hi) = mid;
+  }
+  max_tokens_ = lo;
+}
+
+int64_t CacheManager::sequence_bytes(int64_t n) const {
+  if (n <= 0) return 0;
+  using P = dsv4::CachePools;
+  const int64_t f = sizeof(float), hd = cfg_.head_dim, ID = cfg_.index_head_dim;
+  const int64_t W = cfg_.sliding_window;
+  auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  // Live window blocks: those covering the last W positions, plus one being filled before the
+  // previous one is trimmed within a step.
+  const int64_t window_blocks = std::min(cdiv(n, P::kWindowBlock), cdiv(W, P::kWindowBlock) + 2);
+  int64_t bytes = 0;
+  for (int l = 0; l < cfg_.num_hidden_layers; ++l) {  // the MTP layer holds state only when used
+    bytes += window_blocks * P::kWindowBlock * hd * f;
+    const int r = cfg_.ratio(l);
+    if (r == 0) continue;
+    const int c = r == 4 ? 2 : 1;
+    const int64_t entries = n / r;
+    bytes += cdiv(entries, P::kEntryBlock) * P::kEntryBlock * hd * f;
+    bytes += int64_t(2) * c * r * c * hd * f;  // compressor kv + score state
+    if (r == 4) {
+      bytes += cdiv(entries, P::kEntryBlock) * P::kEntryBlock * ID * f;
+      bytes += int64_t(2) * c * r * c * ID * f;
+    }
+  }
+  return bytes;
+}
+
+dsv4::SequenceState& CacheManager::state(const Request& r) {
+  auto it = held_.find(r.id);
+  TACHYON_CHECK(it != held_.end(), "cache: request holds no state");
+  return it->second.state;
+}
+
+void CacheManager::on_admit(Request& r) {
+  auto [it, inserted] = held_.try_emplace(r.id);
+  if (inserted) it->second.state = pools_.new_sequence();
+}
+
+int64_t CacheManager::blocks_needed(const Request& r, int64_t upto) const {
+  auto it = held_.find(r.id);
+  const int64_t have = it == held_.end() ? 0 : it->second.units;
+  return std::max<int64_t>(0, units_for(upto) - have);
+}
+
+void CacheManager::grow(Request& r, int64_t upto) {
+  on_admit(r);
+  Held& h = held_[r.id];
+  const int64_t need = std::max<int64_t>(0, units_for(upto) - h.units);
+  TACHYON_CHECK(need <= free_blocks(), "cache: grow beyond the budget");
+  h.units += need;
+  used_units_ += need;
+}
+
+void CacheManager::release(Request& r) {
+  auto it = held_.find(r.id);
+  if (it == held_.end()) return;
+  pools_.release(it->second.state);
+  used_units_ -= it->second.units;
+  held_.erase(it);
+}
+
+}  // namespace tachyon::runtime

@@ -1,0 +1,51 @@
+// CacheManager: the scheduler's view of the DeepSeek-V4 cache. It owns every request's paged
+// SequenceState and accounts memory exactly: the bytes a sequence of n tokens holds in the pools
+// (window blocks, compressed-entry blocks, indexer blocks, compressor states) are computed from the
+// same layout the pools allocate, and reservations are made in fixed units against a memory budget.
+// The maximum context follows from that budget.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "model/deepseek_v4/state.h"
+#include "runtime/scheduler.h"
+
+namespace tachyon::runtime {
+
+class CacheManager : public CacheBudget {
+ public:
+  static constexpr int64_t kUnitBytes = 16 * 1024;  // accounting unit ("block")
+
+  CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes);
+
+  // Bytes the pools hold for one sequence after `n` tokens (upper bound over the step that gets there).
+  int64_t sequence_bytes(int64_t n) const;
+  // Longest sequence that fits the whole budget.
+  int64_t max_tokens() const { return max_tokens_; }
+  int64_t total_units() const { return total_units_; }
+  int64_t used_units() const { return used_units_; }
+
+  dsv4::SequenceState& state(const Request& r);
+
+  // CacheBudget
+  void on_admit(Request& r) override;
+  int64_t blocks_needed(const Request& r, int64_t upto) const override;
+  int64_t free_blocks() const override { return total_units_ - used_units_; }
+  void grow(Request& r, int64_t upto) override;
+  void release(Request& r) override;
+
+ private:
+  struct Held {
+    int64_t units = 0;
+    dsv4::SequenceState state;
+  };
+  int64_t units_for(int64_t n) const { return (sequence_bytes(n) + kUnitBytes - 1) / kUnitBytes; }
+  const ModelConfig& cfg_;
+  dsv4::CachePools& pools_;
+  int64_t total_units_, used_units_ = 0, max_tokens_ = 0;
+  std::unordered_map<uint64_t, Held> held_;
+};
+
+}  // namespace tachyon::runtime

@@ -1,0 +1,128 @@
+// Engine: owns the model, the cache, the scheduler and one engine thread that runs the step loop
+//   schedule -> one batched forward -> sample -> deliver events.
+// Requests arrive from any thread through submit() and leave through their event sink, which runs on
+// the engine thread (it must be quick: hand data to the caller's queue). A sink that returns false
+// stops its request (finish reason "stop"), which is how stop strings end generation.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "model/deepseek_v4/model.h"
+#include "runtime/cache_manager.h"
+#include "runtime/sampler.h"
+#include "runtime/scheduler.h"
+
+namespace tachyon::runtime {
+
+struct EngineConfig {
+  std::string model_dir;
+  int threads = 0;
+  std::string numerics = "official";
+  SchedulerConfig scheduler;
+  int64_t cache_memory = 0;      // bytes; 0 = cache_fraction of available memory
+  double cache_fraction = 0.25;
+};
+
+struct GenerationParams {
+  SamplingParams sampling;
+  int64_t max_tokens = 16;
+  int64_t min_tokens = 0;
+  bool ignore_eos = false;
+  std::vector<int32_t> stop_token_ids;
+  int top_logprobs = -1;  // -1: no logprobs; 0: the sampled token's; k: also the k most likely
+};
+
+struct TokenOutput {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // (token, logprob), most likely first
+};
+
+struct RequestEvent {
+  uint64_t id = 0;
+  std::optional<TokenOutput> token;  // a newly generated token, if any
+  bool finished = false;
+  FinishReason reason = FinishReason::kNone;
+  int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+};
+
+using EventSink = std::function<bool(const RequestEvent&)>;
+
+enum class SubmitCode : uint8_t { kOk, kInvalid, kTooLong, kQueueFull, kShuttingDown };
+struct SubmitResult {
+  SubmitCode code = SubmitCode::kOk;
+  uint64_t id = 0;
+  std::string message;
+};
+
+struct EngineStats {
+  int64_t running = 0, waiting = 0;
+  int64_t cache_units_used = 0, cache_units_total = 0;
+  int64_t prompt_tokens_total = 0, generation_tokens_total = 0;
+  int64_t requests_finished = 0, preemptions = 0, steps = 0;
+  int64_t prefix_queries = 0, prefix_hits = 0;  // tokens
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> create(const EngineConfig& cfg);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  SubmitResult submit(std::vector<int32_t> prompt, const GenerationParams& params, EventSink sink);
+  void cancel(uint64_t id);  // finishes with reason kCancelled; its sink sees the final event
+  EngineStats stats() const;
+  const ModelConfig& model_config() const { return ck_->config; }
+  int64_t max_model_len() const { return max_model_len_; }
+  int64_t cache_bytes() const { return cache_bytes_; }
+  void shutdown();
+
+ private:
+  struct Live {
+    Request req;
+    GenerationParams params;
+    EventSink sink;
+    std::unique_ptr<Sampler> sampler;
+  };
+  Engine() = default;
+  void loop();
+  void run_step(StepPlan& plan);
+  void emit_final(Live& l, FinishReason why);
+  void publish_stats(int64_t preempted);
+
+  EngineConfig cfg_;
+  std::unique_ptr<dsv4::Checkpoint> ck_;
+  std::unique_ptr<ThreadPool> pool_;
+  dsv4::ModelContext ctx_;
+  std::unique_ptr<dsv4::Model> model_;
+  std::unique_ptr<CacheManager> cache_;
+  std::unique_ptr<Scheduler> sched_;
+  int64_t max_model_len_ = 0, cache_bytes_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Live>> inbox_;  // submitted, not yet in the scheduler
+  std::vector<uint64_t> cancels_;
+  std::unordered_map<uint64_t, std::unique_ptr<Live>> live_;  // engine thread only
+  EngineStats stats_;  // guarded by mu_
+  uint64_t next_id_ = 1;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Bytes of memory available to this process (MemAvailable), or 0 if unknown.
+int64_t available_memory_bytes();
+
+}  // namespace tachyon::runtime
