@@ -1,4 +1,128 @@
+// `tachyon inspect DIR`: loads a checkpoint (every tensor checked against config.json) and reports its
+// configuration, parameter counts, bytes by dtype and KV-cache size. Any error is one line on stderr.
+#include <cstdio>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
+#include "model/deepseek_v4/accounting.h"
+#include "model/deepseek_v4/weights.h"
+
 namespace tachyon::cli {
-void add_inspect(CLI::App&, Action&) {}
+
+namespace {
+
+struct InspectOptions {
+  std::string dir;
+  bool json = false;
+  int64_t context = -1;  // -1: max_position_embeddings (or 1048576 when unset)
+};
+
+int fail(std::string msg) {
+  for (char& c : msg)
+    if (c == '\n' || c == '\r') c = ' ';
+  std::fprintf(stderr, "tachyon: error: %s\n", msg.c_str());
+  return 1;
+}
+
+std::string human(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.2f} {}", bytes, units[u]);
+}
+
+std::string grouped(int64_t v) {
+  std::string s = std::to_string(v < 0 ? -v : v), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return v < 0 ? "-" + out : out;
+}
+
+int run(const InspectOptions& o) {
+  auto ck = dsv4::load_checkpoint(o.dir);
+  if (!ck) return fail(ck.status().message());
+  const ModelConfig& c = (*ck)->config;
+  const int64_t context = o.context >= 0 ? o.context
+                          : c.max_position_embeddings > 0 ? c.max_position_embeddings
+                                                          : int64_t(1) << 20;
+  const dsv4::ParamAccounting p = dsv4::account_params(c, &(*ck)->store);
+  const dsv4::CacheAccounting kv = dsv4::account_cache(c, context);
+  int n_window = 0, n_csa = 0, n_hca = 0;
+  for (int l = 0; l < c.num_hidden_layers; ++l) (c.ratio(l) == 0 ? n_window : c.ratio(l) == 4 ? n_csa : n_hca)++;
+
+  if (o.json) {
+    nlohmann::json j;
+    j["path"] = o.dir;
+    j["config"] = nlohmann::json::parse(c.to_json());
+    j["layer_kinds"] = {{"window_only", n_window}, {"csa", n_csa}, {"hca", n_hca}, {"mtp", c.num_nextn_predict_layers}};
+    j["tensor_count"] = p.tensor_count;
+    j["tensors_by_dtype"] = p.tensors_by_dtype;
+    j["params_total"] = p.params_total;
+    j["params_active_per_token"] = p.params_active_per_token;
+    j["params_routed_experts"] = p.params_routed_experts;
+    j["params_mtp"] = p.params_mtp;
+    j["bytes_total"] = p.bytes_total;
+    j["bytes_by_dtype"] = p.bytes_by_dtype;
+    j["cache_bytes_per_token"] = kv.bytes_per_token;
+    j["context"] = kv.context;
+    j["cache_bytes_at_context"] = kv.bytes_at_context;
+    j["cache_breakdown_at_context"] = {{"compressed", kv.compressed_bytes},
+                                       {"window", kv.window_bytes},
+                                       {"compressor_state", kv.compressor_state_bytes}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+
+  std::string out;
+  out += fmt::format("checkpoint   {} ({} file{})\n", o.dir, (*ck)->store.files().size(),
+                     (*ck)->store.files().size() == 1 ? "" : "s");
+  out += fmt::format("model        hidden {}, {} layers + {} MTP, vocab {}, max positions {}\n", c.hidden_size,
+                     c.num_hidden_layers, c.num_nextn_predict_layers, c.vocab_size, c.max_position_embeddings);
+  out += fmt::format("attention    {} heads x {} (rope {}), q_lora {}, o_groups {} x o_lora {}, window {}\n",
+                     c.num_attention_heads, c.head_dim, c.qk_rope_head_dim, c.q_lora_rank, c.o_groups, c.o_lora_rank,
+                     c.sliding_window);
+  out += fmt::format("layers       compress_ratios [{}]: {} window-only, {} CSA (ratio 4), {} HCA\n",
+                     fmt::join(c.compress_ratios, ", "), n_window, n_csa, n_hca);
+  if (n_csa > 0)
+    out += fmt::format("indexer      {} heads x {}, top-k {}\n", c.index_n_heads, c.index_head_dim, c.index_topk);
+  out += fmt::format("moe          {} routed experts x {} (top {}), {} shared, {} hash layers, route scale {}, "
+                     "experts {}\n",
+                     c.n_routed_experts, c.moe_intermediate_size, c.num_experts_per_tok, c.n_shared_experts,
+                     c.num_hash_layers, c.routed_scaling_factor, c.expert_fp4 ? "fp4" : "fp8");
+  out += fmt::format("rope         theta {} / compressed {}, yarn factor {} (original {})\n", c.rope_theta,
+                     c.compress_rope_theta, c.rope_factor, c.original_max_position_embeddings);
+  out += fmt::format("tensors      {}\n", p.tensor_count);
+  out += fmt::format("parameters   {} total ({} in routed experts, {} in MTP)\n", grouped(p.params_total),
+                     grouped(p.params_routed_experts), grouped(p.params_mtp));
+  out += fmt::format("active       {} per token\n", grouped(p.params_active_per_token));
+  out += fmt::format("bytes        {} ({})\n", grouped(int64_t(p.bytes_total)), human(double(p.bytes_total)));
+  for (const auto& [dt, b] : p.bytes_by_dtype)
+    out += fmt::format("  {:<8}   {:>16} in {} tensors\n", dt, grouped(int64_t(b)), p.tensors_by_dtype.at(dt));
+  out += fmt::format("kv cache     {} B per token (reference bf16 layout)\n", kv.bytes_per_token);
+  out += fmt::format("  at {} tokens: {} (compressed {}, windows {}, compressor state {})\n", grouped(kv.context),
+                     human(double(kv.bytes_at_context)), human(double(kv.compressed_bytes)),
+                     human(double(kv.window_bytes)), human(double(kv.compressor_state_bytes)));
+  std::fputs(out.c_str(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+void add_inspect(CLI::App& app, Action& action) {
+  auto o = std::make_shared<InspectOptions>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Load a checkpoint and report its size and cache needs");
+  cmd->add_option("dir", o->dir, "checkpoint folder (config.json + safetensors)")->required();
+  cmd->add_flag("--json", o->json, "machine-readable output");
+  cmd->add_option("--context", o->context, "context length for the cache size (default: max_position_embeddings)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([o, &action] { action = [o] { return run(*o); }; });
+}
+
 }  // namespace tachyon::cli

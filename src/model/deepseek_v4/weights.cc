@@ -1,5 +1,6 @@
 #include "model/deepseek_v4/weights.h"
 
+#include <cstring>
 #include <set>
 
 namespace tachyon::dsv4 {
@@ -181,6 +182,26 @@ Result<std::unique_ptr<Checkpoint>> load_checkpoint(const std::string& dir) {
       problems.push_back(fmt::format("tensor '{}' in {} has shape {}, expected {}", s.name, t->file, t->shape_str(),
                                      shape_str(s.shape)));
       return;
+    }
+    if (s.role == TensorRole::kTable) {
+      // tid2eid: every entry must name a routed expert.
+      const size_t esize = dtype_size(t->dtype);
+      const int64_t cols = t->shape.size() == 2 ? t->shape[1] : 1;
+      for (int64_t i = 0; i < t->numel(); ++i) {
+        int64_t v = 0;
+        if (esize == 8) {
+          std::memcpy(&v, t->data + size_t(i) * 8, 8);
+        } else {
+          int32_t v32 = 0;
+          std::memcpy(&v32, t->data + size_t(i) * 4, 4);
+          v = v32;
+        }
+        if (v < 0 || v >= ck->config.n_routed_experts) {
+          problems.push_back(fmt::format("tensor '{}' in {}: expert id {} at [{}, {}] is outside [0, {})", s.name,
+                                         t->file, v, i / cols, i % cols, ck->config.n_routed_experts));
+          return;
+        }
+      }
     }
     if (s.bind) s.bind->info = t;
   });

@@ -1,0 +1,43 @@
+# Thin wrappers around CMake/Ninja/CTest. `make run` and `make test` work on a fresh Debian 12 machine.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+BUILD := build
+ASAN_BUILD := build-asan
+TACHYON := $(BUILD)/bin/tachyon
+TINY_MODEL := models/tiny
+
+.PHONY: all deps build run test test-asan bench clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	ninja -C $(BUILD) -j$(JOBS)
+
+# Generates the tiny random-weight model once (config.json is written last, so its presence means complete).
+$(TINY_MODEL)/config.json: | build
+	$(TACHYON) make-tiny-model --preset tiny --out $(TINY_MODEL)
+
+run: build $(TINY_MODEL)/config.json
+	$(TACHYON) inspect $(TINY_MODEL)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	$(MAKE) test-asan
+
+# AddressSanitizer + UBSan build; runs the unit and kernel tiers.
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTACHYON_SANITIZE=ON -DTACHYON_BUILD_BENCH=OFF
+	ninja -C $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L 'unit|kernels'
+
+bench: build
+	@found=0; for b in $(BUILD)/bin/bench_* $(BUILD)/bench/bench_*; do \
+	  if [ -x "$$b" ] && [ -f "$$b" ]; then found=1; echo "== $$b"; "$$b" || exit 1; fi; \
+	done; if [ $$found = 0 ]; then echo "no benchmarks built"; fi
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
