@@ -15,7 +15,7 @@ BpeCache::BpeCache(size_t capacity)
     : per_shard_(std::max<size_t>(1, capacity / kShards)), shards_(new Shard[kShards]) {}
 
 bool BpeCache::get(std::string_view key, std::vector<int32_t>* out) const {
-  Shard& s = shards_[std::hash<std::string_view>{}(key) % kShards];
+  Shard& s = shards_[hash_bytes(key) >> 60];
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.map.find(key);
   if (it == s.map.end()) return false;
@@ -24,10 +24,30 @@ bool BpeCache::get(std::string_view key, std::vector<int32_t>* out) const {
 }
 
 void BpeCache::put(std::string_view key, const int32_t* ids, size_t n) {
-  Shard& s = shards_[std::hash<std::string_view>{}(key) % kShards];
+  Shard& s = shards_[hash_bytes(key) >> 60];
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.map.size() >= per_shard_) s.map.clear();
   s.map.try_emplace(std::string(key), ids, ids + n);
+}
+
+void BpeModel::MergeTable::init(size_t n) {
+  size_t cap = 16;
+  shift_ = 60;
+  while (cap < 2 * n) cap <<= 1, --shift_;
+  keys_.assign(cap, kEmpty);
+  vals_.assign(cap, Merge{0, 0});
+  mask_ = cap - 1;
+}
+
+bool BpeModel::MergeTable::insert(uint64_t key, Merge m) {
+  for (size_t i = slot(key);; i = (i + 1) & mask_) {
+    if (keys_[i] == key) return false;
+    if (keys_[i] == kEmpty) {
+      keys_[i] = key;
+      vals_[i] = m;
+      return true;
+    }
+  }
 }
 
 Result<std::unique_ptr<BpeModel>> BpeModel::build(Vocab vocab,
@@ -38,7 +58,7 @@ Result<std::unique_ptr<BpeModel>> BpeModel::build(Vocab vocab,
   m->options_ = std::move(options);
   m->byte_level_ = byte_level;
   const size_t prefix_len = m->options_.continuing_subword_prefix.size();
-  m->merges_.reserve(merges.size() * 2);
+  m->merges_.init(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [a, b] = merges[rank];
     auto ia = m->vocab_.find(a), ib = m->vocab_.find(b);
@@ -52,7 +72,7 @@ Result<std::unique_ptr<BpeModel>> BpeModel::build(Vocab vocab,
     if (im == m->vocab_.end())
       return error("merge #{} ('{}' '{}'): merged token '{}' is not in the vocabulary", rank, a, b, merged);
     // The first occurrence of a pair keeps its (lower) rank, as in HF.
-    m->merges_.try_emplace(pair_key(ia->second, ib->second), Merge{int32_t(rank), im->second});
+    m->merges_.insert(pair_key(ia->second, ib->second), Merge{int32_t(rank), im->second});
   }
   if (m->options_.unk_token) {
     auto it = m->vocab_.find(*m->options_.unk_token);
@@ -67,11 +87,6 @@ Result<std::unique_ptr<BpeModel>> BpeModel::build(Vocab vocab,
     m->byte_to_id_[b] = it == m->vocab_.end() ? -1 : it->second;
   }
   return m;
-}
-
-const BpeModel::Merge* BpeModel::find_merge(int32_t a, int32_t b) const {
-  auto it = merges_.find(pair_key(a, b));
-  return it == merges_.end() ? nullptr : &it->second;
 }
 
 // HF merge_word: an unknown character becomes the unk token (consecutive ones fused when fuse_unk),
@@ -128,17 +143,42 @@ void BpeModel::initial_symbols(std::string_view piece, std::vector<int32_t>* sym
   if (pending_unk) syms->push_back(*pending_unk);
 }
 
+// Short words: scan for the lowest-rank adjacent pair (leftmost on ties) and merge it, which picks
+// the same merges as the heap below.
+void BpeModel::merge_small(std::vector<int32_t>* syms) const {
+  std::vector<int32_t>& s = *syms;
+  constexpr int32_t kNone = INT32_MAX;
+  int32_t rank[kSmallWord], next_id[kSmallWord];
+  size_t n = s.size();
+  auto score = [&](size_t i) {
+    const Merge* m = find_merge(s[i], s[i + 1]);
+    rank[i] = m ? m->rank : kNone;
+    next_id[i] = m ? m->new_id : -1;
+  };
+  for (size_t i = 0; i + 1 < n; ++i) score(i);
+  while (n > 1) {
+    size_t best = 0;
+    for (size_t i = 1; i + 1 < n; ++i)
+      if (rank[i] < rank[best]) best = i;
+    if (rank[best] == kNone) break;
+    s[best] = next_id[best];
+    for (size_t i = best + 1; i + 1 < n; ++i) {
+      s[i] = s[i + 1];
+      rank[i] = rank[i + 1];
+      next_id[i] = next_id[i + 1];
+    }
+    --n;
+    if (best > 0) score(best - 1);
+    if (best + 1 < n) score(best);
+  }
+  s.resize(n);
+}
+
 // HF Word::merge_all: a min-heap of (rank, position) over adjacent pairs, with lazy invalidation.
 void BpeModel::merge_symbols(std::vector<int32_t>* syms) const {
   const int n = int(syms->size());
   if (n < 2) return;
-  if (n == 2) {  // the commonest case after the cache: one possible merge
-    if (const Merge* m = find_merge((*syms)[0], (*syms)[1])) {
-      syms->resize(1);
-      (*syms)[0] = m->new_id;
-    }
-    return;
-  }
+  if (n <= kSmallWord) return merge_small(syms);
   struct Node {
     int32_t id, prev, next;
   };

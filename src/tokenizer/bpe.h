@@ -21,9 +21,29 @@
 
 namespace tachyon::tok {
 
+// A fast 64-bit hash for short strings (8 bytes per multiply), used by the vocabulary and the cache.
+inline uint64_t hash_bytes(std::string_view s) {
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+  uint64_t h = s.size() * kMul;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    __builtin_memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  if (i < s.size()) {
+    uint64_t w = 0;
+    __builtin_memcpy(&w, s.data() + i, s.size() - i);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  return h ^ (h >> 32);
+}
+
 struct StringHash {
   using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  size_t operator()(std::string_view s) const { return size_t(hash_bytes(s)); }
 };
 using Vocab = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
@@ -72,21 +92,43 @@ class BpeModel {
 
   static constexpr size_t kCacheCapacity = 1 << 16;
   static constexpr size_t kMaxCachedPieceBytes = 256;
+  static constexpr int kSmallWord = 24;  // words up to this many symbols use the quadratic scan
 
  private:
   struct Merge {
     int32_t rank;
     int32_t new_id;
   };
+  // Open-addressing table (pair of ids) -> Merge; far cheaper to probe than std::unordered_map.
+  class MergeTable {
+   public:
+    void init(size_t n);
+    bool insert(uint64_t key, Merge m);  // false when the key is already present
+    const Merge* find(uint64_t key) const {
+      for (size_t i = slot(key);; i = (i + 1) & mask_) {
+        if (keys_[i] == key) return &vals_[i];
+        if (keys_[i] == kEmpty) return nullptr;
+      }
+    }
+
+   private:
+    static constexpr uint64_t kEmpty = ~uint64_t(0);
+    size_t slot(uint64_t key) const { return size_t((key * 0x9E3779B97F4A7C15ULL) >> shift_); }
+    std::vector<uint64_t> keys_;
+    std::vector<Merge> vals_;
+    size_t mask_ = 0;
+    int shift_ = 64;
+  };
   static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
-  const Merge* find_merge(int32_t a, int32_t b) const;
+  const Merge* find_merge(int32_t a, int32_t b) const { return merges_.find(pair_key(a, b)); }
+  void merge_small(std::vector<int32_t>* syms) const;
   void initial_symbols(std::string_view piece, std::vector<int32_t>* syms) const;
   void merge_symbols(std::vector<int32_t>* syms) const;
   void add_unknown(std::vector<int32_t>* syms, std::optional<int32_t>* pending_unk) const;
 
   BpeModel() : cache_(kCacheCapacity) {}
   Vocab vocab_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  MergeTable merges_;
   BpeOptions options_;
   std::optional<int32_t> unk_id_;
   bool byte_level_ = false;

@@ -11,7 +11,7 @@ RegexScratch::~RegexScratch() { pcre2_match_data_free(md_); }
 
 Result<std::unique_ptr<Regex>> Regex::compile(std::string_view pattern, bool literal) {
   uint32_t opts = PCRE2_UTF | PCRE2_UCP;
-  if (literal) opts |= PCRE2_LITERAL;
+  if (literal) opts = PCRE2_UTF | PCRE2_LITERAL;  // PCRE2_LITERAL does not allow PCRE2_UCP
   int err = 0;
   PCRE2_SIZE err_off = 0;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &err,

@@ -31,6 +31,13 @@ constexpr std::string_view kGpt2Pattern =
 
 constexpr int64_t kMaxTokenId = int64_t(1) << 26;
 
+// j[key], or null when absent (never copies).
+const json& field(const json& j, const char* key) {
+  static const json kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
 std::string type_of(const json& j) {
   if (!j.is_object()) return "";
   auto it = j.find("type");
@@ -193,13 +200,13 @@ Status TokenizerJsonLoader::load_added_tokens(const json& j, Tokenizer* t) {
 Result<std::unique_ptr<Tokenizer>> TokenizerJsonLoader::load(const json& j) {
   if (!j.is_object()) return error("top level is not a JSON object");
   std::unique_ptr<Tokenizer> t(new Tokenizer());
-  TACHYON_RETURN_IF_ERROR(check_normalizer(j.value("normalizer", json())));
-  TACHYON_RETURN_IF_ERROR(add_pre_tokenizer(j.value("pre_tokenizer", json()), t.get()));
+  TACHYON_RETURN_IF_ERROR(check_normalizer(field(j, "normalizer")));
+  TACHYON_RETURN_IF_ERROR(add_pre_tokenizer(field(j, "pre_tokenizer"), t.get()));
   bool byte_level = false;
   for (const auto& s : t->pre_tokenizer_) byte_level |= s.kind == Tokenizer::PreTokStep::Kind::kByteLevel;
 
   // Decoder: ByteLevel, possibly inside a Sequence.
-  const json dec = j.value("decoder", json());
+  const json& dec = field(j, "decoder");
   bool decoder_ok = type_of(dec) == "ByteLevel";
   if (type_of(dec) == "Sequence" && dec.contains("decoders") && dec["decoders"].is_array()) {
     decoder_ok = !dec["decoders"].empty();
@@ -208,8 +215,8 @@ Result<std::unique_ptr<Tokenizer>> TokenizerJsonLoader::load(const json& j) {
   if (!decoder_ok)
     return error("decoder: '{}' is not supported (only ByteLevel)", dec.is_null() ? std::string("null") : type_of(dec));
 
-  TACHYON_RETURN_IF_ERROR(load_model(j.value("model", json()), byte_level, t.get()));
-  TACHYON_RETURN_IF_ERROR(load_added_tokens(j.value("added_tokens", json()), t.get()));
+  TACHYON_RETURN_IF_ERROR(load_model(field(j, "model"), byte_level, t.get()));
+  TACHYON_RETURN_IF_ERROR(load_added_tokens(field(j, "added_tokens"), t.get()));
 
   // Id tables: vocabulary entries, then added tokens (which take precedence, as in HF).
   int32_t n = 0;
