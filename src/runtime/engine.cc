@@ -195,7 +195,12 @@ void Engine::run_step(StepPlan& plan) {
     const int eos = ck_->config.eos_token_id;
     const bool block_eos = int64_t(r->output.size()) < p.min_tokens && !p.ignore_eos;
     TokenOutput tok;
-    tok.token = l.sampler->sample(logits, V, r->prompt, r->output, block_eos ? eos : -1);
+    if (p.forced_tokens.empty()) {
+      tok.token = l.sampler->sample(logits, V, r->prompt, r->output, block_eos ? eos : -1);
+    } else {
+      const size_t k = r->output.size();
+      tok.token = k < p.forced_tokens.size() ? p.forced_tokens[k] : eos;
+    }
     if (p.top_logprobs >= 0) l.sampler->logprobs(logits, V, tok.token, p.top_logprobs, &tok.logprob, &tok.top);
     r->output.push_back(tok.token);
     ++gen_tokens;

@@ -41,6 +41,10 @@ struct GenerationParams {
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
   int top_logprobs = -1;  // -1: no logprobs; 0: the sampled token's; k: also the k most likely
+  // Testing only: when non-empty, the i-th generated token is forced_tokens[i] (then EOS once they run
+  // out) instead of a sampled one; logprobs still come from the model. Lets server tests produce exact
+  // text (tool calls, stop strings) from random-weight models.
+  std::vector<int32_t> forced_tokens;
 };
 
 struct TokenOutput {
