@@ -34,8 +34,9 @@ test-asan: deps
 	ninja -C $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L 'unit|kernels'
 
+# Every Google Benchmark binary (bench/*.cc -> build/bin/*_bench).
 bench: build
-	@found=0; for b in $(BUILD)/bin/bench_* $(BUILD)/bench/bench_*; do \
+	@found=0; for b in $(BUILD)/bin/*_bench; do \
 	  if [ -x "$$b" ] && [ -f "$$b" ]; then found=1; echo "== $$b"; "$$b" || exit 1; fi; \
 	done; if [ $$found = 0 ]; then echo "no benchmarks built"; fi
 
