@@ -15,5 +15,6 @@ void add_logits(CLI::App& app, Action& action);
 void add_generate(CLI::App& app, Action& action);
 void add_tokenizer_commands(CLI::App& app, Action& action);  // tokenize, detokenize
 void add_chat_commands(CLI::App& app, Action& action);       // chat-prompt, parse-completion
+void add_serve(CLI::App& app, Action& action);  // the OpenAI-compatible HTTP server
 
 }  // namespace tachyon::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   tachyon::cli::add_generate(app, action);
   tachyon::cli::add_tokenizer_commands(app, action);
   tachyon::cli::add_chat_commands(app, action);
+  tachyon::cli::add_serve(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,103 @@
+// Prometheus text rendering of the server metrics (see metrics.h). Bucket bounds follow vLLM's.
+#include "server/metrics.h"
+
+#include <fmt/format.h>
+
+namespace tachyon::server {
+
+Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1) {}
+
+void Histogram::observe(double v) {
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_micros_.fetch_add(uint64_t(v < 0 ? 0 : v * 1e6), std::memory_order_relaxed);
+}
+
+void Histogram::render(const std::string& name, const std::string& labels, std::string* out) const {
+  uint64_t cum = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    cum += counts_[i].load(std::memory_order_relaxed);
+    const std::string le = i < bounds_.size() ? fmt::format("{}", bounds_[i]) : "+Inf";
+    *out += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, labels, le, cum);
+  }
+  *out += fmt::format("{}_sum{{{}}} {}\n", name, labels, double(sum_micros_.load(std::memory_order_relaxed)) * 1e-6);
+  *out += fmt::format("{}_count{{{}}} {}\n", name, labels, count_.load(std::memory_order_relaxed));
+}
+
+Metrics::Metrics()
+    : ttft_({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+             40.0, 80.0, 160.0, 640.0, 2560.0}),
+      itl_({0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0,
+            80.0}),
+      e2e_({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0,
+            960.0, 1920.0, 7680.0}) {}
+
+namespace {
+
+// Prometheus label values escape backslash, quote and newline.
+std::string escape_label(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\' || c == '"') o += '\\';
+    if (c == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o += c;
+  }
+  return o;
+}
+
+void header(std::string* out, const char* name, const char* type, const char* help) {
+  *out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+}  // namespace
+
+std::string Metrics::render(const std::string& model_name, const runtime::EngineStats& s) const {
+  const std::string lbl = fmt::format("model_name=\"{}\"", escape_label(model_name));
+  std::string o;
+  auto scalar = [&](const char* name, const char* type, const char* help, double v) {
+    header(&o, name, type, help);
+    o += fmt::format("{}{{{}}} {}\n", name, lbl, v);
+  };
+  scalar("tachyon:num_requests_running", "gauge", "Number of requests in model execution batches.",
+         double(s.running));
+  scalar("tachyon:num_requests_waiting", "gauge", "Number of requests waiting to be processed.", double(s.waiting));
+  const double usage =
+      s.cache_units_total > 0 ? double(s.cache_units_used) / double(s.cache_units_total) : 0.0;
+  scalar("tachyon:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", usage);
+  scalar("tachyon:prompt_tokens_total", "counter", "Number of prefill tokens processed.",
+         double(s.prompt_tokens_total));
+  scalar("tachyon:generation_tokens_total", "counter", "Number of generation tokens processed.",
+         double(s.generation_tokens_total));
+  scalar("tachyon:prefix_cache_queries_total", "counter", "Prefix cache queries, in tokens.",
+         double(s.prefix_queries));
+  scalar("tachyon:prefix_cache_hits_total", "counter", "Prefix cache hits, in tokens.", double(s.prefix_hits));
+  scalar("tachyon:num_preemptions_total", "counter", "Cumulative number of preemptions.", double(s.preemptions));
+  scalar("tachyon:engine_steps_total", "counter", "Forward steps run by the engine.", double(s.steps));
+
+  header(&o, "tachyon:request_success_total", "counter", "Count of successfully processed requests.");
+  const char* reasons[] = {"stop", "length", "tool_calls"};
+  for (size_t i = 0; i < 3; ++i)
+    o += fmt::format("tachyon:request_success_total{{{},finished_reason=\"{}\"}} {}\n", lbl, reasons[i],
+                     outcomes_[i].load(std::memory_order_relaxed));
+  scalar("tachyon:request_abort_total", "counter", "Requests cancelled (client disconnect or shutdown).",
+         double(outcomes_[size_t(RequestOutcome::kAbort)].load(std::memory_order_relaxed)));
+  scalar("tachyon:request_error_total", "counter", "Requests that ended with an engine error.",
+         double(outcomes_[size_t(RequestOutcome::kError)].load(std::memory_order_relaxed)));
+  scalar("tachyon:http_request_errors_total", "counter", "Requests answered with an HTTP error status.",
+         double(http_errors_.load(std::memory_order_relaxed)));
+
+  header(&o, "tachyon:time_to_first_token_seconds", "histogram", "Histogram of time to first token in seconds.");
+  ttft_.render("tachyon:time_to_first_token_seconds", lbl, &o);
+  header(&o, "tachyon:inter_token_latency_seconds", "histogram", "Histogram of inter-token latency in seconds.");
+  itl_.render("tachyon:inter_token_latency_seconds", lbl, &o);
+  header(&o, "tachyon:e2e_request_latency_seconds", "histogram", "Histogram of end-to-end request latency.");
+  e2e_.render("tachyon:e2e_request_latency_seconds", lbl, &o);
+  return o;
+}
+
+}  // namespace tachyon::server

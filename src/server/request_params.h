@@ -1,0 +1,48 @@
+// Reading OpenAI request bodies: the JSON itself (strict, UTF-8 checked) and the fields shared by
+// /v1/chat/completions and /v1/completions (sampling, stop, n, stream, logprobs), with vLLM's extras.
+// Unknown fields are ignored (SDKs add new ones all the time); a known field of the wrong type or out
+// of range is a 400 naming the field. Helpers throw ApiException; route wrappers catch it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/engine.h"
+#include "server/api_error.h"
+#include "server/generation.h"
+
+namespace tachyon::server {
+
+enum class ApiKind { kChat, kCompletions };
+
+struct RequestParams {
+  runtime::GenerationParams gen;  // gen.max_tokens is only meaningful when max_tokens is set
+  std::optional<int64_t> max_tokens;
+  TextOptions text;
+  int n = 1;
+  bool stream = false;
+  bool include_usage = false;
+  bool logprobs = false;  // chat: logprobs; completions: logprobs is an integer >= 0
+  int top_logprobs = 0;
+  bool echo = false;  // completions only
+};
+
+// Parses the request body; 400 for invalid UTF-8, bad JSON or a body that is not an object.
+Json parse_body(std::string_view body);
+
+// Reads the shared generation fields. `vocab` bounds logit_bias and stop_token_ids.
+RequestParams parse_request_params(const Json& body, ApiKind kind, int32_t vocab);
+
+// Typed field access: nullopt when absent or null, 400 when of the wrong type.
+std::optional<bool> get_bool(const Json& body, const char* key);
+std::optional<std::string> get_string(const Json& body, const char* key);
+std::optional<int64_t> get_int(const Json& body, const char* key, int64_t lo, int64_t hi);
+std::optional<double> get_number(const Json& body, const char* key, double lo, double hi);
+
+// A fresh random seed (for choices without `seed`, so n > 1 choices differ).
+uint64_t random_seed();
+
+}  // namespace tachyon::server

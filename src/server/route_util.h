@@ -1,0 +1,74 @@
+// Helpers shared by the OpenAI route handlers: JSON responses and errors, the model-name check, ids,
+// context-length checks, engine submit codes -> HTTP errors, finish reasons and logprob entries.
+// Plus the SSE driver: a streamed response is a StreamFormatter fed by a Generation's events.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/api_error.h"
+#include "server/generation.h"
+#include "server/request_params.h"
+#include "server/server.h"
+
+namespace tachyon::server {
+
+void send_json(httplib::Response& res, int status, const Json& body);
+void send_error(httplib::Response& res, const ApiError& e);
+
+// 404 model_not_found unless `model` is absent or the served model name.
+void check_model(const ServerContext& ctx, const Json& body);
+// 503 while loading or shutting down.
+void check_ready(const ServerContext& ctx);
+
+// "chatcmpl-<24 hex>", "cmpl-...", "call_...".
+std::string make_id(const char* prefix);
+int64_t unix_now();
+
+// The completion budget for a prompt of `prompt_len` tokens: the request's max_tokens, else
+// `default_max` (capped to what is left of the context), else all that is left. 400
+// context_length_exceeded when the prompt leaves no room.
+int64_t resolve_max_tokens(const ServerContext& ctx, const RequestParams& p, int64_t prompt_len, int64_t default_max,
+                           const char* what);
+// The n (or one per prompt) engine requests of a call: seeds differ per choice so n > 1 differs;
+// under --debug-forced-output each one generates the forced tokens.
+ChoiceSpec make_choice(const ServerContext& ctx, const RequestParams& p, std::vector<int32_t> prompt,
+                       int64_t max_tokens, size_t choice_index);
+// Throws the ApiException for a failed submit (429 + Retry-After when the queue is full).
+void throw_submit_error(const runtime::SubmitResult& r);
+
+// "stop" | "length" | "tool_calls"; other reasons (cancelled, error) are not client-visible finishes.
+const char* finish_reason_str(runtime::FinishReason r, bool has_tool_calls);
+void count_outcome(ServerContext& ctx, runtime::FinishReason r, bool has_tool_calls);
+
+// A token's text for logprob fields (lossy for bytes that are not valid UTF-8 alone).
+std::string token_text(const tok::Tokenizer& t, int32_t id);
+// Chat logprob entry {"token","logprob","bytes","top_logprobs"}.
+Json chat_logprob_entry(const tok::Tokenizer& t, const TokenInfo& info, int top_n);
+
+// One streamed response. on_start writes the first chunks (the role delta), on_events what a batch of
+// events adds, on_end the closing chunks (usage) once every choice has finished. Each appends
+// complete SSE events ("data: ...\n\n") to `out`.
+class StreamFormatter {
+ public:
+  virtual ~StreamFormatter() = default;
+  virtual void on_start(std::string* out) = 0;
+  virtual void on_events(std::vector<ChoiceEvent>& events, std::string* out) = 0;
+  virtual void on_end(std::string* out) = 0;
+};
+
+// Appends "data: <json>\n\n".
+void append_sse(const Json& j, std::string* out);
+
+// Turns `res` into an SSE stream driven by `gen`: writes formatter output as events arrive, `: ping`
+// comments after sse_ping_seconds of silence, then "data: [DONE]". A failed write (client gone)
+// cancels the generation, which returns its cache blocks to the engine.
+void start_sse(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Generation> gen,
+               std::unique_ptr<StreamFormatter> formatter);
+
+// Non-streamed: waits for every event (the handler thread blocks until generation ends).
+std::vector<ChoiceEvent> collect_all(Generation& gen);
+
+}  // namespace tachyon::server

@@ -1,0 +1,257 @@
+// Server lifecycle and the small routes: /health, /v1/models, /metrics, /tokenize, /detokenize, the
+// API-key check and the one place where exceptions become OpenAI error responses (see server.h).
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "chat/dsv4_encoder.h"
+#include "core/log.h"
+#include "server/route_util.h"
+
+namespace tachyon::server {
+namespace {
+
+using Handler = void (*)(ServerContext&, const httplib::Request&, httplib::Response&);
+
+// Every route runs inside this: client errors become their 4xx, anything else a 500; nothing escapes.
+httplib::Server::Handler wrap(ServerContext* ctx, Handler fn) {
+  return [ctx, fn](const httplib::Request& req, httplib::Response& res) {
+    try {
+      fn(*ctx, req, res);
+      return;
+    } catch (const ApiException& e) {
+      ctx->metrics.count_http_error();
+      send_error(res, e.error);
+      return;
+    } catch (const std::exception& e) {
+      TLOG_ERROR("{} {}: {}", req.method, req.path, e.what());
+      send_error(res, internal_error(fmt::format("internal error: {}", e.what())));
+    } catch (...) {
+      send_error(res, internal_error("internal error"));
+    }
+    ctx->metrics.count_http_error();
+  };
+}
+
+Json model_card(const ServerContext& ctx) {
+  Json m = Json::object();
+  m["id"] = ctx.cfg.served_model_name;
+  m["object"] = "model";
+  m["created"] = ctx.created;
+  m["owned_by"] = "tachyon";
+  m["root"] = ctx.cfg.served_model_name;
+  m["parent"] = nullptr;
+  m["max_model_len"] = ctx.engine ? Json(ctx.engine->max_model_len()) : Json(nullptr);
+  return m;
+}
+
+void handle_models(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  if (req.matches.size() > 1) {
+    const std::string id = req.matches[1];
+    if (id != ctx.cfg.served_model_name)
+      throw ApiException{not_found(fmt::format("The model '{}' does not exist.", id), "model_not_found")};
+    send_json(res, 200, model_card(ctx));
+    return;
+  }
+  Json j = Json::object();
+  j["object"] = "list";
+  j["data"] = Json::array({model_card(ctx)});
+  send_json(res, 200, j);
+}
+
+void handle_health(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
+  check_ready(ctx);
+  res.status = 200;
+}
+
+void handle_metrics(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
+  const runtime::EngineStats stats = ctx.engine && ctx.ready ? ctx.engine->stats() : runtime::EngineStats{};
+  res.set_content(ctx.metrics.render(ctx.cfg.served_model_name, stats), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+bool bearer_ok(const httplib::Request& req, const std::string& key) {
+  const std::string h = req.get_header_value("Authorization");
+  const std::string want = "Bearer " + key;
+  if (h.size() != want.size()) return false;
+  unsigned diff = 0;
+  for (size_t i = 0; i < h.size(); ++i) diff |= unsigned(uint8_t(h[i]) ^ uint8_t(want[i]));
+  return diff == 0;
+}
+
+}  // namespace
+
+void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  check_ready(ctx);
+  const Json body = parse_body(req.body);
+  check_model(ctx, body);
+  std::vector<int32_t> ids;
+  if (body.contains("messages")) {  // vLLM's chat form: the prompt the chat route would build
+    auto encoded = chat::encode_chat_request(body);
+    if (!encoded.is_ok()) throw ApiException{invalid_request(encoded.status().message(), "messages")};
+    ids = ctx.tokenizer->encode(encoded->prompt);
+  } else {
+    const char* key = body.contains("content") && !body.contains("prompt") ? "content" : "prompt";  // llama.cpp: content
+    const auto text = get_string(body, key);
+    if (!text) throw ApiException{invalid_request("'prompt' (a string) or 'messages' is required", "prompt")};
+    // add_special_tokens / add_special are accepted: DeepSeek's tokenizer.json adds no special tokens
+    // to a plain encode (no BOS post-processor), so both settings give the same ids, as in HF.
+    (void)get_bool(body, "add_special_tokens");
+    (void)get_bool(body, "add_special");
+    ids = ctx.tokenizer->encode(*text);
+  }
+  Json j = Json::object();
+  j["count"] = ids.size();
+  j["max_model_len"] = ctx.engine->max_model_len();
+  j["tokens"] = ids;
+  if (get_bool(body, "return_token_strs").value_or(false) || get_bool(body, "with_pieces").value_or(false)) {
+    Json strs = Json::array();
+    for (int32_t id : ids) strs.push_back(std::string(ctx.tokenizer->id_to_token(id)));
+    j["token_strs"] = std::move(strs);
+  }
+  send_json(res, 200, j);
+}
+
+void handle_detokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  check_ready(ctx);
+  const Json body = parse_body(req.body);
+  check_model(ctx, body);
+  const auto it = body.find("tokens");
+  if (it == body.end() || !it->is_array()) throw ApiException{invalid_request("'tokens' (an array of token ids) is required", "tokens")};
+  std::vector<int32_t> ids;
+  for (const Json& x : *it) {
+    if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() >= ctx.tokenizer->vocab_size())
+      throw ApiException{invalid_request(
+          fmt::format("'tokens' must hold token ids between 0 and {}", ctx.tokenizer->vocab_size() - 1), "tokens")};
+    ids.push_back(int32_t(x.get<int64_t>()));
+  }
+  const std::string text = ctx.tokenizer->decode(ids);
+  Json j = Json::object();
+  j["prompt"] = text;
+  j["content"] = text;  // llama.cpp's name
+  send_json(res, 200, j);
+}
+
+Server::Server(ServerConfig cfg) : ctx_(std::make_unique<ServerContext>()), http_(std::make_unique<httplib::Server>()) {
+  ctx_->cfg = std::move(cfg);
+  ctx_->created = unix_now();
+  register_routes();
+}
+
+Server::~Server() { shutdown(); }
+
+void Server::register_routes() {
+  ServerContext* ctx = ctx_.get();
+  httplib::Server& s = *http_;
+  const int64_t seqs = std::max<int64_t>(1, ctx->cfg.engine.scheduler.max_num_seqs);
+  // Every streaming client holds a pool thread for its whole response, and keep-alive connections
+  // hold one between requests; threads mostly sleep, so be generous.
+  const size_t threads = ctx->cfg.http_threads > 0 ? size_t(ctx->cfg.http_threads) : size_t(std::max<int64_t>(64, 4 * seqs));
+  s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  s.set_keep_alive_max_count(1000);
+  s.set_payload_max_length(size_t(64) << 20);
+  s.set_tcp_nodelay(true);
+
+  s.set_pre_routing_handler([ctx](const httplib::Request& req, httplib::Response& res) {
+    if (!ctx->cfg.api_key.empty() && req.path.rfind("/v1/", 0) == 0 && !bearer_ok(req, ctx->cfg.api_key)) {
+      ctx->metrics.count_http_error();
+      send_error(res, unauthorized());
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // already an API error
+    ApiError e;
+    e.status = res.status;
+    if (res.status == 404) {
+      e.message = fmt::format("no route for {} {}", req.method, req.path);
+      e.code = "not_found";
+    } else if (res.status == 413) {
+      e.message = "the request body is too large";
+    } else {
+      e.message = fmt::format("HTTP {}", res.status);
+    }
+    send_error(res, e);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  s.Post("/v1/chat/completions", wrap(ctx, handle_chat_completions));
+  s.Post("/v1/completions", wrap(ctx, handle_completions));
+  s.Get("/v1/models", wrap(ctx, handle_models));
+  s.Get(R"(/v1/models/(.+))", wrap(ctx, handle_models));
+  s.Get("/health", wrap(ctx, handle_health));
+  s.Get("/metrics", wrap(ctx, handle_metrics));
+  s.Post("/tokenize", wrap(ctx, handle_tokenize));
+  s.Post("/detokenize", wrap(ctx, handle_detokenize));
+}
+
+Status Server::start() {
+  const ServerConfig& c = ctx_->cfg;
+  if (c.port == 0) {
+    port_ = http_->bind_to_any_port(c.host);
+    if (port_ <= 0) return error("cannot bind {} on any port", c.host);
+  } else {
+    if (!http_->bind_to_port(c.host, c.port)) return error("cannot bind {}:{} (in use, or not a local address?)", c.host, c.port);
+    port_ = c.port;
+  }
+  listener_ = std::thread([this] { http_->listen_after_bind(); });
+  return Status::ok();
+}
+
+Status Server::load(const std::function<void(std::string_view)>& progress) {
+  ServerContext& ctx = *ctx_;
+  const ServerConfig& c = ctx.cfg;
+  progress(fmt::format("loading tokenizer from {}", c.tokenizer_path));
+  auto tk = tok::Tokenizer::load(c.tokenizer_path);
+  if (!tk.is_ok())
+    return tk.status().with_context("the server needs a tokenizer.json (pass --tokenizer PATH)");
+  ctx.tokenizer = std::move(tk).value();
+  progress(fmt::format("loading weights from {} ({} compute threads, {} numerics)", c.engine.model_dir,
+                       c.engine.threads > 0 ? std::to_string(c.engine.threads) : std::string("all"), c.engine.numerics));
+  auto eng = runtime::Engine::create(c.engine);
+  if (!eng.is_ok()) return eng.status();
+  ctx.engine = std::move(eng).value();
+  const ModelConfig& mc = ctx.engine->model_config();
+  ctx.vocab = int32_t(mc.vocab_size);
+  ctx.eos_id = int32_t(mc.eos_token_id);
+  if (ctx.tokenizer->vocab_size() > ctx.vocab)
+    TLOG_WARN("the tokenizer has {} ids but the model only {}: prompts using the extra ids are refused",
+              ctx.tokenizer->vocab_size(), ctx.vocab);
+  if (!c.forced_output.empty()) {
+    std::string text = c.forced_output;
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(text, ec)) {
+      std::ifstream f(text, std::ios::binary);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      text = ss.str();
+    }
+    ctx.forced_tokens = ctx.tokenizer->encode(text);
+    if (ctx.forced_tokens.empty()) ctx.forced_tokens.push_back(ctx.eos_id);
+    progress(fmt::format("TESTING ONLY: every request generates the {} forced tokens of --debug-forced-output",
+                         ctx.forced_tokens.size()));
+  }
+  progress(fmt::format("engine ready: max_model_len {} tokens, cache {:.1f} MiB, max {} running sequences, {} "
+                       "tokens per step",
+                       ctx.engine->max_model_len(), double(ctx.engine->cache_bytes()) / (1 << 20),
+                       c.engine.scheduler.max_num_seqs, c.engine.scheduler.max_num_batched_tokens));
+  if (c.enable_prefix_caching)
+    progress("prefix caching: requested, but the prefix cache is not built yet (cached_tokens stays 0)");
+  ctx.ready = true;
+  return Status::ok();
+}
+
+void Server::shutdown() {
+  if (ctx_->stopping.exchange(true)) return;
+  if (ctx_->engine) ctx_->engine->shutdown();  // every live request ends as cancelled; streams close
+  http_->stop();
+  if (listener_.joinable()) listener_.join();
+}
+
+}  // namespace tachyon::server

@@ -1,0 +1,90 @@
+// The OpenAI-compatible HTTP server: cpp-httplib routes over one Engine.
+//
+// Lifecycle: bind() takes the port first, so /health can answer 503 while load() reads the tokenizer
+// and the weights; then /health is 200 and the /v1 routes serve. shutdown() stops accepting, ends
+// every live request (streams see the engine's cancellation and close) and stops the engine.
+// Each request runs on an httplib pool thread; generation runs on the engine thread, and a request's
+// handler only drains its Generation's queue (generation.h).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "runtime/engine.h"
+#include "server/metrics.h"
+#include "tokenizer/tokenizer.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace tachyon::server {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string api_key;            // empty: no authentication
+  std::string served_model_name;  // the `model` clients must name
+  std::string tokenizer_path;     // tokenizer.json or a folder holding it
+  runtime::EngineConfig engine;
+  int http_threads = 0;           // 0: max(32, 4 * max_num_seqs)
+  double sse_ping_seconds = 5.0;  // `: ping` after this long without output
+  bool enable_prefix_caching = true;
+  std::string forced_output;      // testing only: every request generates this text, then EOS
+};
+
+// State the route handlers share (server.cc owns it; the route files read it).
+struct ServerContext {
+  ServerConfig cfg;
+  std::unique_ptr<tok::Tokenizer> tokenizer;
+  std::unique_ptr<runtime::Engine> engine;
+  Metrics metrics;
+  int32_t eos_id = -1;
+  int32_t vocab = 0;  // the model's vocabulary size
+  std::vector<int32_t> forced_tokens;
+  int64_t created = 0;  // unix seconds, for /v1/models
+  std::atomic<bool> ready{false};
+  std::atomic<bool> stopping{false};
+};
+
+// Route handlers (openai_chat.cc, openai_completions.cc, server.cc). They throw ApiException for
+// client errors; the wrapper in server.cc turns exceptions into OpenAI error responses.
+void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
+void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
+void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
+void handle_detokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
+
+class Server {
+ public:
+  explicit Server(ServerConfig cfg);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds host:port (port 0 picks a free one) and starts answering on a background thread.
+  Status start();
+  int port() const { return port_; }
+  // Loads the tokenizer and the engine; `progress` receives one line per stage.
+  Status load(const std::function<void(std::string_view)>& progress);
+  // Stops accepting connections, cancels live requests, stops the engine. Idempotent.
+  void shutdown();
+  const ServerContext& context() const { return *ctx_; }
+
+ private:
+  void register_routes();
+  std::unique_ptr<ServerContext> ctx_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread listener_;
+  int port_ = 0;
+};
+
+}  // namespace tachyon::server

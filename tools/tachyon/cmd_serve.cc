@@ -1,0 +1,172 @@
+// tachyon serve: the OpenAI-compatible HTTP server (src/server) with vLLM-like flags.
+// The port is bound before the weights load, so /health answers 503 during loading and 200 after.
+// SIGINT/SIGTERM shut down gracefully (live requests end, streams close); a second signal exits at once.
+#include <pthread.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "cli_util.h"
+#include "commands.h"
+#include "server/server.h"
+
+namespace tachyon::cli {
+namespace {
+
+// "8G", "512M", "1.5g", "1048576" -> bytes (binary units).
+Result<int64_t> parse_bytes(const std::string& s) {
+  if (s.empty()) return error("empty size");
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &pos);
+  } catch (const std::exception&) {
+    return error("'{}' is not a size (examples: 8G, 512M, 1048576)", s);
+  }
+  std::string unit = s.substr(pos);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+  if (!unit.empty() && (unit.back() == 'i')) unit.pop_back();
+  double mul = 1;
+  if (unit.size() > 1) return error("'{}': unknown size unit", s);
+  if (!unit.empty()) {
+    switch (std::toupper(static_cast<unsigned char>(unit[0]))) {
+      case 'K': mul = 1024.0; break;
+      case 'M': mul = 1024.0 * 1024; break;
+      case 'G': mul = 1024.0 * 1024 * 1024; break;
+      case 'T': mul = 1024.0 * 1024 * 1024 * 1024; break;
+      default: return error("'{}': unknown size unit (use K, M, G or T)", s);
+    }
+  }
+  if (!(v > 0)) return error("'{}': the size must be positive", s);
+  return int64_t(v * mul);
+}
+
+struct ServeOptions {
+  std::string model, host = "127.0.0.1", api_key, served_model_name, tokenizer, cache_memory, numerics = "official";
+  std::string forced_output;
+  int port = 8000, threads = 0, http_threads = 0;
+  int64_t max_num_seqs = 16, max_num_batched_tokens = 512, max_model_len = 0, max_waiting = 256;
+  double sse_ping_seconds = 5.0;
+  bool prefix_caching = true;
+};
+
+int run(const ServeOptions& o) {
+  server::ServerConfig cfg;
+  cfg.host = o.host;
+  cfg.port = o.port;
+  cfg.api_key = o.api_key;
+  std::filesystem::path dir = std::filesystem::path(o.model);
+  if (!dir.has_filename()) dir = dir.parent_path();  // "models/x/" -> "x"
+  cfg.served_model_name = o.served_model_name.empty() ? dir.filename().string() : o.served_model_name;
+  cfg.tokenizer_path = o.tokenizer.empty() ? o.model : o.tokenizer;
+  cfg.engine.model_dir = o.model;
+  cfg.engine.threads = o.threads;
+  cfg.engine.numerics = o.numerics;
+  cfg.engine.scheduler.max_num_seqs = o.max_num_seqs;
+  cfg.engine.scheduler.max_num_batched_tokens = o.max_num_batched_tokens;
+  cfg.engine.scheduler.max_waiting = o.max_waiting;
+  cfg.engine.scheduler.max_model_len = o.max_model_len;
+  if (!o.cache_memory.empty()) {
+    auto bytes = parse_bytes(o.cache_memory);
+    if (!bytes.is_ok()) return fail(bytes.status().with_context("--cache-memory"));
+    cfg.engine.cache_memory = *bytes;
+  }
+  cfg.http_threads = o.http_threads;
+  cfg.sse_ping_seconds = o.sse_ping_seconds;
+  cfg.enable_prefix_caching = o.prefix_caching;
+  cfg.forced_output = o.forced_output;
+
+  // Signals go to one waiting thread; every thread started from here on inherits the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);  // a client that goes away must not kill the server
+  std::mutex mu;
+  std::condition_variable cv;
+  std::atomic<bool> stop{false};
+  std::thread([&sigs, &stop, &cv, &mu] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    std::fprintf(stderr, "tachyon serve: signal %d, shutting down (again to exit at once)\n", sig);
+    {
+      std::lock_guard<std::mutex> g(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    sigwait(&sigs, &sig);
+    std::_Exit(130);
+  }).detach();
+
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  auto progress = [&](std::string_view line) {
+    std::fprintf(stderr, "[%7.2fs] %.*s\n", std::chrono::duration<double>(clock::now() - t0).count(), int(line.size()),
+                 line.data());
+    std::fflush(stderr);
+  };
+  server::Server srv(cfg);
+  if (Status st = srv.start(); !st.is_ok()) return fail(st);
+  progress(fmt::format("listening on http://{}:{} (/health answers 503 until the model is loaded)", cfg.host, srv.port()));
+  if (Status st = srv.load(progress); !st.is_ok()) {
+    srv.shutdown();
+    return fail(st);
+  }
+  const std::string url = fmt::format("http://{}:{}", cfg.host, srv.port());
+  progress(fmt::format("serving '{}' at {}/v1", cfg.served_model_name, url));
+  std::fprintf(stderr,
+               "\nTry it:\n  curl %s/v1/chat/completions -H 'Content-Type: application/json'%s \\\n"
+               "    -d '{\"model\": \"%s\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}'\n\n",
+               url.c_str(), cfg.api_key.empty() ? "" : " -H 'Authorization: Bearer $API_KEY'",
+               cfg.served_model_name.c_str());
+  std::fflush(stderr);
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return stop.load(); });
+  }
+  srv.shutdown();
+  progress("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app, Action& action) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* c = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+  c->add_option("--model", o->model, "Checkpoint folder")->required();
+  c->add_option("--host", o->host, "Address to bind")->capture_default_str();
+  c->add_option("--port", o->port, "Port (0 = any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  c->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' on /v1 routes");
+  c->add_option("--served-model-name", o->served_model_name, "Model name in the API (default: the model folder name)");
+  c->add_option("--tokenizer", o->tokenizer, "tokenizer.json or its folder (default: the model folder)");
+  c->add_option("--max-num-seqs", o->max_num_seqs, "Running sequences at most")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--max-num-batched-tokens", o->max_num_batched_tokens, "Tokens per engine step at most")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--max-model-len", o->max_model_len, "Prompt plus output tokens at most (0 = what the cache holds)")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--max-waiting-requests", o->max_waiting, "Queued requests at most; beyond it requests get 429")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--cache-memory", o->cache_memory, "Cache budget, e.g. 8G or 512M (default: a quarter of free memory)");
+  c->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o->prefix_caching,
+              "Reuse cached prompt prefixes (accepted; the prefix cache is not built yet)");
+  c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
+  c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
+  c->add_option("--http-threads", o->http_threads, "HTTP worker threads (0 = max(64, 4 * max-num-seqs))");
+  c->add_option("--sse-ping-seconds", o->sse_ping_seconds, "Send ': ping' on a silent stream after this long")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--debug-forced-output", o->forced_output,
+                "TESTING ONLY: every request generates this text (or the contents of this file), then EOS");
+  action_on(c, action, [o] { return run(*o); });
+}
+
+}  // namespace tachyon::cli
