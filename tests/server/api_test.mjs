@@ -1,0 +1,236 @@
+// OpenAI API conformance through the official SDK: models, chat (non-stream and stream, n > 1,
+// logprobs, stop strings), completions (text and token-id prompts, stream, logprobs), the error shapes
+// clients rely on, /tokenize, /detokenize, /health and /metrics. Runs against a random-weight model,
+// so it checks shapes and consistency (greedy stream == non-stream), not text quality.
+import { assert, assertApiError, client, get, metrics, MODEL, post, run, test, waitIdle } from './lib.mjs';
+import OpenAI from 'openai';
+
+const ai = client();
+const hello = [{ role: 'user', content: 'Hello! Say something.' }];
+
+test('GET /v1/models lists the served model', async () => {
+  const list = await ai.models.list();
+  assert.equal(list.data.length, 1);
+  assert.equal(list.data[0].id, MODEL);
+  assert.equal(list.data[0].object, 'model');
+  assert.ok(list.data[0].max_model_len > 0);
+  const one = await ai.models.retrieve(MODEL);
+  assert.equal(one.id, MODEL);
+  await assert.rejects(ai.models.retrieve('nope'), OpenAI.NotFoundError);
+});
+
+test('GET /health is 200 once loaded', async () => {
+  assert.equal((await get('/health')).status, 200);
+});
+
+let greedy;  // the greedy non-streamed answer, reused below
+test('chat non-stream', async () => {
+  const r = await ai.chat.completions.create({ model: MODEL, messages: hello, max_tokens: 12, temperature: 0 });
+  assert.match(r.id, /^chatcmpl-/);
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.model, MODEL);
+  assert.equal(r.choices.length, 1);
+  const c = r.choices[0];
+  assert.equal(c.index, 0);
+  assert.equal(c.message.role, 'assistant');
+  assert.ok(['stop', 'length'].includes(c.finish_reason), c.finish_reason);
+  assert.ok(r.usage.prompt_tokens > 0);
+  assert.ok(r.usage.completion_tokens >= 1 && r.usage.completion_tokens <= 12);
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+  assert.equal(r.usage.prompt_tokens_details.cached_tokens, 0);
+  greedy = r;
+});
+
+test('chat stream matches the non-streamed greedy answer, with include_usage', async () => {
+  const stream = await ai.chat.completions.create({
+    model: MODEL, messages: hello, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true },
+  });
+  let content = '', reasoning = '', finish = null, usage = null, n = 0, first = null, id = null;
+  for await (const chunk of stream) {
+    n++;
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    id ??= chunk.id;
+    assert.equal(chunk.id, id);
+    if (chunk.usage) {
+      assert.deepEqual(chunk.choices, []);
+      usage = chunk.usage;
+      continue;
+    }
+    assert.equal(chunk.usage, null);
+    const d = chunk.choices[0].delta;
+    first ??= d;
+    content += d.content ?? '';
+    reasoning += d.reasoning_content ?? '';
+    if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
+  }
+  assert.equal(first.role, 'assistant');
+  assert.ok(n >= 3);
+  const m = greedy.choices[0].message;
+  assert.equal(content, m.content ?? '');
+  assert.equal(reasoning, m.reasoning_content ?? '');
+  assert.equal(finish, greedy.choices[0].finish_reason);
+  assert.deepEqual(usage, greedy.usage);
+});
+
+test('chat n=3 with a seed: three indexed choices, reproducible', async () => {
+  const req = { model: MODEL, messages: hello, max_tokens: 6, temperature: 1.0, n: 3, seed: 11 };
+  const a = await ai.chat.completions.create(req);
+  const b = await ai.chat.completions.create(req);
+  assert.deepEqual(a.choices.map((c) => c.index), [0, 1, 2]);
+  assert.deepEqual(a.choices.map((c) => c.message.content), b.choices.map((c) => c.message.content));
+  assert.ok(a.usage.completion_tokens >= 3);
+});
+
+test('chat stream n=2: chunks for both indexes', async () => {
+  const stream = await ai.chat.completions.create({ model: MODEL, messages: hello, max_tokens: 5, n: 2, stream: true });
+  const finished = new Set();
+  for await (const chunk of stream) for (const c of chunk.choices) if (c.finish_reason) finished.add(c.index);
+  assert.deepEqual([...finished].sort(), [0, 1]);
+});
+
+test('chat logprobs with top_logprobs', async () => {
+  const r = await ai.chat.completions.create({
+    model: MODEL, messages: hello, max_tokens: 4, temperature: 0, logprobs: true, top_logprobs: 3, ignore_eos: true,
+  });
+  const lp = r.choices[0].logprobs.content;
+  assert.equal(lp.length, 4);
+  for (const e of lp) {
+    assert.equal(typeof e.token, 'string');
+    assert.ok(e.logprob <= 0);
+    assert.ok(Array.isArray(e.bytes));
+    assert.equal(e.top_logprobs.length, 3);
+    assert.ok(e.top_logprobs[0].logprob >= e.top_logprobs[2].logprob);
+    assert.equal(e.top_logprobs[0].token, e.token);  // greedy picks the most likely
+  }
+});
+
+test('stop strings end the text before the stop (possibly spanning tokens)', async () => {
+  const base = await ai.completions.create({ model: MODEL, prompt: 'The quick brown fox', max_tokens: 24, temperature: 0, ignore_eos: true });
+  const text = base.choices[0].text;
+  assert.ok(text.length >= 6, JSON.stringify(text));
+  const stop = text.slice(3, 6);
+  const cut = text.indexOf(stop);
+  const r = await ai.completions.create({ model: MODEL, prompt: 'The quick brown fox', max_tokens: 24, temperature: 0, ignore_eos: true, stop: [stop, '\u0000never'] });
+  assert.equal(r.choices[0].text, text.slice(0, cut));
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  const s = await ai.completions.create({ model: MODEL, prompt: 'The quick brown fox', max_tokens: 24, temperature: 0, ignore_eos: true, stop, stream: true });
+  let streamed = '';
+  for await (const chunk of s) streamed += chunk.choices[0]?.text ?? '';
+  assert.equal(streamed, text.slice(0, cut));
+});
+
+test('completions: text prompt, token-id prompt, batch of prompts', async () => {
+  const r = await ai.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 5, temperature: 0 });
+  assert.match(r.id, /^cmpl-/);
+  assert.equal(r.object, 'text_completion');
+  assert.equal(typeof r.choices[0].text, 'string');
+  assert.ok(r.usage.completion_tokens <= 5);
+  const tok = await post('/tokenize', { model: MODEL, prompt: 'Once upon a time' });
+  const ids = await ai.completions.create({ model: MODEL, prompt: tok.json.tokens, max_tokens: 5, temperature: 0 });
+  assert.equal(ids.choices[0].text, r.choices[0].text);
+  const batch = await ai.completions.create({ model: MODEL, prompt: ['a b c', 'Once upon a time'], max_tokens: 5, temperature: 0, n: 2 });
+  assert.deepEqual(batch.choices.map((c) => c.index), [0, 1, 2, 3]);
+  assert.equal(batch.choices[2].text, r.choices[0].text);
+  const echo = await ai.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 5, temperature: 0, echo: true });
+  assert.equal(echo.choices[0].text, 'Once upon a time' + r.choices[0].text);
+});
+
+test('completions stream equals non-stream; legacy logprobs', async () => {
+  const req = { model: MODEL, prompt: 'Hello there', max_tokens: 8, temperature: 0, ignore_eos: true };
+  const full = await ai.completions.create({ ...req, logprobs: 2 });
+  const lp = full.choices[0].logprobs;
+  assert.equal(lp.tokens.length, 8);
+  assert.equal(lp.token_logprobs.length, 8);
+  assert.equal(lp.top_logprobs.length, 8);
+  assert.equal(lp.text_offset[0], 0);
+  const stream = await ai.completions.create({ ...req, stream: true, stream_options: { include_usage: true } });
+  let text = '', finish = null, usage = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      text += c.text;
+      if (c.finish_reason) finish = c.finish_reason;
+    }
+  }
+  assert.equal(text, full.choices[0].text);
+  assert.equal(finish, 'length');
+  assert.equal(usage.completion_tokens, 8);
+});
+
+test('errors: bad JSON, wrong types, invalid UTF-8, unknown route', async () => {
+  assertApiError(await post('/v1/chat/completions', '{"model": "tiny", "messages": ['), 400, { type: 'invalid_request_error' });
+  assertApiError(await post('/v1/chat/completions', '[1, 2]'), 400);
+  assertApiError(await post('/v1/chat/completions', { model: MODEL, messages: hello, temperature: 'hot' }), 400, { param: 'temperature' });
+  assertApiError(await post('/v1/chat/completions', { model: MODEL, messages: 'hi' }), 400, { param: 'messages' });
+  assertApiError(await post('/v1/chat/completions', { model: MODEL }), 400);
+  assertApiError(await post('/v1/chat/completions', { model: MODEL, messages: hello, stop: 5 }), 400, { param: 'stop' });
+  assertApiError(await post('/v1/chat/completions', { model: MODEL, messages: hello, n: 0 }), 400, { param: 'n' });
+  assertApiError(await post('/v1/chat/completions', { model: MODEL, messages: hello, logit_bias: { x: 1 } }), 400, { param: 'logit_bias' });
+  assertApiError(await post('/v1/completions', { model: MODEL, prompt: [999999999] }), 400, { param: 'prompt' });
+  assertApiError(await post('/v1/completions', { model: MODEL, prompt: {} }), 400, { param: 'prompt' });
+  const bad = Buffer.concat([Buffer.from('{"model": "tiny", "messages": [{"role": "user", "content": "'), Buffer.from([0xff, 0xfe]), Buffer.from('"}]}')]);
+  assertApiError(await post('/v1/chat/completions', new Uint8Array(bad)), 400);
+  assertApiError(await post('/v1/chat/completions', { model: MODEL, messages: hello, response_format: { type: 'json_object' } }), 400, { param: 'response_format' });
+  const nf = await get('/v1/nothing');
+  assertApiError(nf, 404);
+  // Unknown fields are ignored.
+  const ok = await post('/v1/chat/completions', { model: MODEL, messages: hello, max_tokens: 2, prompt_cache_key: 'x', verbosity: 'low', metadata: { a: 'b' } });
+  assert.equal(ok.status, 200, ok.text);
+});
+
+test('errors through the SDK: unknown model 404, max_tokens <= 0, context_length_exceeded', async () => {
+  await assert.rejects(ai.chat.completions.create({ model: 'gpt-4', messages: hello }), (e) => {
+    assert.ok(e instanceof OpenAI.NotFoundError, String(e));
+    assert.equal(e.status, 404);
+    assert.equal(e.code, 'model_not_found');
+    return true;
+  });
+  for (const max_tokens of [-1, 0]) {
+    await assert.rejects(ai.chat.completions.create({ model: MODEL, messages: hello, max_tokens }), (e) => {
+      assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+      assert.equal(e.param, 'max_tokens');
+      return true;
+    });
+  }
+  await assert.rejects(ai.completions.create({ model: MODEL, prompt: 'x', max_tokens: -5 }), OpenAI.BadRequestError);
+  const huge = 'hello world '.repeat(3000);
+  await assert.rejects(ai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: huge }] }), (e) => {
+    assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+    assert.equal(e.code, 'context_length_exceeded');
+    return true;
+  });
+  await assert.rejects(ai.completions.create({ model: MODEL, prompt: 'hi', max_tokens: 100000 }), (e) => {
+    assert.equal(e.code, 'context_length_exceeded');
+    return true;
+  });
+});
+
+test('/tokenize and /detokenize (vLLM shapes)', async () => {
+  const t = await post('/tokenize', { model: MODEL, prompt: 'Hello, 世界! 🚀', return_token_strs: true });
+  assert.equal(t.status, 200, t.text);
+  assert.equal(t.json.count, t.json.tokens.length);
+  assert.equal(t.json.token_strs.length, t.json.count);
+  assert.ok(t.json.max_model_len > 0);
+  const d = await post('/detokenize', { model: MODEL, tokens: t.json.tokens });
+  assert.equal(d.json.prompt, 'Hello, 世界! 🚀');
+  const chat = await post('/tokenize', { model: MODEL, messages: hello });
+  assert.equal(chat.status, 200, chat.text);
+  assert.equal(chat.json.count, greedy.usage.prompt_tokens);
+  assertApiError(await post('/detokenize', { tokens: [-1] }), 400);
+});
+
+test('/metrics: vLLM names, counters moved, engine idle', async () => {
+  const m = await waitIdle();
+  for (const k of ['tachyon:num_requests_running', 'tachyon:num_requests_waiting', 'tachyon:kv_cache_usage_perc',
+    'tachyon:prompt_tokens_total', 'tachyon:generation_tokens_total', 'tachyon:prefix_cache_queries_total',
+    'tachyon:prefix_cache_hits_total', 'tachyon:time_to_first_token_seconds_count',
+    'tachyon:inter_token_latency_seconds_count', 'tachyon:time_to_first_token_seconds_sum']) {
+    assert.ok(k in m, `${k} missing`);
+  }
+  assert.ok(m['tachyon:generation_tokens_total'] > 0);
+  assert.ok(m['tachyon:prompt_tokens_total'] > 0);
+  assert.ok(m['tachyon:time_to_first_token_seconds_count'] > 0);
+  assert.ok(m['tachyon:request_success_total{finished_reason="length"}'] > 0);
+});
+
+await run();

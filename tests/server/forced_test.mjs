@@ -1,0 +1,113 @@
+// Exact-output tests under `--debug-forced-output` (the server is started with
+// forced_output.txt as its forced text): tool calls assembled by the SDK from streamed deltas, reasoning in
+// thinking mode, stop strings spanning tokens, multi-byte UTF-8 split across byte-level tokens, and
+// finish reasons. A random-weight model never writes DSML on its own, hence the forced text.
+import { readFileSync } from 'node:fs';
+import { assert, client, MODEL, post, run, test, waitIdle } from './lib.mjs';
+
+// The server's forced text (run.sh passes this file to --debug-forced-output).
+const FORCED = readFileSync(new URL('./forced_output.txt', import.meta.url), 'utf8');
+const CONTENT = FORCED.slice(0, FORCED.indexOf('\n\n<｜DSML｜tool_calls>'));
+
+const ai = client();
+const tools = [{
+  type: 'function',
+  function: {
+    name: 'get_weather', description: 'Weather forecast',
+    parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'] },
+  },
+}];
+const messages = [{ role: 'user', content: 'Weather in Paris for 3 days?' }];
+
+test('the forced text comes back exactly from /v1/completions (stream and not)', async () => {
+  const r = await ai.completions.create({ model: MODEL, prompt: 'x', max_tokens: 200 });
+  assert.equal(r.choices[0].text, FORCED);
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  const s = await ai.completions.create({ model: MODEL, prompt: 'x', max_tokens: 200, stream: true });
+  const pieces = [];
+  for await (const chunk of s) pieces.push(chunk.choices[0]?.text ?? '');
+  assert.equal(pieces.join(''), FORCED);
+  for (const p of pieces) assert.ok(!p.includes('\uFFFD'), `chunk with U+FFFD: ${JSON.stringify(p)}`);
+});
+
+test('tokens of the emoji split UTF-8 characters (the hold-back is exercised)', async () => {
+  const t = await post('/tokenize', { prompt: '🚀🦀', return_token_strs: true });
+  const d = await Promise.all(t.json.tokens.map((id) => post('/detokenize', { tokens: [id] })));
+  assert.ok(d.some((x) => x.json.prompt.includes('\uFFFD')), 'expected a token that is not valid UTF-8 alone');
+});
+
+test('non-stream chat: content + tool_calls, finish_reason tool_calls', async () => {
+  const r = await ai.chat.completions.create({ model: MODEL, messages, tools, max_tokens: 200 });
+  const m = r.choices[0].message;
+  assert.equal(r.choices[0].finish_reason, 'tool_calls');
+  assert.equal(m.content, CONTENT);
+  assert.equal(m.tool_calls.length, 1);
+  assert.match(m.tool_calls[0].id, /^call_/);
+  assert.equal(m.tool_calls[0].type, 'function');
+  assert.equal(m.tool_calls[0].function.name, 'get_weather');
+  assert.deepEqual(JSON.parse(m.tool_calls[0].function.arguments), { city: 'Paris', days: 3 });
+});
+
+test('streamed tool call assembled by the SDK (index-keyed deltas)', async () => {
+  const runner = ai.chat.completions.stream({ model: MODEL, messages, tools, max_tokens: 200 });
+  const deltas = [];
+  runner.on('chunk', (c) => { for (const ch of c.choices) if (ch.delta.tool_calls) deltas.push(...ch.delta.tool_calls); });
+  const final = await runner.finalChatCompletion();
+  const m = final.choices[0].message;
+  assert.equal(final.choices[0].finish_reason, 'tool_calls');
+  assert.equal(m.content, CONTENT);
+  assert.equal(m.tool_calls.length, 1);
+  assert.equal(m.tool_calls[0].function.name, 'get_weather');
+  assert.deepEqual(JSON.parse(m.tool_calls[0].function.arguments), { city: 'Paris', days: 3 });
+  assert.ok(deltas.length >= 2 && deltas.every((d) => d.index === 0), JSON.stringify(deltas));
+  assert.equal(deltas[0].function.name, 'get_weather');
+});
+
+test('thinking mode: reasoning_content deltas, then the tool call', async () => {
+  const stream = await ai.chat.completions.create({
+    model: MODEL, messages, tools, max_tokens: 200, stream: true, chat_template_kwargs: { thinking: true },
+  });
+  let reasoning = '', content = '', finish = null;
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    if (!c) continue;
+    reasoning += c.delta.reasoning_content ?? '';
+    content += c.delta.content ?? '';
+    finish = c.finish_reason ?? finish;
+  }
+  assert.equal(reasoning, CONTENT);
+  assert.equal(content, '');
+  assert.equal(finish, 'tool_calls');
+});
+
+test('stop strings spanning tokens are cut, stream and not', async () => {
+  const tok = await post('/tokenize', { prompt: CONTENT, return_token_strs: true });
+  assert.ok(tok.json.count >= 8);
+  for (const stop of ['llo 世', '界 🚀', '🦀 do']) {
+    const r = await ai.completions.create({ model: MODEL, prompt: 'x', max_tokens: 200, stop });
+    assert.equal(r.choices[0].text, CONTENT.slice(0, CONTENT.indexOf(stop)));
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    const s = await ai.chat.completions.create({ model: MODEL, messages, max_tokens: 200, stop: ['zzz', stop], stream: true });
+    let content = '';
+    for await (const chunk of s) content += chunk.choices[0]?.delta?.content ?? '';
+    assert.equal(content, CONTENT.slice(0, CONTENT.indexOf(stop)));
+  }
+  const inc = await post('/v1/completions', { model: MODEL, prompt: 'x', max_tokens: 200, stop: '世界', include_stop_str_in_output: true });
+  assert.equal(inc.json.choices[0].text, 'Hi héllo 世界');
+});
+
+test('max_tokens shorter than the forced text: finish_reason length, valid UTF-8', async () => {
+  for (let k = 1; k <= 12; k++) {
+    const r = await ai.completions.create({ model: MODEL, prompt: 'x', max_tokens: k });
+    assert.equal(r.choices[0].finish_reason, 'length');
+    assert.equal(r.usage.completion_tokens, k);
+    const t = r.choices[0].text;
+    assert.ok(FORCED.startsWith(t.replace(/\uFFFD$/, '')), JSON.stringify(t));
+  }
+});
+
+test('engine idle after all of it', async () => {
+  await waitIdle();
+});
+
+await run();

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Server tests: starts `tachyon serve` on a free loopback port, runs one Node test file against it with
+# the official `openai` npm package (v6), then stops the server with SIGTERM and checks that it exits
+# cleanly. The model is the random-weight `tiny` preset (real DeepSeek-V4 tokenizer), generated once
+# per build folder; the SDK is installed into tests/server/node_modules (git-ignored) when missing.
+#
+# Usage: run.sh TACHYON_BIN WORK_DIR TEST.mjs [extra `tachyon serve` flags...]
+set -euo pipefail
+
+bin=$1 work=$2 test=$3
+shift 3
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$work"
+export OMP_WAIT_POLICY=passive
+
+# One-time setup, serialised across parallel ctest runs.
+(
+  flock 9
+  model=$work/tiny-model
+  if [ ! -f "$model/config.json" ]; then
+    rm -rf "$model.tmp"
+    "$bin" make-tiny-model --preset tiny --seed 7 --out "$model.tmp" --threads 2 >/dev/null
+    mv "$model.tmp" "$model"
+  fi
+  if [ ! -f "$here/node_modules/openai/package.json" ]; then
+    (cd "$here" && npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
+  fi
+) 9>"$work/.setup.lock"
+
+log=$(mktemp "$work/serve.XXXXXX.log")
+"$bin" serve --model "$work/tiny-model" --served-model-name tiny --port 0 --threads 1 --cache-memory 256M \
+  "$@" 2>"$log" &
+pid=$!
+cleanup() {
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+port=""
+for _ in $(seq 1 600); do
+  port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n1)
+  [ -n "$port" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "server exited during startup"; exit 1; }
+  sleep 0.1
+done
+[ -n "$port" ] || { cat "$log"; echo "server did not bind"; exit 1; }
+url=http://127.0.0.1:$port
+for _ in $(seq 1 1200); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$url/health" || true)
+  [ "$code" = 200 ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "server exited while loading"; exit 1; }
+  sleep 0.1
+done
+[ "$code" = 200 ] || { cat "$log"; echo "/health never became 200"; exit 1; }
+
+rc=0
+node "$here/$test" "$url" || rc=$?
+
+kill -TERM "$pid"
+src=0
+for _ in $(seq 1 100); do
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$pid" 2>/dev/null; then
+  echo "server did not stop within 10 s of SIGTERM"
+  src=1
+else
+  wait "$pid" || src=$?
+fi
+if [ "$rc" != 0 ] || [ "$src" != 0 ]; then
+  echo "---- server log ($log) ----"
+  tail -n 50 "$log"
+  echo "test exit $rc, server exit $src"
+  exit 1
+fi
+rm -f "$log"
