@@ -35,6 +35,9 @@ with open(path, encoding="utf-8") as f:
         if isinstance(v, str):
             with open(os.path.join(out, "seed%05d" % i), "wb") as g:
                 g.write(v.encode("utf-8", "surrogatepass"))
+        elif v is not None:  # a JSON value (e.g. a chat request): its JSON text
+            with open(os.path.join(out, "seed%05d" % i), "wb") as g:
+                g.write(json.dumps(v, ensure_ascii=False).encode("utf-8"))
 PY
   else
     split -l 1 -a 5 "$file" "$out/seed"
@@ -45,6 +48,8 @@ PY
 seeds() {
   case "$1" in
     tokenizer_fuzz) jsonl_seeds "$ROOT/tests/data/tokenizer/cases.jsonl" text "$2" ;;
+    chat_request_fuzz) jsonl_seeds "$ROOT/tests/data/chat/cases.jsonl" request "$2" ;;
+    chat_completion_parser_fuzz) jsonl_seeds "$ROOT/tests/data/chat/parse_cases.jsonl" text "$2" ;;
     *) ;;
   esac
 }
