@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tokenizer/byte_level.h"
+#include "tokenizer/json_sax.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tachyon::tok {
@@ -71,11 +72,11 @@ Status check_normalizer(const json& j) {
 
 class TokenizerJsonLoader {
  public:
-  static Result<std::unique_ptr<Tokenizer>> load(const json& j);
+  static Result<std::unique_ptr<Tokenizer>> load(ParsedTokenizerJson& p);
 
  private:
   static Status add_pre_tokenizer(const json& j, Tokenizer* t);
-  static Status load_model(const json& j, bool byte_level, Tokenizer* t);
+  static Status load_model(ParsedTokenizerJson& p, bool byte_level, Tokenizer* t);
   static Status load_added_tokens(const json& j, Tokenizer* t);
 };
 
@@ -126,40 +127,24 @@ Status TokenizerJsonLoader::add_pre_tokenizer(const json& j, Tokenizer* t) {
   return Status::ok();
 }
 
-Status TokenizerJsonLoader::load_model(const json& m, bool byte_level, Tokenizer* t) {
+Status TokenizerJsonLoader::load_model(ParsedTokenizerJson& p, bool byte_level, Tokenizer* t) {
+  const json& m = field(p.dom, "model");
   if (!m.is_object()) return error("model: missing or not an object");
   const std::string type = type_of(m);
   if (type != "BPE" && !(type.empty() && m.contains("merges")))
     return error("model: type '{}' is not supported (only BPE)", type);
   if (auto d = m.find("dropout"); d != m.end() && d->is_number() && d->get<double>() > 0)
     return error("model: BPE dropout is not supported");
-  auto v = m.find("vocab");
-  if (v == m.end() || !v->is_object()) return error("model: 'vocab' must be an object");
+  if (!p.vocab_streamed) return error("model: 'vocab' must be an object");
+  if (!p.merges_streamed) return error("model: 'merges' must be an array");
   Vocab vocab;
-  vocab.reserve(v->size());
-  for (auto it = v->begin(); it != v->end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() >= kMaxTokenId)
-      return error("model.vocab: '{}' has a bad id {}", it.key(), it.value().dump());
-    vocab.emplace(it.key(), int32_t(it.value().get<int64_t>()));
+  vocab.reserve(p.vocab.size());
+  for (auto& [tok, id] : p.vocab) {
+    if (id < 0 || id >= kMaxTokenId) return error("model.vocab: '{}' has a bad id {}", tok, id);
+    vocab.emplace(std::move(tok), int32_t(id));
   }
-  auto mg = m.find("merges");
-  if (mg == m.end() || !mg->is_array()) return error("model: 'merges' must be an array");
-  std::vector<std::pair<std::string, std::string>> merges;
-  merges.reserve(mg->size());
-  for (size_t i = 0; i < mg->size(); ++i) {
-    const json& e = (*mg)[i];
-    if (e.is_string()) {
-      const std::string& s = e.get_ref<const std::string&>();
-      const size_t sp = s.find(' ');
-      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-        return error("model.merges[{}]: '{}' is not two tokens separated by one space", i, s);
-      merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-    } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-      merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
-    } else {
-      return error("model.merges[{}]: expected \"a b\" or [\"a\", \"b\"], got {}", i, e.dump());
-    }
-  }
+  p.vocab = {};
+  const auto& merges = p.merges;
   BpeOptions opt;
   opt.unk_token = get_string(m, "unk_token");
   opt.continuing_subword_prefix = get_string(m, "continuing_subword_prefix").value_or("");
@@ -197,7 +182,8 @@ Status TokenizerJsonLoader::load_added_tokens(const json& j, Tokenizer* t) {
   return Status::ok();
 }
 
-Result<std::unique_ptr<Tokenizer>> TokenizerJsonLoader::load(const json& j) {
+Result<std::unique_ptr<Tokenizer>> TokenizerJsonLoader::load(ParsedTokenizerJson& p) {
+  const json& j = p.dom;
   if (!j.is_object()) return error("top level is not a JSON object");
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   TACHYON_RETURN_IF_ERROR(check_normalizer(field(j, "normalizer")));
@@ -215,7 +201,7 @@ Result<std::unique_ptr<Tokenizer>> TokenizerJsonLoader::load(const json& j) {
   if (!decoder_ok)
     return error("decoder: '{}' is not supported (only ByteLevel)", dec.is_null() ? std::string("null") : type_of(dec));
 
-  TACHYON_RETURN_IF_ERROR(load_model(field(j, "model"), byte_level, t.get()));
+  TACHYON_RETURN_IF_ERROR(load_model(p, byte_level, t.get()));
   TACHYON_RETURN_IF_ERROR(load_added_tokens(field(j, "added_tokens"), t.get()));
 
   // Id tables: vocabulary entries, then added tokens (which take precedence, as in HF).
@@ -246,13 +232,9 @@ Result<std::unique_ptr<Tokenizer>> TokenizerJsonLoader::load(const json& j) {
 }
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view json_text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    return error("{}: malformed JSON: {}", source, e.what());
-  }
-  auto t = TokenizerJsonLoader::load(j);
+  ParsedTokenizerJson parsed;
+  if (Status st = parse_tokenizer_json(json_text, &parsed); !st.is_ok()) return st.with_context(source);
+  auto t = TokenizerJsonLoader::load(parsed);
   if (!t.is_ok()) return t.status().with_context(source);
   return t;
 }

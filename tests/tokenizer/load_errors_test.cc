@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 
 #include "tokenizer/tokenizer.h"
-#include "tokenizer_test_util.h"
 
 namespace tachyon::tok {
 namespace {
@@ -105,15 +104,21 @@ TEST(TokenizerLoad, FilesAndFolders) {
   auto missing = Tokenizer::load("/nonexistent/dir/tokenizer.json");
   ASSERT_FALSE(missing.is_ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/dir/tokenizer.json"), std::string::npos);
-  // A folder works and picks up bos/eos from tokenizer_config.json.
-  auto dir = Tokenizer::load(std::filesystem::path(testing::kDeepSeekTokenizerPath).parent_path().string());
-  ASSERT_TRUE(dir.is_ok()) << dir.status().message();
-  EXPECT_EQ((*dir)->bos_id(), 0);
-  // A tokenizer_config.json naming an unknown token is an error that names that file.
+  // A folder works and picks up bos/eos from its tokenizer_config.json (string or object form).
   const auto tmp = std::filesystem::temp_directory_path() / "tachyon_tokenizer_load_test";
   std::filesystem::create_directories(tmp);
   std::ofstream(tmp / "tokenizer.json") << minimal().dump();
-  std::ofstream(tmp / "tokenizer_config.json") << R"({"bos_token": "<nope>"})";
+  std::ofstream(tmp / "tokenizer_config.json") << R"({"bos_token": "b", "eos_token": {"content": "ab"}})";
+  auto dir = Tokenizer::load(tmp.string());
+  ASSERT_TRUE(dir.is_ok()) << dir.status().message();
+  EXPECT_EQ((*dir)->bos_id(), 1);
+  EXPECT_EQ((*dir)->eos_id(), 2);
+  EXPECT_EQ((*dir)->encode("a", /*add_bos=*/true), (std::vector<int32_t>{1, 0}));
+  auto file = Tokenizer::load((tmp / "tokenizer.json").string());
+  ASSERT_TRUE(file.is_ok());
+  EXPECT_EQ((*file)->bos_id(), 1);
+  // A tokenizer_config.json naming an unknown token is an error that names that file.
+  std::ofstream(tmp / "tokenizer_config.json", std::ios::trunc) << R"({"bos_token": "<nope>"})";
   auto bad = Tokenizer::load(tmp.string());
   ASSERT_FALSE(bad.is_ok());
   EXPECT_NE(bad.status().message().find("tokenizer_config.json"), std::string::npos);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "tokenizer/utf8.h"
 #include "tokenizer_test_util.h"
@@ -85,6 +86,27 @@ TEST(TokenizerRoundTrip, LongInputs) {
   std::string mixed;
   for (int i = 0; i < 20000; ++i) mixed += "ab1 ";
   EXPECT_EQ(t.decode(t.encode(mixed)), mixed);
+}
+
+TEST(TokenizerRoundTrip, ConcurrentEncodeMatchesSerial) {
+  const Tokenizer& t = deepseek_tokenizer();
+  std::mt19937 rng(9);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i) texts.push_back(random_text(rng, t));
+  std::vector<std::vector<int32_t>> want;
+  for (const std::string& s : texts) want.push_back(t.encode(s));
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      for (int rep = 0; rep < 5; ++rep)
+        for (size_t i = 0; i < texts.size(); ++i) {
+          const size_t j = (i * 7 + size_t(k)) % texts.size();
+          mismatches[size_t(k)] += t.encode(texts[j]) != want[j];
+        }
+    });
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0);
 }
 
 }  // namespace
