@@ -3,7 +3,7 @@
 // thinking mode, stop strings spanning tokens, multi-byte UTF-8 split across byte-level tokens, and
 // finish reasons. A random-weight model never writes DSML on its own, hence the forced text.
 import { readFileSync } from 'node:fs';
-import { assert, client, MODEL, post, run, test, waitIdle } from './lib.mjs';
+import { assert, client, MODEL, post, run, test, url, waitIdle } from './lib.mjs';
 
 // The server's forced text (run.sh passes this file to --debug-forced-output).
 const FORCED = readFileSync(new URL('./forced_output.txt', import.meta.url), 'utf8');
@@ -104,6 +104,21 @@ test('max_tokens shorter than the forced text: finish_reason length, valid UTF-8
     const t = r.choices[0].text;
     assert.ok(FORCED.startsWith(t.replace(/\uFFFD$/, '')), JSON.stringify(t));
   }
+});
+
+test(': ping comments keep a queued stream alive (server: --max-num-seqs 2 --sse-ping-seconds 0.2)', async () => {
+  const body = JSON.stringify({ model: MODEL, prompt: 'x', max_tokens: 200, stream: true });
+  const bodies = await Promise.all([0, 1, 2].map(async () => {
+    const r = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(r.headers.get('content-type'), 'text/event-stream');
+    return r.text();
+  }));
+  for (const b of bodies) {
+    assert.ok(b.endsWith('data: [DONE]\n\n'));
+    const events = b.split('\n\n').filter((e) => e && !e.startsWith(':'));
+    assert.equal(events.map((e) => e.startsWith('data: [DONE]') ? '' : JSON.parse(e.slice(6)).choices[0].text).join(''), FORCED);
+  }
+  assert.ok(bodies.some((b) => b.includes(': ping\n\n')), 'the queued stream got no ping');
 });
 
 test('engine idle after all of it', async () => {
