@@ -203,7 +203,18 @@ Result<std::unique_ptr<Checkpoint>> load_checkpoint(const std::string& dir) {
         }
       }
     }
-    if (s.bind) s.bind->info = t;
+    if (!s.bind) return;
+    const size_t width = dtype_size(t->dtype);
+    if (width > 1 && reinterpret_cast<uintptr_t>(t->data) % width != 0) {
+      auto buf = std::make_unique<uint64_t[]>((t->nbytes + 7) / 8);
+      std::memcpy(buf.get(), t->data, t->nbytes);
+      TensorInfo copy = *t;
+      copy.data = reinterpret_cast<const uint8_t*>(buf.get());
+      ck->realigned_data.push_back(std::move(buf));
+      ck->realigned.push_back(std::move(copy));
+      t = &ck->realigned.back();
+    }
+    s.bind->info = t;
   });
   for (const auto& [name, t] : ck->store.by_name())
     if (!expected.count(name)) problems.push_back(fmt::format("unexpected tensor '{}' in {}", name, t->file));

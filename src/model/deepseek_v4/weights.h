@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -138,6 +139,10 @@ struct Checkpoint {
   ModelConfig config;
   TensorStore store;
   ModelWeights weights;
+  // Safetensors does not align tensor data. Tensors with elements wider than a byte whose mapped
+  // address is misaligned are copied here once at load, so kernels may load them as their type.
+  std::deque<TensorInfo> realigned;
+  std::vector<std::unique_ptr<uint64_t[]>> realigned_data;
 };
 
 // Loads `dir` (config.json + safetensors) and checks every tensor against for_each_tensor. Errors name
