@@ -2,6 +2,7 @@
 #include "tokenizer/added_tokens.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "tokenizer/utf8.h"
 
@@ -22,6 +23,7 @@ void AddedTokenMatcher::Trie::add(std::string_view s, int32_t token_index) {
     if (child < 0) {
       child = int32_t(nodes.size());
       nodes.push_back(-1);
+      if (node == 0) first_bytes.push_back(b);
       if (node == 0) root_child[b] = child;
       else edges.emplace((uint64_t(node) << 8) | b, child);
     }
@@ -34,7 +36,23 @@ bool AddedTokenMatcher::Trie::find(std::string_view text, size_t pos, size_t end
                                    size_t* m_end, int32_t* token) const {
   if (nodes.size() <= 1) return false;
   const auto* p = reinterpret_cast<const uint8_t*>(text.data());
+  // With few distinct first bytes, jump between their occurrences with memchr.
+  const size_t n_first = first_bytes.size();
+  size_t next[3] = {0, 0, 0};
+  auto next_occurrence = [&](size_t k, size_t from) {
+    const void* q = from < end ? std::memchr(p + from, first_bytes[k], end - from) : nullptr;
+    next[k] = q ? size_t(static_cast<const uint8_t*>(q) - p) : end;
+  };
+  if (n_first <= 3)
+    for (size_t k = 0; k < n_first; ++k) next_occurrence(k, pos);
   for (size_t i = pos; i < end; ++i) {
+    if (n_first <= 3) {
+      i = end;
+      for (size_t k = 0; k < n_first; ++k) i = std::min(i, next[k]);
+      if (i >= end) break;
+      for (size_t k = 0; k < n_first; ++k)
+        if (next[k] == i) next_occurrence(k, i + 1);
+    }
     int32_t node = root_child[p[i]];
     if (node < 0) continue;
     int32_t best = -1;

@@ -53,6 +53,7 @@ class AddedTokenMatcher {
     std::vector<int32_t> nodes{-1};               // node -> token index ending here, or -1
     std::unordered_map<uint64_t, int32_t> edges;  // (node << 8 | byte) -> child node
     int32_t root_child[256];
+    std::vector<uint8_t> first_bytes;  // distinct first bytes of the tokens (memchr when few)
     Trie();
     void add(std::string_view s, int32_t token_index);
     // Leftmost-longest match in text[pos, end); false when none.

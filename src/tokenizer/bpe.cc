@@ -2,6 +2,7 @@
 #include "tokenizer/bpe.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 
 #include <fmt/format.h>
@@ -12,22 +13,52 @@
 namespace tachyon::tok {
 
 BpeCache::BpeCache(size_t capacity)
-    : per_shard_(std::max<size_t>(1, capacity / kShards)), shards_(new Shard[kShards]) {}
+    : per_shard_(std::max<size_t>(8, capacity / kShards)), arena_limit_(per_shard_ * 64), shards_(new Shard[kShards]) {
+  size_t n_slots = 16;
+  while (n_slots < 2 * per_shard_) n_slots <<= 1;
+  for (size_t i = 0; i < kShards; ++i) shards_[i].slots.resize(n_slots);
+}
+
+const BpeCache::Slot* BpeCache::find(const Shard& s, uint64_t h, std::string_view key) const {
+  const size_t mask = s.slots.size() - 1;
+  for (size_t i = size_t(h) & mask;; i = (i + 1) & mask) {
+    const Slot& slot = s.slots[i];
+    if (slot.hash == 0) return &slot;
+    if (slot.hash == h && slot.key_len == key.size() &&
+        std::memcmp(s.arena.data() + slot.offset, key.data(), key.size()) == 0)
+      return &slot;
+  }
+}
 
 bool BpeCache::get(std::string_view key, std::vector<int32_t>* out) const {
-  Shard& s = shards_[hash_bytes(key) >> 60];
+  const uint64_t h = hash_bytes(key) | 1;
+  const Shard& s = shards_[h >> 60];
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.map.find(key);
-  if (it == s.map.end()) return false;
-  out->insert(out->end(), it->second.begin(), it->second.end());
+  const Slot* slot = find(s, h, key);
+  if (slot->hash == 0) return false;
+  const size_t old = out->size();
+  out->resize(old + slot->n_ids);
+  std::memcpy(out->data() + old, s.arena.data() + slot->offset + slot->key_len, slot->n_ids * sizeof(int32_t));
   return true;
 }
 
 void BpeCache::put(std::string_view key, const int32_t* ids, size_t n) {
-  Shard& s = shards_[hash_bytes(key) >> 60];
+  if (key.size() > UINT16_MAX || n > UINT16_MAX) return;
+  const uint64_t h = hash_bytes(key) | 1;
+  Shard& s = shards_[h >> 60];
   std::lock_guard<std::mutex> lock(s.mu);
-  if (s.map.size() >= per_shard_) s.map.clear();
-  s.map.try_emplace(std::string(key), ids, ids + n);
+  const size_t bytes = key.size() + n * sizeof(int32_t);
+  if (s.count >= per_shard_ || s.arena.size() + bytes > arena_limit_) {
+    std::fill(s.slots.begin(), s.slots.end(), Slot{});
+    s.arena.clear();
+    s.count = 0;
+  }
+  Slot* slot = const_cast<Slot*>(find(s, h, key));
+  if (slot->hash != 0) return;  // another thread got there first
+  *slot = Slot{h, uint32_t(s.arena.size()), uint16_t(key.size()), uint16_t(n)};
+  s.arena.append(key);
+  s.arena.append(reinterpret_cast<const char*>(ids), n * sizeof(int32_t));
+  ++s.count;
 }
 
 void BpeModel::MergeTable::init(size_t n) {

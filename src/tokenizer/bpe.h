@@ -56,8 +56,10 @@ struct BpeOptions {
   bool ignore_merges = false;  // a piece that is itself in the vocabulary is emitted whole
 };
 
-// Bounded cache piece -> ids, split into independently locked shards. When a shard is full it is
-// cleared (simple, and keeps the cache adapting to the current text).
+// Bounded cache piece -> ids, split into independently locked shards. Each shard is an
+// open-addressing table whose slots point into one byte arena holding key bytes followed by ids,
+// so a hit costs about two cache misses. A full shard is cleared (simple, and keeps the cache
+// adapting to the current text).
 class BpeCache {
  public:
   explicit BpeCache(size_t capacity);
@@ -66,11 +68,21 @@ class BpeCache {
 
  private:
   static constexpr size_t kShards = 16;
+  struct Slot {
+    uint64_t hash = 0;  // 0: empty (stored hashes have their low bit set)
+    uint32_t offset = 0;
+    uint16_t key_len = 0;
+    uint16_t n_ids = 0;
+  };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> map;
+    std::vector<Slot> slots;  // power-of-two size, at most half full
+    std::string arena;
+    size_t count = 0;
   };
+  const Slot* find(const Shard& s, uint64_t h, std::string_view key) const;
   size_t per_shard_;
+  size_t arena_limit_;
   std::unique_ptr<Shard[]> shards_;
 };
 
