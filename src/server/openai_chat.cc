@@ -263,13 +263,15 @@ void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, ht
     start_sse(ctx, res, std::move(gen), std::move(responder));
     return;
   }
-  std::vector<ChoiceEvent> events = collect_all(*gen);
-  responder->apply(events, nullptr);
-  if (const ChoiceState* f = responder->failed()) {
-    if (f->reason == runtime::FinishReason::kError) throw ApiException{internal_error("generation failed in the engine")};
-    throw ApiException{overloaded(503, "the request was cancelled (the server is shutting down)", 5)};
-  }
-  send_json(res, 200, responder->response());
+  std::shared_ptr<ChatResponder> r = std::move(responder);
+  respond_when_done(ctx, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
+    r->apply(events, nullptr);
+    if (const ChoiceState* f = r->failed()) {
+      if (f->reason == runtime::FinishReason::kError) throw ApiException{internal_error("generation failed in the engine")};
+      throw ApiException{overloaded(503, "the request was cancelled (the server is shutting down)", 5)};
+    }
+    return r->response();
+  });
 }
 
 }  // namespace tachyon::server

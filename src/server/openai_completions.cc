@@ -235,10 +235,12 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     start_sse(ctx, res, std::move(gen), std::move(responder));
     return;
   }
-  std::vector<ChoiceEvent> events = collect_all(*gen);
-  responder->apply(events, nullptr);
-  if (responder->any_failed()) throw ApiException{overloaded(503, "the request was cancelled or failed", 5)};
-  send_json(res, 200, responder->response());
+  std::shared_ptr<CompletionResponder> r = std::move(responder);
+  respond_when_done(ctx, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
+    r->apply(events, nullptr);
+    if (r->any_failed()) throw ApiException{overloaded(503, "the request was cancelled or failed", 5)};
+    return r->response();
+  });
 }
 
 }  // namespace tachyon::server

@@ -131,11 +131,70 @@ void append_sse(const Json& j, std::string* out) {
   *out += "\n\n";
 }
 
-std::vector<ChoiceEvent> collect_all(Generation& gen) {
-  std::vector<ChoiceEvent> all;
-  while (gen.next(&all, Clock::now() + std::chrono::seconds(1))) {
+namespace {
+
+Clock::duration ping_interval(const ServerContext& ctx) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(ctx.cfg.sse_ping_seconds));
+}
+
+struct PendingResponse {
+  std::unique_ptr<Generation> gen;
+  BuildResponse build;
+  std::vector<ChoiceEvent> events;
+  Clock::duration ping{};
+  bool done = false;
+};
+
+}  // namespace
+
+void respond_when_done(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Generation> gen,
+                       BuildResponse build) {
+  auto st = std::make_shared<PendingResponse>();
+  st->gen = std::move(gen);
+  st->build = std::move(build);
+  st->ping = ping_interval(ctx);
+  const Clock::time_point deadline = Clock::now() + st->ping;
+  bool more = true;
+  while (more && Clock::now() < deadline) more = st->gen->next(&st->events, deadline);
+  if (!more) {
+    send_json(res, 200, st->build(st->events));
+    return;
   }
-  return all;
+  ServerContext* c = &ctx;
+  res.status = 200;
+  // With the charset parameter httplib 0.11 does not gzip the body (its check compares the whole
+  // Content-Type); compressed, the keep-alive spaces would sit in the compressor and never be sent.
+  res.set_chunked_content_provider(
+      "application/json; charset=utf-8",
+      [st, c](size_t, httplib::DataSink& sink) {
+        try {
+          const bool more = st->gen->next(&st->events, Clock::now() + st->ping);
+          std::string out;
+          if (more) {
+            out = " ";  // still generating; a client that is gone fails this write (or the next)
+          } else {
+            try {
+              out = dump_json(st->build(st->events));
+            } catch (const ApiException& e) {
+              out = dump_json(e.error.to_json());
+            }
+          }
+          if (!sink.write(out.data(), out.size())) throw std::runtime_error("client gone");
+          if (!more) {
+            st->done = true;
+            sink.done();
+          }
+          return true;
+        } catch (const std::exception&) {
+          st->gen->cancel();
+          c->metrics.count_request(RequestOutcome::kAbort);
+          st->done = true;
+          return false;
+        }
+      },
+      [st](bool) {
+        if (!st->done) st->gen->cancel();
+      });
 }
 
 namespace {
@@ -185,7 +244,7 @@ void start_sse(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Gener
   st->ctx = &ctx;
   st->gen = std::move(gen);
   st->fmt = std::move(formatter);
-  st->ping = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(ctx.cfg.sse_ping_seconds));
+  st->ping = ping_interval(ctx);
   st->last_write = Clock::now();
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");

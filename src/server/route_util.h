@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,7 +69,14 @@ void append_sse(const Json& j, std::string* out);
 void start_sse(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Generation> gen,
                std::unique_ptr<StreamFormatter> formatter);
 
-// Non-streamed: waits for every event (the handler thread blocks until generation ends).
-std::vector<ChoiceEvent> collect_all(Generation& gen);
+// Non-streamed responses. Waits in the handler for up to sse_ping_seconds; a generation that is done
+// by then is answered normally (`build` may throw ApiException for its status). A longer one continues
+// as a chunked application/json response that writes a space (insignificant JSON whitespace) after
+// each silent ping interval, so a client that went away is noticed and its engine requests are
+// cancelled instead of running to max_tokens. Its status is then already 200: a late failure (server
+// shutdown) is sent as an {"error": ...} body.
+using BuildResponse = std::function<Json(std::vector<ChoiceEvent>& events)>;
+void respond_when_done(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Generation> gen,
+                       BuildResponse build);
 
 }  // namespace tachyon::server

@@ -121,6 +121,13 @@ test(': ping comments keep a queued stream alive (server: --max-num-seqs 2 --sse
   assert.ok(bodies.some((b) => b.includes(': ping\n\n')), 'the queued stream got no ping');
 });
 
+test('a client that leaves a long non-streamed request cancels it', async () => {
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 1000);
+  await assert.rejects(ai.completions.create({ model: MODEL, prompt: 'x', max_tokens: 3000, ignore_eos: true }, { signal: ac.signal }));
+  await waitIdle(5000);  // generating 3000 tokens would take far longer
+});
+
 test('engine idle after all of it', async () => {
   await waitIdle();
 });
