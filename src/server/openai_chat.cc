@@ -247,7 +247,7 @@ void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, ht
   }
   RequestParams p = parse_request_params(body, ApiKind::kChat, ctx.vocab);
   auto encoded = chat::encode_chat_request(body);
-  if (!encoded.is_ok()) throw ApiException{invalid_request(encoded.status().message(), "messages")};
+  if (!encoded.is_ok()) throw ApiException{chat_encoder_error(encoded.status().message())};
   std::vector<int32_t> prompt = ctx.tokenizer->encode(encoded->prompt);
   const int64_t max_tokens = resolve_max_tokens(ctx, p, int64_t(prompt.size()), 0, "messages");
 

@@ -80,6 +80,13 @@ ChoiceSpec make_choice(const ServerContext& ctx, const RequestParams& p, std::ve
   return c;
 }
 
+ApiError chat_encoder_error(const std::string& message) {
+  const size_t end = message.find_first_of(".[: ");
+  std::string param = message.substr(0, end);
+  if (param.empty() || end == std::string::npos || param == "request") param = "messages";
+  return invalid_request(message, param);
+}
+
 void throw_submit_error(const runtime::SubmitResult& r) {
   switch (r.code) {
     case runtime::SubmitCode::kOk: return;

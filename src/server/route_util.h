@@ -37,6 +37,9 @@ int64_t resolve_max_tokens(const ServerContext& ctx, const RequestParams& p, int
 // under --debug-forced-output each one generates the forced tokens.
 ChoiceSpec make_choice(const ServerContext& ctx, const RequestParams& p, std::vector<int32_t> prompt,
                        int64_t max_tokens, size_t choice_index);
+// A 400 for a chat-encoder error; its message starts with the field path ("tools[0].function: ..."),
+// whose top-level name becomes `param`.
+ApiError chat_encoder_error(const std::string& message);
 // Throws the ApiException for a failed submit (429 + Retry-After when the queue is full).
 void throw_submit_error(const runtime::SubmitResult& r);
 

@@ -93,7 +93,7 @@ void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::R
   std::vector<int32_t> ids;
   if (body.contains("messages")) {  // vLLM's chat form: the prompt the chat route would build
     auto encoded = chat::encode_chat_request(body);
-    if (!encoded.is_ok()) throw ApiException{invalid_request(encoded.status().message(), "messages")};
+    if (!encoded.is_ok()) throw ApiException{chat_encoder_error(encoded.status().message())};
     ids = ctx.tokenizer->encode(encoded->prompt);
   } else {
     const char* key = body.contains("content") && !body.contains("prompt") ? "content" : "prompt";  // llama.cpp: content
