@@ -6,7 +6,7 @@ ASAN_BUILD := build-asan
 TACHYON := $(BUILD)/bin/tachyon
 TINY_MODEL := models/tiny
 
-.PHONY: all deps build run test test-asan bench clean
+.PHONY: all deps build run serve test test-asan bench clean
 
 all: build
 
@@ -23,6 +23,12 @@ $(TINY_MODEL)/config.json: | build
 
 run: build $(TINY_MODEL)/config.json
 	$(TACHYON) inspect $(TINY_MODEL)
+	@echo "== greedy generation from the embedded model (random weights: the ids are arbitrary)"
+	$(TACHYON) generate --model $(TINY_MODEL) --prompt-tokens 0,128803,33310,128804,128822 --max-tokens 16
+
+# The OpenAI-compatible server on the embedded model.
+serve: build $(TINY_MODEL)/config.json
+	$(TACHYON) serve --model $(TINY_MODEL)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
