@@ -8,6 +8,7 @@
 // PATH is a tokenizer.json or a folder holding one. One output line per input line, in order; blank
 // lines are skipped. A bad line stops the command with a one-line error on stderr and exit status 1.
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -87,7 +88,15 @@ int for_each_line(Fn fn) {
   return 0;
 }
 
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 // Encodes the file once with an empty BPE cache, then `repeat` more times, and prints the speeds.
+// Speeds are per thread CPU second (so other load on the machine does not skew them) and per wall
+// second.
 int bench(const tok::Tokenizer& t, const std::string& path, int repeat) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(error("{}: cannot open", path));
@@ -95,20 +104,28 @@ int bench(const tok::Tokenizer& t, const std::string& path, int repeat) {
   ss << in.rdbuf();
   const std::string text = ss.str();
   using clock = std::chrono::steady_clock;
-  auto run = [&](size_t* n_tokens) {
-    const auto t0 = clock::now();
-    *n_tokens = t.encode(text).size();
-    return std::chrono::duration<double>(clock::now() - t0).count();
+  struct Time {
+    double cpu, wall;
   };
   size_t n_tokens = 0;
-  const double cold = run(&n_tokens);
-  double best = cold;
-  for (int i = 0; i < repeat; ++i) best = std::min(best, run(&n_tokens));
+  auto run = [&]() {
+    const double c0 = thread_cpu_seconds();
+    const auto t0 = clock::now();
+    n_tokens = t.encode(text).size();
+    return Time{thread_cpu_seconds() - c0, std::chrono::duration<double>(clock::now() - t0).count()};
+  };
+  const Time cold = run();
+  Time best{1e30, 1e30};
+  for (int i = 0; i < repeat; ++i) {
+    const Time r = run();
+    best = {std::min(best.cpu, r.cpu), std::min(best.wall, r.wall)};
+  }
   const double mb = double(text.size()) / 1e6;
   std::printf("%s: %zu bytes, %zu tokens (%.2f bytes/token)\n", path.c_str(), text.size(), n_tokens,
               double(text.size()) / double(std::max<size_t>(n_tokens, 1)));
-  std::printf("encode, one thread: first pass (empty BPE cache) %.1f MB/s; best of %d warm passes %.1f MB/s\n",
-              mb / cold, repeat, mb / best);
+  std::printf("encode, one thread, MB/s per CPU second (per wall second):\n");
+  std::printf("  first pass, empty BPE cache: %.1f (%.1f)\n", mb / cold.cpu, mb / cold.wall);
+  std::printf("  best of %d warm passes:      %.1f (%.1f)\n", repeat, mb / best.cpu, mb / best.wall);
   return 0;
 }
 
