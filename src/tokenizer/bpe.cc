@@ -65,17 +65,15 @@ void BpeModel::MergeTable::init(size_t n) {
   size_t cap = 16;
   shift_ = 60;
   while (cap < 2 * n) cap <<= 1, --shift_;
-  keys_.assign(cap, kEmpty);
-  vals_.assign(cap, Merge{0, 0});
+  entries_.assign(cap, Entry{kEmpty, Merge{0, 0}});
   mask_ = cap - 1;
 }
 
 bool BpeModel::MergeTable::insert(uint64_t key, Merge m) {
   for (size_t i = slot(key);; i = (i + 1) & mask_) {
-    if (keys_[i] == key) return false;
-    if (keys_[i] == kEmpty) {
-      keys_[i] = key;
-      vals_[i] = m;
+    if (entries_[i].key == key) return false;
+    if (entries_[i].key == kEmpty) {
+      entries_[i] = Entry{key, m};
       return true;
     }
   }
