@@ -6,7 +6,7 @@ ASAN_BUILD := build-asan
 TACHYON := $(BUILD)/bin/tachyon
 TINY_MODEL := models/tiny
 
-.PHONY: all deps build run serve test test-asan bench clean
+.PHONY: all deps build run serve test test-asan test-fuzz test-slow bench clean
 
 all: build
 
@@ -31,8 +31,16 @@ serve: build $(TINY_MODEL)/config.json
 	$(TACHYON) serve --model $(TINY_MODEL)
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE slow
 	$(MAKE) test-asan
+	$(MAKE) test-fuzz
+
+# A short libFuzzer run of every fuzz target (clang, ASan + UBSan); `make test-slow` runs them longer.
+test-fuzz: deps
+	./scripts/run-fuzz.sh 10
+
+test-slow: build
+	cd $(BUILD) && ctest --output-on-failure -L slow
 
 # AddressSanitizer + UBSan build; runs the unit and kernel tiers.
 test-asan: deps
@@ -47,4 +55,4 @@ bench: build
 	done; if [ $$found = 0 ]; then echo "no benchmarks built"; fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
