@@ -108,7 +108,8 @@ void add_chat_commands(CLI::App& app, Action& action) {
   CLI::App* pc = app.add_subcommand("parse-completion",
                                     "Split DeepSeek-V4 generated text into reasoning, content and tool calls");
   pc->add_flag("--jsonl", *jsonl, "Read {\"thinking_mode\", \"tools\", \"text\"} lines (the only input form)");
-  action_on(pc, action, []() -> int {
+  // The lambda holds `jsonl`, so the flag's storage lives as long as the app that writes to it.
+  action_on(pc, action, [jsonl]() -> int {
     return for_each_line([](const std::string& line) -> Status {
       auto r = parse_completion_line(line);
       if (!r.is_ok()) return r.status();
