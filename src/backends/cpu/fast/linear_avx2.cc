@@ -14,24 +14,16 @@
 #include <cstring>
 
 #include "backends/cpu/cpu_features.h"
+#include "backends/cpu/fast/avx2_util.h"
 #include "backends/cpu/kernels.h"
 #include "core/dtype.h"
 
-#define TACHYON_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace tachyon::cpu::fast {
 
 bool available() { return detect_cpu_features().avx2 && __builtin_cpu_supports("f16c"); }
 
 namespace {
-
-TACHYON_AVX2 inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
 
 // Lane mask with the first n (0..8) lanes set, for masked loads of a tail.
 TACHYON_AVX2 inline __m256i head_mask(int64_t n) {

@@ -13,22 +13,14 @@
 #include <cmath>
 #include <vector>
 
+#include "backends/cpu/fast/avx2_util.h"
 #include "backends/cpu/kernels.h"
 #include "core/dtype.h"
 
-#define TACHYON_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace tachyon::cpu::fast {
 
 namespace {
-
-TACHYON_AVX2 inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
 
 TACHYON_AVX2 inline float hmax(__m256 v) {
   __m128 lo = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
