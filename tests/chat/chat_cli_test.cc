@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -31,7 +32,9 @@ bool have_cli() { return std::ifstream(TACHYON_BIN).good(); }
   if (!have_cli()) GTEST_SKIP() << "no " << TACHYON_BIN << " (build the tachyon target)"
 
 CliRun run_cli(const std::string& args, const std::string& input) {
-  const std::string dir = ::testing::TempDir();
+  // A private folder per call: ctest runs these tests as parallel processes.
+  std::string dir = ::testing::TempDir() + "/tachyon-chat-cli-XXXXXX";
+  if (!mkdtemp(dir.data())) return CliRun{};
   const std::string in = dir + "/chat_cli_in.jsonl", out = dir + "/chat_cli_out.jsonl", err = dir + "/chat_cli_err.txt";
   std::ofstream(in, std::ios::binary) << input;
   const std::string cmd = std::string(TACHYON_BIN) + " " + args + " < " + in + " > " + out + " 2> " + err;
@@ -41,6 +44,8 @@ CliRun run_cli(const std::string& args, const std::string& input) {
   std::istringstream lines(slurp(out));
   for (std::string l; std::getline(lines, l);) r.out_lines.push_back(l);
   r.err = slurp(err);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
   return r;
 }
 

@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -105,7 +108,7 @@ TEST(TokenizerLoad, FilesAndFolders) {
   ASSERT_FALSE(missing.is_ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/dir/tokenizer.json"), std::string::npos);
   // A folder works and picks up bos/eos from its tokenizer_config.json (string or object form).
-  const auto tmp = std::filesystem::temp_directory_path() / "tachyon_tokenizer_load_test";
+  const auto tmp = std::filesystem::temp_directory_path() / ("tachyon_tokenizer_load_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(tmp);
   std::ofstream(tmp / "tokenizer.json") << minimal().dump();
   std::ofstream(tmp / "tokenizer_config.json") << R"({"bos_token": "b", "eos_token": {"content": "ab"}})";
