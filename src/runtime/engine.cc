@@ -64,6 +64,8 @@ SubmitResult Engine::submit(std::vector<int32_t> prompt, const GenerationParams&
   if (prompt.empty()) return {SubmitCode::kInvalid, 0, "the prompt is empty"};
   for (int32_t t : prompt)
     if (t < 0 || t >= vocab) return {SubmitCode::kInvalid, 0, fmt::format("token id {} is outside the vocabulary", t)};
+  for (int32_t t : params.prefix_tokens)
+    if (t < 0 || t >= vocab) return {SubmitCode::kInvalid, 0, fmt::format("token id {} is outside the vocabulary", t)};
   if (params.max_tokens < 1) return {SubmitCode::kInvalid, 0, "max_tokens must be at least 1"};
   if (int64_t(prompt.size()) + params.max_tokens > max_model_len_)
     return {SubmitCode::kTooLong, 0,
@@ -195,11 +197,13 @@ void Engine::run_step(StepPlan& plan) {
     const int eos = ck_->config.eos_token_id;
     const bool block_eos = int64_t(r->output.size()) < p.min_tokens && !p.ignore_eos;
     TokenOutput tok;
-    if (p.forced_tokens.empty()) {
-      tok.token = l.sampler->sample(logits, V, r->prompt, r->output, block_eos ? eos : -1);
-    } else {
-      const size_t k = r->output.size();
+    const size_t k = r->output.size();
+    if (!p.forced_tokens.empty()) {
       tok.token = k < p.forced_tokens.size() ? p.forced_tokens[k] : eos;
+    } else if (k < p.prefix_tokens.size()) {
+      tok.token = p.prefix_tokens[k];
+    } else {
+      tok.token = l.sampler->sample(logits, V, r->prompt, r->output, block_eos ? eos : -1);
     }
     if (p.top_logprobs >= 0) l.sampler->logprobs(logits, V, tok.token, p.top_logprobs, &tok.logprob, &tok.top);
     r->output.push_back(tok.token);

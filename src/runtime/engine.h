@@ -45,6 +45,9 @@ struct GenerationParams {
   // out) instead of a sampled one; logprobs still come from the model. Lets server tests produce exact
   // text (tool calls, stop strings) from random-weight models.
   std::vector<int32_t> forced_tokens;
+  // The first prefix_tokens.size() generated tokens are these (the model still sees them and gives
+  // their logprobs); sampling continues after them. The server forces a tool-call opening with it.
+  std::vector<int32_t> prefix_tokens;
 };
 
 struct TokenOutput {
