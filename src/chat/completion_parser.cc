@@ -26,9 +26,11 @@ struct Found {
   bool ok() const { return pos != std::string::npos; }
 };
 
+// Empty markers are skipped (a marker that is switched off).
 Found find_first(std::string_view buf, std::initializer_list<std::string_view> markers) {
   Found f;
   for (std::string_view m : markers) {
+    if (m.empty()) continue;
     const size_t p = buf.find(m);
     if (p < f.pos) f = {p, m};
   }
@@ -39,6 +41,7 @@ Found find_first(std::string_view buf, std::initializer_list<std::string_view> m
 size_t holdback(std::string_view buf, std::initializer_list<std::string_view> markers) {
   size_t best = 0;
   for (std::string_view m : markers) {
+    if (m.empty()) continue;
     for (size_t k = std::min(buf.size(), m.size() - 1); k > best; --k) {
       if (buf.substr(buf.size() - k) == m.substr(0, k)) {
         best = k;
@@ -122,8 +125,9 @@ Tag parse_param_tag(std::string_view s, size_t i, std::string* name, int* is_str
 
 }  // namespace
 
-CompletionParser::CompletionParser(ThinkingMode mode, const Json& tools)
-    : state_(mode == ThinkingMode::kThinking ? State::kReasoning : State::kContent), schemas_(tools) {}
+CompletionParser::CompletionParser(ThinkingMode mode, const Json& tools, bool parse_tools)
+    : state_(mode == ThinkingMode::kThinking ? State::kReasoning : State::kContent), schemas_(tools),
+      parse_tools_(parse_tools) {}
 
 ParseDelta CompletionParser::feed(std::string_view text) {
   ParseDelta d;
@@ -176,15 +180,17 @@ void CompletionParser::consume(size_t n) {
 
 bool CompletionParser::step_text(ParseDelta& d) {
   const bool reasoning = state_ == State::kReasoning;
+  const std::string_view open = parse_tools_ ? dsv4::kToolCallsOpen : std::string_view();
+  const std::string_view sep_open = parse_tools_ ? kSepToolCallsOpen : std::string_view();
   Found f;
-  if (!reasoning) f = find_first(buf_, {dsv4::kToolCallsOpen});
-  else if (think_open_seen_) f = find_first(buf_, {dsv4::kThinkEnd, dsv4::kToolCallsOpen});
-  else f = find_first(buf_, {dsv4::kThinkEnd, dsv4::kToolCallsOpen, dsv4::kThinkStart});
+  if (!reasoning) f = find_first(buf_, {open});
+  else if (think_open_seen_) f = find_first(buf_, {dsv4::kThinkEnd, open});
+  else f = find_first(buf_, {dsv4::kThinkEnd, open, dsv4::kThinkStart});
 
   if (!f.ok()) {
     size_t cut = buf_.size();
     if (!input_ended_) {
-      cut -= holdback(buf_, {kEos, dsv4::kThinkEnd, dsv4::kThinkStart, dsv4::kToolCallsOpen, kSepToolCallsOpen});
+      cut -= holdback(buf_, {kEos, dsv4::kThinkEnd, dsv4::kThinkStart, open, sep_open});
       cut = utf8_safe_cut(buf_, cut);
     }
     const std::string_view out(buf_.data(), cut);
@@ -263,6 +269,7 @@ bool CompletionParser::step_markup(ParseDelta& d) {
       invoke_name_ = std::move(name);
       invoke_params_.clear();
       state_ = State::kInvoke;
+      stream_invoke_open(d);
       return true;
     }
     case State::kInvoke: {
@@ -275,17 +282,20 @@ bool CompletionParser::step_markup(ParseDelta& d) {
       if (f.marker == kInvokeClose) {
         consume(f.pos + f.marker.size());
         block_calls_.push_back({invoke_name_, dsml_arguments_json(invoke_name_, invoke_params_, schemas_)});
+        stream_invoke_close(d, &block_calls_.back().arguments);
         state_ = State::kBlock;
         return true;
       }
       if (f.marker == kToolCallsClose) {  // the open invoke was never closed: dropped
         consume(f.pos + f.marker.size());
+        stream_invoke_close(d, nullptr);
         release_block(d);
         state_ = State::kAfterBlock;
         return true;
       }
       if (f.marker == kInvokeOpen) {  // a new invoke replaces the unclosed one
         consume(f.pos);
+        stream_invoke_close(d, nullptr);
         state_ = State::kBlock;
         return true;
       }
@@ -305,6 +315,7 @@ bool CompletionParser::step_markup(ParseDelta& d) {
       param_ = DsmlParam{std::move(name), "", is_string == 1};
       param_valid_ = is_string >= 0;  // a parameter without a string attribute is ignored
       state_ = State::kParam;
+      if (param_valid_) stream_param_open(d);
       return true;
     }
     case State::kParam: {
@@ -314,11 +325,13 @@ bool CompletionParser::step_markup(ParseDelta& d) {
           const size_t n = buf.size() - holdback(buf, {kParamClose, kEos});
           param_.value.append(buf.substr(0, n));
           consume(n);
+          if (param_valid_) stream_param_text(d, false);
         }
         return false;
       }
       param_.value.append(buf.substr(0, f.pos));
       consume(f.pos + f.marker.size());
+      if (param_valid_) stream_param_text(d, true);
       if (param_valid_) add_dsml_param(invoke_params_, std::move(param_));
       state_ = State::kInvoke;
       return true;
@@ -340,7 +353,63 @@ void CompletionParser::release_block(ParseDelta& d) {
   block_calls_.clear();
 }
 
+void CompletionParser::stream_args(ParseDelta& d, std::string_view fragment) {
+  if (fragment.empty()) return;
+  stream_args_ += fragment;
+  const size_t index = stream_calls_ - 1;
+  std::vector<ToolCallChunk>& chunks = d.tool_call_chunks;
+  if (!chunks.empty() && chunks.back().index == index && chunks.back().name.empty()) chunks.back().arguments += fragment;
+  else chunks.push_back({index, "", std::string(fragment)});
+}
+
+void CompletionParser::stream_invoke_open(ParseDelta& d) {
+  d.tool_call_chunks.push_back({stream_calls_++, invoke_name_, ""});
+  stream_open_ = true;
+  stream_args_.clear();
+}
+
+void CompletionParser::stream_param_open(ParseDelta& d) {
+  for (const DsmlParam& q : invoke_params_)
+    if (q.name == param_.name) stream_exact_ = false;  // R7: the stream sends the name a second time
+  param_sent_ = 0;
+  if (!param_.is_string) return;  // a JSON value goes out whole once its parameter closes
+  std::string head = stream_args_.empty() ? "{" : ", ";
+  py_quote_to(param_.name, head);
+  head += ": \"";
+  stream_args(d, head);
+}
+
+// A string value goes out as its text arrives, escaped piece by piece: py_quote escapes each character
+// on its own, so pieces cut between UTF-8 characters concatenate to the whole value's escaping.
+void CompletionParser::stream_param_text(ParseDelta& d, bool closed) {
+  if (!param_.is_string) {
+    if (!closed) return;
+    std::string member = stream_args_.empty() ? "{" : ", ";
+    py_quote_to(param_.name, member);
+    member += ": ";
+    member += dsml_value_json(invoke_name_, param_, schemas_);
+    stream_args(d, member);
+    return;
+  }
+  const std::string_view v = param_.value;
+  const size_t cut = closed ? v.size() : utf8_safe_cut(v, v.size());
+  if (cut > param_sent_) {
+    const std::string q = py_quote(v.substr(param_sent_, cut - param_sent_));
+    stream_args(d, std::string_view(q).substr(1, q.size() - 2));
+    param_sent_ = cut;
+  }
+  if (closed) stream_args(d, "\"");
+}
+
+void CompletionParser::stream_invoke_close(ParseDelta& d, const std::string* final_args) {
+  if (!stream_open_) return;
+  stream_args(d, stream_args_.empty() ? "{}" : "}");
+  if (!final_args || *final_args != stream_args_) stream_exact_ = false;
+  stream_open_ = false;
+}
+
 void CompletionParser::finalize(ParseDelta& d) {
+  if (stream_open_ || stream_calls_ != result_.tool_calls.size()) stream_exact_ = false;
   if (state_ != State::kReasoning && state_ != State::kContent && !has_calls_) {
     held_ += buf_;  // R9: no call was parsed, so the whole tail is content
     emit_content(held_, d);

@@ -12,10 +12,22 @@
 //   R9 without a complete call, all of the text after the reasoning stays content, markup included.
 // Markup never leaks: any suffix that could still become a marker is held back until disambiguated.
 //
-// Streaming contract: content and reasoning deltas are never retracted. Tool calls are released
-// whole (name and complete arguments) when their block closes, because until then R9 may still turn
-// the block into content. One exception: if an echoed <think> arrives after reasoning text has been
-// streamed, the final result drops that text (R2) while the stream already sent it.
+// Streaming contract: content and reasoning deltas are never retracted. One exception: if an echoed
+// <think> arrives after reasoning text has been streamed, the final result drops that text (R2) while
+// the stream already sent it.
+//
+// Tool calls come two ways. `tool_calls` releases each call whole (name and complete arguments) when
+// its block closes, because until then R9 may still turn the block into content. `tool_call_chunks`
+// streams them as they are parsed: a call's name once its invoke tag is complete, then its arguments
+// JSON in fragments (`{"p": "` when a string parameter opens, its escaped text as it arrives, the
+// closing quote, a non-string value once its parameter closes, `}` when the invoke closes). On
+// well-formed output the fragments of stream call i concatenate, for any chunking, to
+// result().tool_calls[i].arguments byte for byte. The chunks are speculative, and the malformed cases
+// where the rules decide later make them differ; tool_stream_exact() then returns false:
+//   * R9 (a block that never closes, an invoke that never closes): the stream has sent a call that the
+//     result does not have. A dropped invoke gets `}` so its arguments are still a JSON object.
+//   * R7 (a repeated parameter name): the stream sends the later value as a second member, which a
+//     JSON parser reads as the result's object (the last value wins), but the bytes differ.
 #pragma once
 
 #include <string>
@@ -43,18 +55,28 @@ struct ToolCallDelta {
   ParsedToolCall call;
 };
 
-// What became final during one feed()/finish() call.
+// A piece of a streamed tool call: the call's first chunk carries its name (and no arguments), later
+// chunks carry argument fragments.
+struct ToolCallChunk {
+  size_t index = 0;  // the call's position among the streamed calls
+  std::string name;
+  std::string arguments;
+};
+
+// What became final during one feed()/finish() call, plus the streamed tool-call chunks.
 struct ParseDelta {
   std::string reasoning;
   std::string content;
   std::vector<ToolCallDelta> tool_calls;
-  bool empty() const { return reasoning.empty() && content.empty() && tool_calls.empty(); }
+  std::vector<ToolCallChunk> tool_call_chunks;
+  bool empty() const { return reasoning.empty() && content.empty() && tool_calls.empty() && tool_call_chunks.empty(); }
 };
 
 class CompletionParser {
  public:
   // `tools` is the request's OpenAI tool list (used only to coerce malformed values); may be null.
-  CompletionParser(ThinkingMode mode, const Json& tools);
+  // With parse_tools false (the request's tool_choice is "none") DSML is plain text: no calls.
+  CompletionParser(ThinkingMode mode, const Json& tools, bool parse_tools = true);
 
   ParseDelta feed(std::string_view text);
   // End of generation (EOS already seen, or the stream stopped, e.g. at max_tokens).
@@ -64,6 +86,8 @@ class CompletionParser {
   const ParsedCompletion& result() const { return result_; }
   bool saw_eos() const { return saw_eos_; }
   bool finished() const { return state_ == State::kDone; }
+  // False once the streamed tool-call chunks can no longer match result() (see above).
+  bool tool_stream_exact() const { return stream_exact_; }
 
  private:
   enum class State { kReasoning, kContent, kBlock, kInvoke, kParam, kAfterBlock, kDone };
@@ -77,6 +101,12 @@ class CompletionParser {
   void emit_content(std::string_view s, ParseDelta& d);
   void consume(size_t n);  // drops buf_[0, n), keeping it for R9 while no call is parsed
   void release_block(ParseDelta& d);
+  // Streamed tool-call chunks.
+  void stream_args(ParseDelta& d, std::string_view fragment);
+  void stream_invoke_open(ParseDelta& d);
+  void stream_param_open(ParseDelta& d);
+  void stream_param_text(ParseDelta& d, bool closed);
+  void stream_invoke_close(ParseDelta& d, const std::string* final_args);
 
   State state_;
   ToolSchemas schemas_;
@@ -92,6 +122,12 @@ class CompletionParser {
   bool param_valid_ = false;  // the open parameter has a string="true|false" attribute
   std::vector<ParsedToolCall> block_calls_;  // complete invokes of the open block
   ParsedCompletion result_;
+  bool parse_tools_ = true;
+  size_t stream_calls_ = 0;    // tool calls begun in the stream
+  bool stream_open_ = false;   // the stream's last call is still receiving arguments
+  std::string stream_args_;    // what the stream sent as that call's arguments
+  size_t param_sent_ = 0;      // bytes of a string parameter's value already streamed
+  bool stream_exact_ = true;
 };
 
 // Whole-text convenience wrapper.

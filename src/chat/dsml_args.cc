@@ -206,6 +206,12 @@ void add_dsml_param(std::vector<DsmlParam>& params, DsmlParam p) {
   params.push_back(std::move(p));
 }
 
+std::string dsml_value_json(std::string_view fn, const DsmlParam& p, const ToolSchemas& schemas) {
+  if (p.is_string) return py_quote(p.value);
+  if (is_valid_json(p.value)) return p.value;
+  return coerce_value(p.value, schemas.param_types(fn, p.name));
+}
+
 std::string dsml_arguments_json(std::string_view fn, const std::vector<DsmlParam>& params,
                                 const ToolSchemas& schemas) {
   std::string out = "{";
@@ -214,9 +220,7 @@ std::string dsml_arguments_json(std::string_view fn, const std::vector<DsmlParam
     if (k > 0) out += ", ";
     py_quote_to(p.name, out);
     out += ": ";
-    if (p.is_string) py_quote_to(p.value, out);
-    else if (is_valid_json(p.value)) out += p.value;
-    else out += coerce_value(p.value, schemas.param_types(fn, p.name));
+    out += dsml_value_json(fn, p, schemas);
   }
   out += '}';
   return out;

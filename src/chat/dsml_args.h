@@ -38,6 +38,8 @@ class ToolSchemas {
 
 // Adds a parameter; a repeated name keeps its first position and takes the new value (R7).
 void add_dsml_param(std::vector<DsmlParam>& params, DsmlParam p);
+// One parameter's value as JSON text (what follows `"name": ` in the arguments).
+std::string dsml_value_json(std::string_view fn, const DsmlParam& p, const ToolSchemas& schemas);
 // The arguments JSON string of one invoke of function `fn`.
 std::string dsml_arguments_json(std::string_view fn, const std::vector<DsmlParam>& params,
                                 const ToolSchemas& schemas);

@@ -1,6 +1,6 @@
 // Completion-parser rules beyond the shared goldens: schema coercion (checked against Python's
 // int()/float() behaviour), tolerant DSML tags, unterminated blocks in reasoning, and the streaming
-// deltas (held-back marker prefixes, tool calls released when their block closes).
+// deltas (held-back marker prefixes, tool calls released when their block closes, tool-call chunks).
 #include <gtest/gtest.h>
 
 #include "chat/completion_parser.h"
@@ -136,7 +136,12 @@ TEST(ParserStreaming, HoldsBackMarkerPrefixesAndReleasesCallsAtBlockEnd) {
   d = p.feed("\n<｜DSML｜tool_ca");
   EXPECT_TRUE(d.empty());
   d = p.feed("lls>\n" + invoke("w", param("a", true, "x")));
-  EXPECT_TRUE(d.empty());  // the block may still fail (R9), so the call waits for its end
+  EXPECT_TRUE(d.tool_calls.empty());  // the block may still fail (R9), so the whole call waits for its end
+  ASSERT_EQ(d.tool_call_chunks.size(), 2u);  // while the stream gets it as it is parsed
+  EXPECT_EQ(d.tool_call_chunks[0].name, "w");
+  EXPECT_EQ(d.tool_call_chunks[0].arguments, "");
+  EXPECT_EQ(d.tool_call_chunks[1].name, "");
+  EXPECT_EQ(d.tool_call_chunks[1].arguments, R"({"a": "x"})");
   d = p.feed(kClose + kEos);
   ASSERT_EQ(d.tool_calls.size(), 1u);
   EXPECT_EQ(d.tool_calls[0].index, 0u);
@@ -162,6 +167,93 @@ TEST(ParserStreaming, TruncatedStreamFlushesHeldText) {
   EXPECT_EQ(p.feed("partial <｜DSML").content, "partial ");
   EXPECT_EQ(p.finish().content, "<｜DSML");
   EXPECT_FALSE(p.saw_eos());
+}
+
+// Streamed tool-call chunks of `text` fed one byte at a time: (name, concatenated arguments) per call.
+std::vector<ParsedToolCall> stream_calls(const std::string& text, const Json& tools, bool* exact) {
+  CompletionParser p(ThinkingMode::kChat, tools);
+  std::vector<ParsedToolCall> calls;
+  const auto add = [&](const ParseDelta& d) {
+    for (const ToolCallChunk& ch : d.tool_call_chunks) {
+      if (!ch.name.empty()) calls.push_back({ch.name, ""});
+      else calls.at(ch.index).arguments += ch.arguments;
+    }
+  };
+  for (char c : text) add(p.feed(std::string(1, c)));
+  add(p.finish());
+  *exact = p.tool_stream_exact();
+  return calls;
+}
+
+TEST(ParserStreaming, ToolCallArgumentsStreamAsParametersArrive) {
+  CompletionParser p(ThinkingMode::kChat, weather_tools());
+  ParseDelta d = p.feed(kOpen + "\n<｜DSML｜invoke name=\"w\">\n<｜DSML｜parameter name=\"s\" string=\"true\">a\"");
+  ASSERT_EQ(d.tool_call_chunks.size(), 2u);
+  EXPECT_EQ(d.tool_call_chunks[0].name, "w");
+  EXPECT_EQ(d.tool_call_chunks[1].arguments, R"({"s": "a\")");
+  d = p.feed("\n深");
+  ASSERT_EQ(d.tool_call_chunks.size(), 1u);
+  EXPECT_EQ(d.tool_call_chunks[0].arguments, "\\n深");  // escaped as the text arrives
+  d = p.feed(std::string("</｜DSML｜parameter>") + param("days", false, "+2"));
+  ASSERT_EQ(d.tool_call_chunks.size(), 1u);
+  EXPECT_EQ(d.tool_call_chunks[0].arguments, R"(", "days": 2)");  // a JSON value once its parameter closes
+  d = p.feed("</｜DSML｜invoke>\n" + kClose);
+  ASSERT_EQ(d.tool_call_chunks.size(), 1u);
+  EXPECT_EQ(d.tool_call_chunks[0].arguments, "}");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].call.arguments, "{\"s\": \"a\\\"\\n深\", \"days\": 2}");
+  EXPECT_TRUE(p.tool_stream_exact());
+}
+
+TEST(ParserStreaming, SplitUtf8AndBadBytesInStreamedStrings) {
+  const std::string text = kOpen + invoke("w", param("s", true, "x\xF0\x9F\x9A\x80 \xFF\xE2\x82 \x01\t") + param("n", false, "")) + kClose;
+  bool exact = false;
+  const auto calls = stream_calls(text, nullptr, &exact);
+  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, nullptr);
+  EXPECT_TRUE(exact);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].arguments, r.tool_calls.at(0).arguments);
+}
+
+TEST(ParserStreaming, LateDecisionsMakeTheStreamInexact) {
+  bool exact = true;
+  // R7: the stream repeats the name; a JSON parser reads the same object as the final arguments.
+  auto calls = stream_calls(kOpen + invoke("w", param("a", true, "1") + param("b", true, "2") + param("a", true, "3")) + kClose,
+                            nullptr, &exact);
+  EXPECT_FALSE(exact);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].arguments, R"({"a": "1", "b": "2", "a": "3"})");
+  EXPECT_EQ(nlohmann::json::parse(calls[0].arguments), nlohmann::json::parse(R"({"a": "3", "b": "2"})"));
+  // An invoke replaced by the next one is closed in the stream (its arguments stay a JSON object).
+  calls = stream_calls(kOpen + "<｜DSML｜invoke name=\"a\">" + param("x", true, "1") + invoke("b", "") + kClose, nullptr,
+                       &exact);
+  EXPECT_FALSE(exact);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].arguments, R"({"x": "1"})");
+  EXPECT_EQ(calls[1].arguments, "{}");
+  // A block that never closes (R9): the result has no call, the stream had one.
+  calls = stream_calls(kOpen + invoke("w", ""), nullptr, &exact);
+  EXPECT_FALSE(exact);
+  EXPECT_EQ(calls.size(), 1u);
+}
+
+TEST(ParserRules, ToolParsingOffKeepsDsmlAsContent) {
+  const std::string text = "Sure.\n\n" + kOpen + "\n" + invoke("w", param("a", true, "x")) + kClose + kEos;
+  CompletionParser p(ThinkingMode::kChat, weather_tools(), false);
+  std::string content;
+  for (char c : text) {
+    const ParseDelta d = p.feed(std::string(1, c));
+    EXPECT_TRUE(d.tool_call_chunks.empty());
+    content += d.content;
+  }
+  content += p.finish().content;
+  EXPECT_EQ(content, text.substr(0, text.size() - kEos.size()));
+  EXPECT_EQ(p.result().content, content);
+  EXPECT_TRUE(p.result().tool_calls.empty());
+  CompletionParser t(ThinkingMode::kThinking, nullptr, false);
+  t.feed("plan" + kOpen + "</think>answer" + kEos);
+  EXPECT_EQ(t.result().reasoning_content, "plan" + kOpen);
+  EXPECT_EQ(t.result().content, "answer");
 }
 
 }  // namespace
