@@ -5,11 +5,14 @@
 // markup pieces (EOS, </think>, a tool-call block opener, an invoke, a parameter, ...) so the fuzzer
 // reaches the DSML states quickly. The text is parsed whole
 // and in random chunks; the results must be identical, and the streamed deltas must add up to them.
+// The streamed tool-call chunks must add up to the final calls byte for byte whenever the parser
+// reports them exact, and exactness must not depend on the chunking.
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chat/completion_parser.h"
 
@@ -69,17 +72,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     else text += char(b);
   }
 
-  const ParsedCompletion whole = parse_completion(text, mode, tools());
+  CompletionParser whole_parser(mode, tools());
+  whole_parser.feed(text);
+  whole_parser.finish();
+  const ParsedCompletion& whole = whole_parser.result();
   for (const auto& tc : whole.tool_calls)
     if (!is_valid_json(tc.arguments)) __builtin_trap();
 
   std::mt19937 rng(static_cast<unsigned>(size * 31 + data[size - 1]));
   CompletionParser p(mode, tools());
   ParseDelta sum;
+  std::vector<ParsedToolCall> streamed;
   const auto add = [&](const ParseDelta& d) {
     sum.reasoning += d.reasoning;
     sum.content += d.content;
     sum.tool_calls.insert(sum.tool_calls.end(), d.tool_calls.begin(), d.tool_calls.end());
+    for (const ToolCallChunk& ch : d.tool_call_chunks) {
+      if (!ch.name.empty()) {
+        if (ch.index != streamed.size()) __builtin_trap();
+        streamed.push_back({ch.name, ""});
+      } else {
+        if (streamed.empty() || ch.index != streamed.size() - 1) __builtin_trap();
+        streamed.back().arguments += ch.arguments;
+      }
+    }
   };
   for (size_t pos = 0; pos < text.size();) {
     const size_t n = 1 + rng() % 24;
@@ -93,5 +109,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (sum.content != chunked.content) __builtin_trap();
   if (text.find("<think>") == std::string::npos && sum.reasoning != chunked.reasoning_content) __builtin_trap();
   if (sum.tool_calls.size() != chunked.tool_calls.size()) __builtin_trap();
+  if (p.tool_stream_exact() != whole_parser.tool_stream_exact()) __builtin_trap();
+  if (p.tool_stream_exact()) {
+    if (streamed.size() != chunked.tool_calls.size()) __builtin_trap();
+    for (size_t k = 0; k < streamed.size(); ++k)
+      if (streamed[k].name != chunked.tool_calls[k].name || streamed[k].arguments != chunked.tool_calls[k].arguments)
+        __builtin_trap();
+  }
   return 0;
 }
