@@ -1,6 +1,7 @@
 // tachyon: the command-line entry point (inspect, make-tiny-model, logits, generate, ...).
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "commands.h"
 #include "core/log.h"
@@ -21,7 +22,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // Bad flags: one line, like every other error.
+    std::string msg = e.what();
+    for (char& c : msg)
+      if (c == '\n') c = ' ';
+    std::fprintf(stderr, "tachyon: error: %s\n", msg.c_str());
+    return 1;
   }
   tachyon::init_logging(log_level);
   try {
