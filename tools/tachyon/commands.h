@@ -13,6 +13,7 @@ void add_inspect(CLI::App& app, Action& action);
 void add_make_tiny_model(CLI::App& app, Action& action);
 void add_logits(CLI::App& app, Action& action);
 void add_generate(CLI::App& app, Action& action);
+void add_bench(CLI::App& app, Action& action);    // speed against bandwidth and GEMM rate
 void add_tokenizer_commands(CLI::App& app, Action& action);  // tokenize, detokenize
 void add_chat_commands(CLI::App& app, Action& action);       // chat-prompt, parse-completion
 void add_serve(CLI::App& app, Action& action);  // the OpenAI-compatible HTTP server

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   tachyon::cli::add_make_tiny_model(app, action);
   tachyon::cli::add_logits(app, action);
   tachyon::cli::add_generate(app, action);
+  tachyon::cli::add_bench(app, action);
   tachyon::cli::add_tokenizer_commands(app, action);
   tachyon::cli::add_chat_commands(app, action);
   tachyon::cli::add_serve(app, action);

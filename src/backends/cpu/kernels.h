@@ -43,9 +43,14 @@ void rmsnorm(const float* x, const uint16_t* w_bf16, int64_t m, int64_t d, float
 // Heads [h_begin, h_end) only (q, sink and out are still indexed from head 0).
 void attention_sink(const float* q, int64_t d, const float* const* keys, int64_t n_keys, const float* sink,
                     float scale, float* out, int64_t h_begin, int64_t h_end);
+uint64_t stream_sum(const uint64_t* p, int64_t n);
 }  // namespace fast
 
 namespace ref {
+
+// Wrapping sum of n 64-bit words: the streaming read of the memory-bandwidth probe (probe.h). Exact in
+// any order, so the fast twin must match bit for bit.
+uint64_t stream_sum(const uint64_t* p, int64_t n);
 
 // In-place FP8 fake quantisation of x[m, k] (row stride `stride`) in blocks of `block` columns
 // (spec §2.11/§2.12): s = 2^ceil(log2(max(amax, 1e-4) * fp32(1/448))), x <- e4m3_rne(clamp(x/s)) * s.

@@ -1,5 +1,5 @@
 // What a forward call needs besides weights and state: the op context (threads, kernel choice), the
-// numeric mode, and an optional trace hook that receives named intermediates.
+// numeric mode, an optional trace hook that receives named intermediates and optional profile counters.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/deepseek_v4/profile.h"
 #include "ops/ops.h"
 
 namespace tachyon::dsv4 {
@@ -36,6 +37,7 @@ struct ModelContext {
   ops::OpContext ops;
   Numerics numerics;
   Trace* trace = nullptr;
+  Profile* profile = nullptr;  // per-op-family timers and traffic counters (profile.h), or none
 };
 
 }  // namespace tachyon::dsv4

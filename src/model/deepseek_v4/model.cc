@@ -29,18 +29,37 @@ void Model::block(const ModelContext& ctx, const LayerWeights& w, int layer, std
   LayerEnv env{cfg_, ctx, pools_, cfg_.ratio(layer) > 0 ? rope_compressed_ : rope_window_, layer, prefix};
   std::vector<float> y(size_t(T * D)), x(size_t(T * D)), f(size_t(T * D));  // [T, D]
   std::vector<float> post(size_t(T * hc)), comb(size_t(T * hc * hc));       // [T, hc], [T, hc, hc]
+  Profile* prof = ctx.profile;
   // attention sublayer
-  hc_pre(ctx, cfg_, w.hc_attn, X.data(), T, y.data(), post.data(), comb.data());
-  ops::rmsnorm(ctx.ops, y.data(), w.attn_norm.data<uint16_t>(), T, D, eps, x.data());
-  attention_forward(env, w.attn, x.data(), T, spans, f.data());              // [T, D]
+  {
+    ProfileScope s(prof, OpFamily::kMhc);
+    hc_pre(ctx, cfg_, w.hc_attn, X.data(), T, y.data(), post.data(), comb.data());
+  }
+  {
+    ProfileScope s(prof, OpFamily::kNorm);
+    ops::rmsnorm(ctx.ops, y.data(), w.attn_norm.data<uint16_t>(), T, D, eps, x.data());
+  }
+  {
+    ProfileScope s(prof, OpFamily::kAttention);
+    attention_forward(env, w.attn, x.data(), T, spans, f.data());            // [T, D]
+  }
   trace_tensor(ctx, prefix + "attn_out", f.data(), {T, D});
-  hc_post(cfg_, f.data(), post.data(), comb.data(), T, X.data());            // [T, hc, D]
-  // MoE sublayer
-  hc_pre(ctx, cfg_, w.hc_ffn, X.data(), T, y.data(), post.data(), comb.data());
-  ops::rmsnorm(ctx.ops, y.data(), w.ffn_norm.data<uint16_t>(), T, D, eps, x.data());
+  {
+    ProfileScope s(prof, OpFamily::kMhc);
+    hc_post(cfg_, f.data(), post.data(), comb.data(), T, X.data());          // [T, hc, D]
+    hc_pre(ctx, cfg_, w.hc_ffn, X.data(), T, y.data(), post.data(), comb.data());
+  }
+  // MoE sublayer (moe_forward times its router, routed and shared experts itself)
+  {
+    ProfileScope s(prof, OpFamily::kNorm);
+    ops::rmsnorm(ctx.ops, y.data(), w.ffn_norm.data<uint16_t>(), T, D, eps, x.data());
+  }
   moe_forward(env, w.ffn, x.data(), T, token_ids, f.data());                 // [T, D]
   trace_tensor(ctx, prefix + "ffn_out", f.data(), {T, D});
-  hc_post(cfg_, f.data(), post.data(), comb.data(), T, X.data());            // [T, hc, D]
+  {
+    ProfileScope s(prof, OpFamily::kMhc);
+    hc_post(cfg_, f.data(), post.data(), comb.data(), T, X.data());          // [T, hc, D]
+  }
   trace_tensor(ctx, prefix + "streams", X.data(), {T, hc, D});
 }
 
@@ -48,15 +67,22 @@ void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorR
                  int64_t rows, float* logits, const std::string& prefix) {
   const int64_t D = cfg_.hidden_size;
   std::vector<float> y(size_t(rows * D)), yn(size_t(rows * D));  // [rows, D]
-  hc_head(ctx, cfg_, hc, streams, rows, y.data());
+  {
+    ProfileScope s(ctx.profile, OpFamily::kMhc);
+    hc_head(ctx, cfg_, hc, streams, rows, y.data());
+  }
   trace_tensor(ctx, prefix + "final_hidden", y.data(), {rows, D});
-  ops::rmsnorm(ctx.ops, y.data(), norm.data<uint16_t>(), rows, D, float(cfg_.rms_norm_eps), yn.data());
+  {
+    ProfileScope s(ctx.profile, OpFamily::kNorm);
+    ops::rmsnorm(ctx.ops, y.data(), norm.data<uint16_t>(), rows, D, float(cfg_.rms_norm_eps), yn.data());
+  }
   trace_tensor(ctx, prefix + "final_normed", yn.data(), {rows, D});
   Linear head_w;
   head_w.fmt = WFormat::kBF16;
   head_w.n = cfg_.vocab_size;
   head_w.k = D;
   head_w.weight = w_.head;
+  ProfileScope s(ctx.profile, OpFamily::kHead);
   ops::linear(ctx.ops, yn.data(), rows, view(head_w), logits);  // [rows, V] fp32
 }
 
@@ -75,12 +101,16 @@ void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, Fo
     }
     T += int64_t(in.tokens.size());
   }
+  if (ctx.profile) ++ctx.profile->forward_calls;
   // Embedding copied into every stream.
   std::vector<float> X(size_t(T * hc * D));  // [T, hc, D]
-  const uint16_t* emb = w_.embed.data<uint16_t>();
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t i = 0; i < hc; ++i)
-      for (int64_t d = 0; d < D; ++d) X[size_t((t * hc + i) * D + d)] = bf16_to_f32(emb[tokens[size_t(t)] * D + d]);
+  {
+    ProfileScope s(ctx.profile, OpFamily::kEmbed);
+    const uint16_t* emb = w_.embed.data<uint16_t>();
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < hc; ++i)
+        for (int64_t d = 0; d < D; ++d) X[size_t((t * hc + i) * D + d)] = bf16_to_f32(emb[tokens[size_t(t)] * D + d]);
+  }
   trace_tensor(ctx, "embed_streams", X.data(), {T, hc, D});
   for (int l = 0; l < cfg_.num_hidden_layers; ++l)
     block(ctx, w_.layers[size_t(l)], l, spans, tokens.data(), T, X, "layer" + std::to_string(l) + ".");

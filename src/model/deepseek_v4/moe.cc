@@ -3,6 +3,7 @@
 // experts and scaled, clamped SwiGLU experts (gate <= limit, up in [-limit, limit]) and one shared expert.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "core/check.h"
@@ -51,7 +52,9 @@ void moe_forward(const LayerEnv& env, const MoEWeights& w, const float* x, int64
                  float* out) {
   const ModelConfig& cfg = env.cfg;
   const int64_t D = cfg.hidden_size, E = cfg.n_routed_experts, K = cfg.num_experts_per_tok;
+  Profile* prof = env.ctx.profile;
   // ---- routing ----
+  std::optional<ProfileScope> scope(std::in_place, prof, OpFamily::kRouter);
   std::vector<float> logits(size_t(T * E));  // [T, E]
   linear_q(env.ctx, x, T, w.gate, logits.data());
   std::vector<int32_t> ids(size_t(T * K));   // [T, K]
@@ -92,6 +95,8 @@ void moe_forward(const LayerEnv& env, const MoEWeights& w, const float* x, int64
   }
 
   // ---- routed experts, in expert order, each over the rows routed to it ----
+  scope.emplace(prof, OpFamily::kExperts);
+  int64_t n_run = 0;  // distinct experts this call ran
   std::fill(out, out + T * D, 0.0f);
   std::vector<int64_t> rows;
   std::vector<float> xe, we, ye;
@@ -105,6 +110,7 @@ void moe_forward(const LayerEnv& env, const MoEWeights& w, const float* x, int64
           we.push_back(wts[size_t(t * K + k)]);
         }
     if (rows.empty()) continue;
+    ++n_run;
     const int64_t m = int64_t(rows.size());
     xe.resize(size_t(m * D));                // [m, D]
     for (int64_t r = 0; r < m; ++r) std::copy(x + rows[size_t(r)] * D, x + (rows[size_t(r)] + 1) * D, &xe[size_t(r * D)]);
@@ -113,7 +119,9 @@ void moe_forward(const LayerEnv& env, const MoEWeights& w, const float* x, int64
     for (int64_t r = 0; r < m; ++r)
       for (int64_t d = 0; d < D; ++d) out[rows[size_t(r)] * D + d] += ye[size_t(r * D + d)];
   }
+  if (prof) prof->add_experts(env.layer, n_run);
   // ---- shared expert ----
+  scope.emplace(prof, OpFamily::kShared);
   if (cfg.n_shared_experts > 0) {
     ye.resize(size_t(T * D));                // [T, D]
     expert_forward(env, w.shared, x, T, nullptr, ye.data());

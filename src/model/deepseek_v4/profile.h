@@ -1,0 +1,69 @@
+// Optional per-op-family timing and traffic counters for the forward pass (`tachyon bench`). A plain
+// struct of accumulators that the caller owns and passes through ModelContext::profile; nothing is
+// recorded when that pointer is null, and no state is global.
+//
+// Times are wall-clock (steady_clock) around call sites in model.cc and moe.cc. The forward pass also
+// records what it touched that the byte counter (traffic.h) cannot derive from the config alone: how many
+// distinct routed experts each layer ran, and the positions the attention layers read at.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace tachyon::dsv4 {
+
+enum class OpFamily : uint8_t {
+  kEmbed,      // token embedding into the streams
+  kMhc,        // hyper-connections: hc_pre / hc_post / hc_head (mixes, Sinkhorn, stream sums)
+  kNorm,       // attn_norm / ffn_norm / final norm
+  kAttention,  // attention_forward: projections, compressors, indexer, cache, attention, output
+  kRouter,     // MoE gate, scores and top-k
+  kExperts,    // routed experts
+  kShared,     // shared expert
+  kHead,       // final linear to the vocabulary
+  kCount,
+};
+
+constexpr std::array<std::string_view, size_t(OpFamily::kCount)> kOpFamilyNames = {
+    "embed", "mhc", "norm", "attention", "router", "experts", "shared_expert", "head"};
+
+struct Profile {
+  std::array<double, size_t(OpFamily::kCount)> seconds{};  // accumulated wall time per family
+  // Distinct routed experts run, summed over forward calls, per layer index (main layers, then MTP).
+  std::vector<int64_t> experts_run;
+  int64_t forward_calls = 0;
+
+  void add_experts(int layer, int64_t n) {
+    if (experts_run.size() <= size_t(layer)) experts_run.resize(size_t(layer) + 1, 0);
+    experts_run[size_t(layer)] += n;
+  }
+  double total_seconds() const {
+    double s = 0;
+    for (double v : seconds) s += v;
+    return s;
+  }
+  void clear() { *this = Profile{}; }
+};
+
+// Adds the lifetime of the scope to profile->seconds[family]; does nothing when profile is null.
+class ProfileScope {
+ public:
+  ProfileScope(Profile* p, OpFamily f) : p_(p), f_(f) {
+    if (p_) t0_ = std::chrono::steady_clock::now();
+  }
+  ~ProfileScope() {
+    if (p_) p_->seconds[size_t(f_)] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  ProfileScope(const ProfileScope&) = delete;
+  ProfileScope& operator=(const ProfileScope&) = delete;
+
+ private:
+  Profile* p_;
+  OpFamily f_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+}  // namespace tachyon::dsv4

@@ -1,0 +1,97 @@
+#include "model/deepseek_v4/traffic.h"
+
+#include <algorithm>
+#include <string>
+
+#include "core/check.h"
+#include "model/deepseek_v4/weights.h"
+
+namespace tachyon::dsv4 {
+
+namespace {
+// The main layer a tensor name belongs to ("layers.3.attn.wq_a.weight" -> 3), or -1.
+int layer_of(const std::string& name) {
+  if (name.rfind("layers.", 0) != 0) return -1;
+  return std::stoi(name.substr(7));
+}
+}  // namespace
+
+TrafficModel::TrafficModel(const ModelConfig& cfg) : cfg_(cfg), expert_(size_t(cfg.num_hidden_layers), 0) {
+  std::vector<int64_t> routed(size_t(cfg.num_hidden_layers), 0);
+  for_each_tensor(cfg, nullptr, [&](TensorSlot& s) {
+    if (s.mtp) return;
+    const int64_t bytes = int64_t(s.nbytes());
+    if (s.name == "embed.weight" || s.role == TensorRole::kTable) {
+      per_token_ += bytes / s.shape[0];  // one row per token
+    } else if (s.routed_expert) {
+      const int l = layer_of(s.name);
+      TACHYON_CHECK(l >= 0 && l < cfg.num_hidden_layers, "routed expert outside a main layer");
+      routed[size_t(l)] += bytes;
+    } else {
+      dense_ += bytes;
+    }
+  });
+  for (size_t l = 0; l < routed.size(); ++l) expert_[l] = routed[l] / std::max(1, cfg.n_routed_experts);
+}
+
+int64_t TrafficModel::step_weight_bytes(std::span<const int64_t> experts_run, int64_t tokens) const {
+  int64_t b = dense_ + tokens * per_token_;
+  for (size_t l = 0; l < std::min(experts_run.size(), expert_.size()); ++l) b += experts_run[l] * expert_[l];
+  return b;
+}
+
+int64_t TrafficModel::cache_read_bytes(int64_t pos) const {
+  const int64_t f = int64_t(sizeof(float));
+  const int64_t hd = cfg_.head_dim, ID = cfg_.index_head_dim;
+  int64_t floats = 0;
+  for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
+    floats += std::min<int64_t>(pos + 1, cfg_.sliding_window) * hd;  // window
+    const int r = cfg_.ratio(l);
+    if (r == 0) continue;
+    const int64_t blocks = (pos + 1) / r;  // completed compressed blocks visible to this token
+    if (r == 4) floats += blocks * ID + std::min<int64_t>(blocks, cfg_.index_topk) * hd;
+    else floats += blocks * hd;
+    if ((pos + 1) % r == 0) {  // a block completes: its compressor pools the whole partial state
+      const int64_t c = r == 4 ? 2 : 1;
+      floats += 2 * (c * r) * (c * hd);            // kv rows and score rows
+      if (r == 4) floats += 2 * (2 * 4) * (2 * ID);  // the indexer's compressor
+    }
+  }
+  return floats * f;
+}
+
+int64_t TrafficModel::token_flops(int64_t pos) const {
+  const ModelConfig& c = cfg_;
+  const int64_t D = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim, Q = c.q_lora_rank;
+  const int64_t R = c.o_lora_rank, IH = c.index_n_heads, ID = c.index_head_dim, I = c.moe_intermediate_size;
+  const int64_t hcD = int64_t(c.hc_mult) * D, n_mix = int64_t(2 + c.hc_mult) * c.hc_mult;
+  int64_t macs = 0;
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    macs += 2 * n_mix * hcD;                                  // hc_pre mixes, both sublayers
+    macs += Q * D + H * hd * Q + hd * D + R * H * hd + D * int64_t(c.o_groups) * R;  // wq_a wq_b wkv wo_a wo_b
+    int64_t keys = std::min<int64_t>(pos + 1, c.sliding_window);
+    const int r = c.ratio(l);
+    if (r > 0) {
+      const int64_t cm = r == 4 ? 2 : 1, blocks = (pos + 1) / r;
+      macs += 2 * cm * hd * D;                                // compressor wkv, wgate
+      if (r == 4) {
+        macs += IH * ID * Q + IH * D + 2 * (2 * ID) * D;      // indexer wq_b, weights_proj, its compressor
+        macs += blocks * IH * ID;                             // indexer scores
+        keys += std::min<int64_t>(blocks, c.index_topk);
+      } else {
+        keys += blocks;
+      }
+    }
+    macs += 2 * H * hd * keys;                                // scores and weighted sum
+    macs += int64_t(c.n_routed_experts) * D;                  // router
+    macs += (int64_t(c.num_experts_per_tok) + c.n_shared_experts) * 3 * I * D;  // experts
+  }
+  return 2 * macs;
+}
+
+int64_t TrafficModel::head_flops(int64_t rows) const {
+  const int64_t D = cfg_.hidden_size, hcD = int64_t(cfg_.hc_mult) * D;
+  return 2 * rows * (int64_t(cfg_.hc_mult) * hcD + int64_t(cfg_.vocab_size) * D);
+}
+
+}  // namespace tachyon::dsv4

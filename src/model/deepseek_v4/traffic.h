@@ -1,0 +1,53 @@
+// Bytes a forward step reads from weights and from the decode state (`tachyon bench`): the figure that
+// bounds decode speed on a memory-bound machine.
+//
+// Weights: every main-layer tensor outside the routed experts is read once per step, whatever the batch
+// (attention, compressors, indexer, router, shared expert, norms, hyper-connections), and so are the head,
+// the final norm and the head mix. A routed expert is read once per step when at least one token picked
+// it, so the step's share is the number of distinct experts each layer ran (Profile::experts_run) times
+// one expert's bytes. The embedding and the hash-routing table are read one row per token. The MTP
+// module is not part of Model::forward and is not counted.
+//
+// Cache: per token, what the main layers' attention reads after writing its own entry (attention.cc):
+// the sliding window, every compressed entry of a ratio-128 layer, and for a ratio-4 layer every
+// indexer key plus the top-k compressed entries it picks; a compressor's partial state is read when a
+// block completes. Cached entries are fp32 in CachePools.
+//
+// FLOPs (2 per multiply-add) for the prefill rate: every main-layer linear and hyper-connection mix, the
+// num_experts_per_tok routed experts and the shared expert per token, the attention scores and weighted
+// sums over the keys the token sees, the indexer scores, and the head for each logits row.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "io/config.h"
+
+namespace tachyon::dsv4 {
+
+class TrafficModel {
+ public:
+  explicit TrafficModel(const ModelConfig& cfg);  // from the tensor listing; needs no checkpoint
+
+  int64_t dense_bytes() const { return dense_; }                 // read once per step
+  int64_t expert_bytes(int layer) const { return expert_[size_t(layer)]; }  // one routed expert
+  int64_t per_token_weight_bytes() const { return per_token_; }  // embedding row + hash-table rows
+
+  // Weight bytes of one step over `tokens` tokens that ran experts_run[l] distinct experts in layer l
+  // (layers past the end of the span ran none).
+  int64_t step_weight_bytes(std::span<const int64_t> experts_run, int64_t tokens) const;
+  // Cache bytes the main layers read for the token at position `pos` (0-based).
+  int64_t cache_read_bytes(int64_t pos) const;
+
+  // FLOPs of the main layers for the token at position `pos`, and of the head mix + head per logits row.
+  int64_t token_flops(int64_t pos) const;
+  int64_t head_flops(int64_t rows) const;
+
+ private:
+  ModelConfig cfg_;  // a copy: the model may outlive the caller's config
+  int64_t dense_ = 0, per_token_ = 0;
+  std::vector<int64_t> expert_;  // per main layer
+};
+
+}  // namespace tachyon::dsv4

@@ -1,0 +1,192 @@
+#include "runtime/bench.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "core/dtype.h"
+#include "model/deepseek_v4/traffic.h"
+
+namespace tachyon::runtime {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Reads one byte of every page of every tensor, so that no timed forward pays for page faults.
+uint64_t touch_weights(const dsv4::Checkpoint& ck) {
+  uint64_t s = 0;
+  for (const auto& [name, t] : ck.store.by_name()) {
+    const volatile uint8_t* p = t->data;
+    for (size_t i = 0; i < t->nbytes; i += 4096) s += p[i];
+  }
+  return s;
+}
+
+std::vector<int32_t> random_tokens(std::mt19937_64& rng, int64_t n, int vocab) {
+  std::uniform_int_distribution<int32_t> d(0, vocab - 1);
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  for (auto& t : v) t = d(rng);
+  return v;
+}
+
+// Profile of one forward; returns the distinct experts per main layer it ran.
+struct StepCounters {
+  std::vector<int64_t> experts;
+  int64_t total_experts() const {
+    int64_t s = 0;
+    for (int64_t e : experts) s += e;
+    return s;
+  }
+};
+
+}  // namespace
+
+double measure_gemm_peak(const ops::OpContext& ctx, int64_t m, int64_t n, int64_t k, int runs) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<uint16_t> w(size_t(n * k));
+  for (auto& v : w) v = f32_to_bf16(d(rng));
+  std::vector<float> x(size_t(m * k)), y(size_t(m * n));
+  for (auto& v : x) v = d(rng);
+  cpu::WeightView view;
+  view.fmt = cpu::WFormat::kBF16;
+  view.n = n;
+  view.k = k;
+  view.data = w.data();
+  ops::linear(ctx, x.data(), m, view, y.data());  // warm-up
+  double best = 0;
+  for (int r = 0; r < std::max(runs, 1); ++r) {
+    const auto t0 = clock_type::now();
+    ops::linear(ctx, x.data(), m, view, y.data());
+    best = std::max(best, 2.0 * double(m) * double(n) * double(k) / seconds_since(t0) / 1e9);
+  }
+  return best;
+}
+
+Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, const dsv4::ModelContext& base_ctx,
+                              const BenchOptions& opt) {
+  const ModelConfig& cfg = model.config();
+  if (opt.prompt_len < 1 || opt.gen_len < 1 || opt.batch < 1)
+    return error("bench: prompt length, generation length and batch must be positive");
+  if (opt.prompt_len + opt.gen_len > cfg.max_position_embeddings)
+    return error("bench: prompt + generation length {} exceeds max_position_embeddings {}",
+                 opt.prompt_len + opt.gen_len, cfg.max_position_embeddings);
+  BenchResult r;
+  r.threads = base_ctx.ops.pool ? base_ctx.ops.pool->size() : 1;
+  const dsv4::TrafficModel traffic(cfg);
+  dsv4::Profile prof;
+  dsv4::ModelContext ctx = base_ctx;
+  ctx.profile = &prof;
+  ctx.trace = nullptr;
+  std::mt19937_64 rng(opt.seed);
+  dsv4::ForwardOutput out;
+  auto forward = [&](std::span<const dsv4::SeqInput> in) {
+    prof.experts_run.clear();
+    model.forward(ctx, in, out);
+    return StepCounters{prof.experts_run};
+  };
+
+  // Warm-up: fault in every weight page, then one short forward (first-call allocations).
+  (void)touch_weights(ck);
+  {
+    dsv4::SequenceState s = model.pools().new_sequence();
+    const auto toks = random_tokens(rng, std::min<int64_t>(opt.prompt_len, 8), cfg.vocab_size);
+    dsv4::SeqInput in{&s, toks, false};
+    forward({&in, 1});
+    model.pools().release(s);
+  }
+
+  // ---- prefill ----
+  dsv4::SequenceState seq = model.pools().new_sequence();
+  const auto prompt = random_tokens(rng, opt.prompt_len, cfg.vocab_size);
+  {
+    dsv4::SeqInput in{&seq, prompt, false};
+    const auto t0 = clock_type::now();
+    forward({&in, 1});
+    r.prefill_s = seconds_since(t0);
+  }
+  r.prefill_tok_s = double(opt.prompt_len) / r.prefill_s;
+  for (int64_t p = 0; p < opt.prompt_len; ++p) r.prefill_flops += traffic.token_flops(p);
+  r.prefill_flops += traffic.head_flops(1);
+
+  // ---- decode, batch 1 ----
+  prof.clear();
+  double weight_bytes = 0, cache_bytes = 0, experts = 0;
+  const double cpu0 = cpu_seconds();
+  for (int64_t i = 0; i < opt.gen_len; ++i) {
+    const int32_t tok = random_tokens(rng, 1, cfg.vocab_size)[0];
+    const int64_t pos = seq.pos;
+    dsv4::SeqInput in{&seq, std::span<const int32_t>(&tok, 1), false};
+    const auto t0 = clock_type::now();
+    const StepCounters c = forward({&in, 1});
+    r.decode_s += seconds_since(t0);
+    weight_bytes += double(traffic.step_weight_bytes(c.experts, 1));
+    cache_bytes += double(traffic.cache_read_bytes(pos));
+    experts += double(c.total_experts());
+  }
+  r.decode_cpu_s = cpu_seconds() - cpu0;
+  model.pools().release(seq);
+  const double steps = double(opt.gen_len);
+  r.decode_tok_s = steps / r.decode_s;
+  r.weight_bytes_per_token = weight_bytes / steps;
+  r.cache_bytes_per_token = cache_bytes / steps;
+  r.bytes_per_token = r.weight_bytes_per_token + r.cache_bytes_per_token;
+  r.experts_per_layer = experts / steps / cfg.num_hidden_layers;
+  for (size_t f = 0; f < r.decode_op_s.size(); ++f) r.decode_op_s[f] = prof.seconds[f] / steps;
+
+  // ---- decode, batch B ----
+  {
+    const size_t B = size_t(opt.batch);
+    std::vector<dsv4::SequenceState> seqs;
+    for (size_t b = 0; b < B; ++b) seqs.push_back(model.pools().new_sequence());
+    std::vector<std::vector<int32_t>> toks(B);
+    std::vector<dsv4::SeqInput> in(B);
+    for (size_t b = 0; b < B; ++b) {
+      toks[b] = random_tokens(rng, opt.prompt_len, cfg.vocab_size);
+      in[b] = {&seqs[b], toks[b], false};
+    }
+    forward(in);  // prefill every sequence together
+    prof.clear();
+    double bytes = 0, ex = 0;
+    for (int64_t i = 0; i < opt.gen_len; ++i) {
+      for (size_t b = 0; b < B; ++b) {
+        toks[b] = random_tokens(rng, 1, cfg.vocab_size);
+        bytes += double(traffic.cache_read_bytes(seqs[b].pos));
+        in[b] = {&seqs[b], toks[b], false};
+      }
+      const auto t0 = clock_type::now();
+      const StepCounters c = forward(in);
+      r.batch_decode_s += seconds_since(t0);
+      bytes += double(traffic.step_weight_bytes(c.experts, int64_t(B)));
+      ex += double(c.total_experts());
+    }
+    for (auto& s : seqs) model.pools().release(s);
+    r.batch_decode_tok_s = double(B) * steps / r.batch_decode_s;
+    r.batch_bytes_per_step = bytes / steps;
+    r.batch_experts_per_layer = ex / steps / cfg.num_hidden_layers;
+    for (size_t f = 0; f < r.batch_op_s.size(); ++f) r.batch_op_s[f] = prof.seconds[f] / steps;
+  }
+
+  // ---- probes and ratios ----
+  if (ctx.ops.pool) r.bw = cpu::measure_read_bandwidth(*ctx.ops.pool, opt.probe_bytes, opt.probe_runs, ctx.ops.fast());
+  else r.bw = cpu::measure_read_bandwidth(ThreadPool(1), opt.probe_bytes, opt.probe_runs, ctx.ops.fast());
+  r.peak_gemm_gflops = measure_gemm_peak(ctx.ops);
+  r.decode_bw_ratio = r.bytes_per_token * r.decode_tok_s / (r.bw.gbs * 1e9);
+  r.prefill_flops_ratio = double(r.prefill_flops) / r.prefill_s / (r.peak_gemm_gflops * 1e9);
+  return r;
+}
+
+}  // namespace tachyon::runtime

@@ -1,0 +1,129 @@
+// tachyon bench: prefill and decode speed, per-op decode time, bytes read per decoded token, and how they
+// compare with this machine's measured read bandwidth and GEMM rate (runtime/bench.h).
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+#include "commands.h"
+#include "runtime/bench.h"
+
+namespace tachyon::cli {
+
+namespace {
+
+struct BenchOpts {
+  std::string model, numerics = "official";
+  int64_t prompt_len = 64, gen_len = 16, probe_mib = 1024;
+  int batch = 8, threads = 0;
+  uint64_t seed = 1;
+  bool json = false;
+};
+
+nlohmann::ordered_json op_times(const std::array<double, size_t(dsv4::OpFamily::kCount)>& s) {
+  nlohmann::ordered_json j;
+  for (size_t f = 0; f < s.size(); ++f) j[std::string(dsv4::kOpFamilyNames[f])] = s[f] * 1e3;
+  return j;
+}
+
+// Non-finite values (a ratio over a zero measurement) print as JSON null.
+double finite_or_nan(double v) { return std::isfinite(v) ? v : NAN; }
+
+int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
+  nlohmann::ordered_json j;
+  j["prefill_tok_s"] = r.prefill_tok_s;
+  j["decode_tok_s"] = r.decode_tok_s;
+  j["batch_decode_tok_s"] = r.batch_decode_tok_s;
+  j["bytes_per_token"] = r.bytes_per_token;
+  j["measured_bw_gbs"] = r.bw.gbs;
+  j["decode_bw_ratio"] = finite_or_nan(r.decode_bw_ratio);
+  j["peak_gemm_gflops"] = r.peak_gemm_gflops;
+  j["prefill_flops_ratio"] = finite_or_nan(r.prefill_flops_ratio);
+  j["prompt_len"] = o.prompt_len;
+  j["gen_len"] = o.gen_len;
+  j["batch"] = o.batch;
+  j["threads"] = r.threads;
+  j["prefill_s"] = r.prefill_s;
+  j["prefill_gflops"] = double(r.prefill_flops) / r.prefill_s / 1e9;
+  j["decode_ms_per_token"] = 1e3 / r.decode_tok_s;
+  j["decode_cpu_ms_per_token"] = r.decode_cpu_s / double(o.gen_len) * 1e3;
+  j["weight_bytes_per_token"] = r.weight_bytes_per_token;
+  j["cache_bytes_per_token"] = r.cache_bytes_per_token;
+  j["experts_per_layer_per_step"] = r.experts_per_layer;
+  j["decode_ms_by_op"] = op_times(r.decode_op_s);
+  j["batch_speedup"] = r.batch_decode_tok_s / r.decode_tok_s;
+  j["batch_bytes_per_step"] = r.batch_bytes_per_step;
+  j["batch_experts_per_layer_per_step"] = r.batch_experts_per_layer;
+  j["batch_ms_per_step_by_op"] = op_times(r.batch_op_s);
+  j["bw_probe_bytes"] = r.bw.bytes;
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
+  const double gb = 1e9;
+  std::printf("threads %d, prompt %lld tokens, %lld decode steps, batch %d\n", r.threads,
+              static_cast<long long>(o.prompt_len), static_cast<long long>(o.gen_len), o.batch);
+  std::printf("prefill        %9.2f tok/s   %8.2f GFLOP/s  (%.3f s)\n", r.prefill_tok_s,
+              double(r.prefill_flops) / r.prefill_s / gb, r.prefill_s);
+  std::printf("decode         %9.2f tok/s   %8.2f ms/token  (CPU %.2f ms/token)\n", r.decode_tok_s,
+              1e3 / r.decode_tok_s, r.decode_cpu_s / double(o.gen_len) * 1e3);
+  std::printf("batch decode   %9.2f tok/s   x%.2f of batch 1\n", r.batch_decode_tok_s,
+              r.batch_decode_tok_s / r.decode_tok_s);
+  std::printf("bytes/token    %9.3f GB  (weights %.3f GB, cache %.4f GB; %.2f experts/layer)\n",
+              r.bytes_per_token / gb, r.weight_bytes_per_token / gb, r.cache_bytes_per_token / gb,
+              r.experts_per_layer);
+  std::printf("read bandwidth %9.2f GB/s (%d threads, %.0f MiB, best of %d)\n", r.bw.gbs, r.bw.threads,
+              double(r.bw.bytes) / (1 << 20), r.bw.runs);
+  std::printf("peak GEMM      %9.2f GFLOP/s (bf16 linear, 128 x 4096 x 2048)\n", r.peak_gemm_gflops);
+  std::printf("decode_bw_ratio     %.3f\nprefill_flops_ratio %.3f\n", r.decode_bw_ratio, r.prefill_flops_ratio);
+  std::printf("\nms per decode step    batch 1   batch %d\n", o.batch);
+  double t1 = 0, tb = 0;
+  for (size_t f = 0; f < r.decode_op_s.size(); ++f) {
+    std::printf("  %-16s %9.3f %9.3f\n", std::string(dsv4::kOpFamilyNames[f]).c_str(), r.decode_op_s[f] * 1e3,
+                r.batch_op_s[f] * 1e3);
+    t1 += r.decode_op_s[f];
+    tb += r.batch_op_s[f];
+  }
+  std::printf("  %-16s %9.3f %9.3f\n", "other", (1.0 / r.decode_tok_s - t1) * 1e3,
+              (double(o.batch) / r.batch_decode_tok_s - tb) * 1e3);
+  return 0;
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app, Action& action) {
+  auto o = std::make_shared<BenchOpts>();
+  CLI::App* c = app.add_subcommand("bench", "Measure prefill/decode speed against memory bandwidth and GEMM rate");
+  c->add_option("--model", o->model, "Checkpoint folder")->required();
+  c->add_option("--prompt-len", o->prompt_len, "Prompt tokens (random ids)")->capture_default_str();
+  c->add_option("--gen-len", o->gen_len, "Decode steps")->capture_default_str();
+  c->add_option("--batch", o->batch, "Sequences decoded together in the batched run")->capture_default_str();
+  c->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str();
+  c->add_option("--seed", o->seed, "Seed of the random token ids")->capture_default_str();
+  c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
+  c->add_option("--probe-mib", o->probe_mib, "Bandwidth probe buffer in MiB")->capture_default_str();
+  c->add_flag("--json", o->json, "Print one JSON object");
+  action_on(c, action, [o]() -> int {
+    if (o->prompt_len < 1) return fail(Status::error("--prompt-len must be at least 1"));
+    if (o->gen_len < 1) return fail(Status::error("--gen-len must be at least 1"));
+    if (o->batch < 1) return fail(Status::error("--batch must be at least 1"));
+    if (o->threads < 0) return fail(Status::error("--threads must be 0 (all cores) or positive"));
+    if (o->probe_mib < 1) return fail(Status::error("--probe-mib must be at least 1"));
+    auto ms = open_model(o->model, o->threads, o->numerics, {});
+    if (!ms.is_ok()) return fail(ms.status());
+    runtime::BenchOptions bo;
+    bo.prompt_len = o->prompt_len;
+    bo.gen_len = o->gen_len;
+    bo.batch = o->batch;
+    bo.seed = o->seed;
+    bo.probe_bytes = o->probe_mib << 20;
+    auto r = runtime::run_bench(*ms->model, *ms->ck, ms->ctx, bo);
+    if (!r.is_ok()) return fail(r.status());
+    return o->json ? report_json(*o, *r) : report_text(*o, *r);
+  });
+}
+
+}  // namespace tachyon::cli
