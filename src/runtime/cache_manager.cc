@@ -6,8 +6,9 @@
 
 namespace tachyon::runtime {
 
-CacheManager::CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes)
+CacheManager::CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes, bool prefix_caching)
     : cfg_(cfg), pools_(pools), total_units_(std::max<int64_t>(0, budget_bytes / kUnitBytes)) {
+  if (prefix_caching) prefix_ = std::make_unique<PrefixCache>(pools);
   // Largest n with units_for(n) <= total (sequence_bytes is monotone in n).
   int64_t lo = 0, hi = 1;
   while (hi < (int64_t(1) << 40) && units_for(hi) <= total_units_) hi *= 2;
@@ -50,9 +51,57 @@ dsv4::SequenceState& CacheManager::state(const Request& r) {
   return it->second.state;
 }
 
+CacheManager::~CacheManager() {
+  for (auto& [id, h] : held_) pools_.release(h.state);
+  prefix_.reset();
+}
+
+int64_t CacheManager::snapshot_units() const {
+  return (pools_.snapshot_only_bytes() + kUnitBytes - 1) / kUnitBytes;
+}
+
+int64_t CacheManager::spare_bytes() const {
+  return (total_units_ - used_units_) * kUnitBytes - pools_.snapshot_only_bytes() - capture_bytes_;
+}
+
 void CacheManager::on_admit(Request& r) {
   auto [it, inserted] = held_.try_emplace(r.id);
   if (inserted) it->second.state = pools_.new_sequence();
+  if (prefix_ && r.num_computed == 0 && it->second.state.pos == 0) restore_prefix(r, it->second.state);
+}
+
+void CacheManager::restore_prefix(Request& r, dsv4::SequenceState& s) {
+  std::vector<int32_t> tokens = r.prompt;
+  tokens.insert(tokens.end(), r.output.begin(), r.output.end());
+  // At least one token is left to compute: its logits give the next token.
+  const dsv4::Snapshot* snap = prefix_->lookup(tokens, r.total_tokens() - 1);
+  const int64_t hit = snap ? snap->pos : 0;
+  if (snap) {
+    pools_.restore(s, *snap);
+    r.num_computed = hit;
+  }
+  if (!r.prefix_counted) {  // counted once per request, at its first admission
+    r.prefix_counted = true;
+    r.num_cached_prefix = std::min<int64_t>(hit, int64_t(r.prompt.size()));
+    prefix_queries_ += int64_t(r.prompt.size());
+    prefix_hits_ += r.num_cached_prefix;
+  }
+}
+
+bool CacheManager::reserve_capture(int64_t bytes) {
+  if (!prefix_) return false;
+  while (spare_bytes() < bytes)
+    if (!prefix_->evict_one()) return false;
+  capture_bytes_ += bytes;
+  return true;
+}
+
+void CacheManager::settle() {
+  capture_bytes_ = 0;
+  if (prefix_)
+    while (spare_bytes() < 0 && prefix_->evict_one()) {
+    }
+  TACHYON_CHECK(spare_bytes() >= 0, "cache: reservations and snapshots exceed the budget");
 }
 
 int64_t CacheManager::blocks_needed(const Request& r, int64_t upto) const {
@@ -66,6 +115,10 @@ void CacheManager::grow(Request& r, int64_t upto) {
   Held& h = held_[r.id];
   const int64_t need = std::max<int64_t>(0, units_for(upto) - h.units);
   TACHYON_CHECK(need <= free_blocks(), "cache: grow beyond the budget");
+  // Snapshot-only blocks count as free to the scheduler: give back as many as this takes.
+  if (prefix_)
+    while (spare_bytes() < need * kUnitBytes && prefix_->evict_one()) {
+    }
   h.units += need;
   used_units_ += need;
 }

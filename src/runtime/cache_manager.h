@@ -3,6 +3,11 @@
 // (window blocks, compressed-entry blocks, indexer blocks, compressor states) are computed from the
 // same layout the pools allocate, and reservations are made in fixed units against a memory budget.
 // The maximum context follows from that budget.
+//
+// With prefix caching on, the same budget also holds the prefix cache's snapshots. Blocks held only by
+// snapshots count against it exactly (CachePools::snapshot_only_bytes()); they are given back, least
+// recently used first, whenever a request needs room, so to the scheduler they count as free.
+// Invariant at every step boundary: reserved units + snapshot-only bytes <= budget.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +15,7 @@
 #include <unordered_map>
 
 #include "model/deepseek_v4/state.h"
+#include "runtime/prefix_cache.h"
 #include "runtime/scheduler.h"
 
 namespace tachyon::runtime {
@@ -18,7 +24,8 @@ class CacheManager : public CacheBudget {
  public:
   static constexpr int64_t kUnitBytes = 16 * 1024;  // accounting unit ("block")
 
-  CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes);
+  CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes, bool prefix_caching = false);
+  ~CacheManager();
 
   // Bytes the pools hold for one sequence after `n` tokens (upper bound over the step that gets there).
   int64_t sequence_bytes(int64_t n) const;
@@ -28,6 +35,17 @@ class CacheManager : public CacheBudget {
   int64_t used_units() const { return used_units_; }
 
   dsv4::SequenceState& state(const Request& r);
+
+  // Prefix cache (null when off).
+  PrefixCache* prefix_cache() { return prefix_.get(); }
+  // Makes room for a capture of `bytes` during the coming step (evicting snapshots); false if it
+  // cannot fit. Reservations last until settle().
+  bool reserve_capture(int64_t bytes);
+  // After a step: drops capture reservations and evicts snapshots until the invariant holds.
+  void settle();
+  int64_t snapshot_units() const;  // units the prefix cache holds alone
+  int64_t prefix_queries() const { return prefix_queries_; }  // prompt tokens looked up
+  int64_t prefix_hits() const { return prefix_hits_; }        // of those, tokens restored
 
   // CacheBudget
   void on_admit(Request& r) override;
@@ -42,9 +60,13 @@ class CacheManager : public CacheBudget {
     dsv4::SequenceState state;
   };
   int64_t units_for(int64_t n) const { return (sequence_bytes(n) + kUnitBytes - 1) / kUnitBytes; }
+  int64_t spare_bytes() const;  // budget - reservations - snapshot-only bytes - capture reservations
+  void restore_prefix(Request& r, dsv4::SequenceState& s);
   const ModelConfig& cfg_;
   dsv4::CachePools& pools_;
   int64_t total_units_, used_units_ = 0, max_tokens_ = 0;
+  int64_t capture_bytes_ = 0, prefix_queries_ = 0, prefix_hits_ = 0;
+  std::unique_ptr<PrefixCache> prefix_;
   std::unordered_map<uint64_t, Held> held_;
 };
 

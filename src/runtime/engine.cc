@@ -32,7 +32,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   if (budget <= 0) budget = int64_t(double(available_memory_bytes()) * cfg.cache_fraction);
   if (budget <= 0) return Status::error("cannot size the cache: give --cache-memory");
   e->cache_bytes_ = budget;
-  e->cache_ = std::make_unique<CacheManager>(e->ck_->config, e->model_->pools(), budget);
+  e->cache_ = std::make_unique<CacheManager>(e->ck_->config, e->model_->pools(), budget, cfg.prefix_caching);
   int64_t max_len = e->cache_->max_tokens();
   if (e->ck_->config.max_position_embeddings > 0) max_len = std::min(max_len, e->ck_->config.max_position_embeddings);
   if (cfg.scheduler.max_model_len > 0) max_len = std::min(max_len, cfg.scheduler.max_model_len);
@@ -110,6 +110,10 @@ void Engine::publish_stats(int64_t preempted) {
   stats_.waiting = int64_t(sched_->num_waiting());
   stats_.cache_units_used = cache_->used_units();
   stats_.preemptions += preempted;
+  stats_.prefix_queries = cache_->prefix_queries();
+  stats_.prefix_hits = cache_->prefix_hits();
+  stats_.prefix_cache_units = cache_->snapshot_units();
+  if (PrefixCache* pc = cache_->prefix_cache()) stats_.prefix_snapshots = pc->snapshots();
 }
 
 void Engine::emit_final(Live& l, FinishReason why) {
@@ -171,6 +175,40 @@ void Engine::loop() {
   live_.clear();
 }
 
+std::vector<Engine::Capture> Engine::plan_captures(const StepPlan& plan) {
+  std::vector<Capture> caps;
+  PrefixCache* pc = cache_->prefix_cache();
+  if (!pc) return caps;
+  const int64_t g = pc->granularity();
+  for (const ScheduledChunk& c : plan.chunks) {
+    const int64_t at = (c.start + c.n) / g * g;  // the last snapshot position this chunk reaches
+    if (at <= c.start) continue;
+    std::vector<int32_t> tokens(c.req->prompt);
+    tokens.insert(tokens.end(), c.req->output.begin(), c.req->output.end());
+    if (pc->contains(tokens, at)) continue;
+    if (!cache_->reserve_capture(model_->pools().capture_bytes(at, false))) continue;
+    Capture cap{c.req, std::make_unique<dsv4::Snapshot>(model_->pools().new_snapshot(at))};
+    cache_->state(*c.req).capture = cap.snap.get();
+    caps.push_back(std::move(cap));
+  }
+  return caps;
+}
+
+void Engine::finish_captures(std::vector<Capture>& caps) {
+  dsv4::CachePools& pools = model_->pools();
+  for (Capture& cap : caps) {
+    cache_->state(*cap.req).capture = nullptr;
+    if (!pools.snapshot_complete(*cap.snap, false)) {
+      pools.release(*cap.snap);
+      continue;
+    }
+    std::vector<int32_t> tokens(cap.req->prompt);
+    tokens.insert(tokens.end(), cap.req->output.begin(), cap.req->output.end());
+    cache_->prefix_cache()->insert(tokens, std::move(*cap.snap));
+  }
+  cache_->settle();
+}
+
 void Engine::run_step(StepPlan& plan) {
   const int64_t V = ck_->config.vocab_size;
   std::vector<std::vector<int32_t>> feeds(plan.chunks.size());
@@ -180,9 +218,12 @@ void Engine::run_step(StepPlan& plan) {
     for (int64_t t = c.start; t < c.start + c.n; ++t) feeds[i].push_back(c.req->token_at(t));
     inputs.push_back({&cache_->state(*c.req), feeds[i], false});
   }
+  std::vector<Capture> caps = plan_captures(plan);
   dsv4::ForwardOutput out;
   model_->forward(ctx_, inputs, out);
-  TACHYON_CHECK(model_->pools().bytes_in_use() <= cache_->used_units() * CacheManager::kUnitBytes,
+  finish_captures(caps);
+  const dsv4::CachePools& pools = model_->pools();
+  TACHYON_CHECK(pools.bytes_in_use() - pools.snapshot_only_bytes() <= cache_->used_units() * CacheManager::kUnitBytes,
                 "cache pools hold more than the accounting reserved");
   sched_->complete(plan);
   int64_t prompt_tokens = 0, gen_tokens = 0, finished = 0;

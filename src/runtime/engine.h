@@ -32,6 +32,7 @@ struct EngineConfig {
   SchedulerConfig scheduler;
   int64_t cache_memory = 0;      // bytes; 0 = cache_fraction of available memory
   double cache_fraction = 0.25;
+  bool prefix_caching = true;    // reuse cached prompt prefixes (see PrefixCache)
 };
 
 struct GenerationParams {
@@ -79,6 +80,7 @@ struct EngineStats {
   int64_t prompt_tokens_total = 0, generation_tokens_total = 0;
   int64_t requests_finished = 0, preemptions = 0, steps = 0;
   int64_t prefix_queries = 0, prefix_hits = 0;  // tokens
+  int64_t prefix_snapshots = 0, prefix_cache_units = 0;
 };
 
 class Engine {
@@ -108,6 +110,13 @@ class Engine {
   void run_step(StepPlan& plan);
   void emit_final(Live& l, FinishReason why);
   void publish_stats(int64_t preempted);
+  // Prefix-cache captures of one step: which sequences snapshot at which position.
+  struct Capture {
+    Request* req;
+    std::unique_ptr<dsv4::Snapshot> snap;
+  };
+  std::vector<Capture> plan_captures(const StepPlan& plan);
+  void finish_captures(std::vector<Capture>& caps);
 
   EngineConfig cfg_;
   std::unique_ptr<dsv4::Checkpoint> ck_;

@@ -19,6 +19,7 @@ struct Request {
   int64_t max_new_tokens = 16;
   int64_t num_computed = 0;     // leading tokens (prompt, then output) whose state is cached
   int64_t num_cached_prefix = 0;  // of the prompt, tokens found in the prefix cache at admission
+  bool prefix_counted = false;    // the prefix-cache lookup of its first admission is in the metrics
   int64_t preemptions = 0;
   uint64_t arrival = 0;         // scheduler clock at submission (orders admission and preemption)
   RequestState state = RequestState::kWaiting;

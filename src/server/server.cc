@@ -241,8 +241,8 @@ Status Server::load(const std::function<void(std::string_view)>& progress) {
                        "tokens per step",
                        ctx.engine->max_model_len(), double(ctx.engine->cache_bytes()) / (1 << 20),
                        c.engine.scheduler.max_num_seqs, c.engine.scheduler.max_num_batched_tokens));
-  if (c.enable_prefix_caching)
-    progress("prefix caching: requested, but the prefix cache is not built yet (cached_tokens stays 0)");
+  progress(c.engine.prefix_caching ? "prefix caching: on (shared prompt prefixes reuse cached state)"
+                                    : "prefix caching: off");
   ctx.ready = true;
   return Status::ok();
 }

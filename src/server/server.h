@@ -38,7 +38,6 @@ struct ServerConfig {
   runtime::EngineConfig engine;
   int http_threads = 0;           // 0: max(32, 4 * max_num_seqs)
   double sse_ping_seconds = 5.0;  // `: ping` after this long without output
-  bool enable_prefix_caching = true;
   std::string forced_output;      // testing only: every request generates this text, then EOS
 };
 

@@ -40,6 +40,7 @@ struct Collected {
   std::mutex mu;
   std::vector<int32_t> tokens;
   FinishReason reason = FinishReason::kNone;
+  int64_t cached_tokens = -1;
   std::promise<void> done;
 };
 
@@ -49,6 +50,7 @@ EventSink collect(Collected& c) {
     if (ev.token) c.tokens.push_back(ev.token->token);
     if (ev.finished) {
       c.reason = ev.reason;
+      c.cached_tokens = ev.cached_tokens;
       c.done.set_value();
     }
     return true;
@@ -132,6 +134,49 @@ TEST(Engine, CancelAndValidation) {
   EXPECT_EQ(c.reason, FinishReason::kCancelled);
   EXPECT_LT(c.tokens.size(), 200u);
   EXPECT_EQ((*e)->stats().cache_units_used, 0);
+}
+
+// An agent loop: each request's prompt is the previous prompt, its answer and a new turn. With the
+// prefix cache, later requests start from cached state (reported as cached tokens) and still produce
+// exactly the tokens of an engine without it and of a plain decode loop.
+TEST(Engine, PrefixCacheHitsGiveIdenticalTokens) {
+  std::vector<std::vector<int32_t>> outputs[2];
+  std::vector<int64_t> cached[2];
+  for (int on = 0; on < 2; ++on) {
+    EngineConfig cfg = config(64 << 20);
+    cfg.prefix_caching = on == 1;
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.is_ok()) << e.status().message();
+    std::vector<int32_t> prompt = prompt_of(30);  // 216 tokens
+    for (int turn = 0; turn < 3; ++turn) {
+      Collected c;
+      GenerationParams gp;
+      gp.max_tokens = 12;
+      gp.ignore_eos = true;
+      ASSERT_EQ((*e)->submit(prompt, gp, collect(c)).code, SubmitCode::kOk);
+      ASSERT_EQ(c.done.get_future().wait_for(std::chrono::seconds(120)), std::future_status::ready);
+      outputs[on].push_back(c.tokens);
+      cached[on].push_back(c.cached_tokens);
+      if (turn == 0) {
+        EXPECT_EQ(c.tokens, reference_greedy(prompt, 12));
+      }
+      prompt.insert(prompt.end(), c.tokens.begin(), c.tokens.end());
+      for (int k = 0; k < 50; ++k) prompt.push_back(3 + (turn * 71 + k * 13) % 1500);
+    }
+    const EngineStats st = (*e)->stats();
+    EXPECT_EQ(st.cache_units_used, 0);
+    if (on == 1) {
+      EXPECT_GT(st.prefix_hits, 0);
+      EXPECT_GT(st.prefix_snapshots, 0);
+    } else {
+      EXPECT_EQ(st.prefix_hits, 0);
+    }
+  }
+  EXPECT_EQ(outputs[0], outputs[1]);
+  EXPECT_EQ(cached[0], (std::vector<int64_t>{0, 0, 0}));
+  // Turn 0 (216 tokens) leaves snapshots at 128; turn 1 (278 tokens) hits 128 and leaves 256; turn 2
+  // (340 tokens) hits 256.
+  EXPECT_EQ(cached[1], (std::vector<int64_t>{0, 128, 256}));
 }
 
 }  // namespace

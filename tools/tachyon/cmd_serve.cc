@@ -80,7 +80,7 @@ int run(const ServeOptions& o) {
   }
   cfg.http_threads = o.http_threads;
   cfg.sse_ping_seconds = o.sse_ping_seconds;
-  cfg.enable_prefix_caching = o.prefix_caching;
+  cfg.engine.prefix_caching = o.prefix_caching;
   cfg.forced_output = o.forced_output;
 
   // Signals go to one waiting thread; every thread started from here on inherits the mask.
@@ -124,7 +124,8 @@ int run(const ServeOptions& o) {
   progress(fmt::format("serving '{}' at {}/v1", cfg.served_model_name, url));
   std::fprintf(stderr,
                "\nTry it:\n  curl %s/v1/chat/completions -H 'Content-Type: application/json'%s \\\n"
-               "    -d '{\"model\": \"%s\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}'\n\n",
+               "    -d '{\"model\": \"%s\", \"messages\": [{\"role\": \"user\", \"content\": \"What does json.dumps "
+               "do?\"}], \"temperature\": 0}'\n\n",
                url.c_str(), cfg.api_key.empty() ? "" : " -H 'Authorization: Bearer $API_KEY'",
                cfg.served_model_name.c_str());
   std::fflush(stderr);
@@ -158,7 +159,7 @@ void add_serve(CLI::App& app, Action& action) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   c->add_option("--cache-memory", o->cache_memory, "Cache budget, e.g. 8G or 512M (default: a quarter of free memory)");
   c->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o->prefix_caching,
-              "Reuse cached prompt prefixes (accepted; the prefix cache is not built yet)");
+              "Reuse the cached state of shared prompt prefixes (on by default)");
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   c->add_option("--http-threads", o->http_threads, "HTTP worker threads (0 = max(64, 4 * max-num-seqs))");

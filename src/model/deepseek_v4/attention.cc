@@ -159,6 +159,9 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
         }
       }
 
+      // Prefix-cache capture: this layer's state now covers positions [0, pos].
+      if (seq.capture && pos + 1 == seq.capture->pos) env.pools.capture_layer(seq, env.layer, *seq.capture);
+
       // Keys: the window, then the compressed blocks this query may see.
       keys.clear();
       for (int64_t p = std::max<int64_t>(0, pos - cfg.sliding_window + 1); p <= pos; ++p)

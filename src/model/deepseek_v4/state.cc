@@ -9,7 +9,7 @@ namespace tachyon::dsv4 {
 BlockPool::BlockPool(int64_t entry_floats, int64_t block_entries, float fill)
     : entry_floats_(entry_floats), block_entries_(block_entries), fill_(fill) {}
 
-int32_t BlockPool::alloc() {
+int32_t BlockPool::alloc(Owner o) {
   const int64_t n = entry_floats_ * block_entries_;
   int32_t b;
   if (!free_.empty()) {
@@ -18,14 +18,40 @@ int32_t BlockPool::alloc() {
   } else {
     b = int32_t(blocks_.size());
     blocks_.push_back(std::make_unique<float[]>(size_t(n)));
+    seq_refs_.push_back(0);
+    snap_refs_.push_back(0);
   }
   std::fill(blocks_[size_t(b)].get(), blocks_[size_t(b)].get() + n, fill_);
+  retain(b, o);
   return b;
 }
 
-void BlockPool::free(int32_t b) {
+int32_t BlockPool::copy(int32_t src, Owner o) {
+  const int32_t b = alloc(o);
+  const int64_t n = entry_floats_ * block_entries_;
+  std::copy(blocks_[size_t(src)].get(), blocks_[size_t(src)].get() + n, blocks_[size_t(b)].get());
+  return b;
+}
+
+void BlockPool::count(int32_t b, int sign) {
+  if (seq_refs_[size_t(b)] == 0 && snap_refs_[size_t(b)] > 0) snapshot_only_ += sign;
+}
+
+void BlockPool::retain(int32_t b, Owner o) {
   TACHYON_CHECK(b >= 0 && size_t(b) < blocks_.size());
-  free_.push_back(b);
+  count(b, -1);
+  (o == Owner::kSequence ? seq_refs_ : snap_refs_)[size_t(b)]++;
+  count(b, +1);
+}
+
+void BlockPool::free(int32_t b, Owner o) {
+  TACHYON_CHECK(b >= 0 && size_t(b) < blocks_.size());
+  int32_t& r = (o == Owner::kSequence ? seq_refs_ : snap_refs_)[size_t(b)];
+  TACHYON_CHECK(r > 0, "cache block freed more often than it was taken");
+  count(b, -1);
+  --r;
+  count(b, +1);
+  if (refs(b) == 0) free_.push_back(b);
 }
 
 CachePools::CachePools(const ModelConfig& cfg)
@@ -49,7 +75,13 @@ void release_table(BlockPool& p, std::vector<int32_t>& t) {
 float* table_entry(BlockPool& p, std::vector<int32_t>& t, int64_t idx, int64_t per_block) {
   const size_t lb = size_t(idx / per_block);
   if (t.size() <= lb) t.resize(lb + 1, -1);
-  if (t[lb] < 0) t[lb] = p.alloc();
+  if (t[lb] < 0) {
+    t[lb] = p.alloc();
+  } else if (p.refs(t[lb]) > 1) {  // shared with a snapshot or another sequence: copy on write
+    const int32_t mine = p.copy(t[lb], Owner::kSequence);
+    p.free(t[lb]);
+    t[lb] = mine;
+  }
   return p.entry(t[lb], idx % per_block);
 }
 const float* table_read(const BlockPool& p, const std::vector<int32_t>& t, int64_t idx, int64_t per_block) {
@@ -135,6 +167,14 @@ int64_t CachePools::bytes_in_use() const {
   int64_t b = window_.blocks_in_use() * window_.block_bytes() + compressed_.blocks_in_use() * compressed_.block_bytes() +
               indexer_.blocks_in_use() * indexer_.block_bytes();
   for (const auto& p : state_pools_) b += p->blocks_in_use() * p->block_bytes();
+  return b;
+}
+
+int64_t CachePools::snapshot_only_bytes() const {
+  int64_t b = window_.snapshot_only_blocks() * window_.block_bytes() +
+              compressed_.snapshot_only_blocks() * compressed_.block_bytes() +
+              indexer_.snapshot_only_blocks() * indexer_.block_bytes();
+  for (const auto& p : state_pools_) b += p->snapshot_only_blocks() * p->block_bytes();
   return b;
 }
 

@@ -18,24 +18,36 @@
 
 namespace tachyon::dsv4 {
 
+// Blocks are reference counted, by two kinds of owner: live sequences and prefix-cache snapshots. A
+// block returns to the free list when its last reference goes; blocks that only snapshots hold are
+// counted separately, because the prefix cache can give them back on demand.
+enum class Owner : uint8_t { kSequence, kSnapshot };
+
 class BlockPool {
  public:
   BlockPool(int64_t entry_floats, int64_t block_entries, float fill = 0.0f);
-  int32_t alloc();  // a block with every float set to the pool's fill value
-  void free(int32_t block);
+  int32_t alloc(Owner o = Owner::kSequence);  // a block with every float set to the pool's fill value
+  int32_t copy(int32_t block, Owner o);       // a new block holding the same floats
+  void retain(int32_t block, Owner o);
+  void free(int32_t block, Owner o = Owner::kSequence);  // drops one reference
+  int32_t refs(int32_t block) const { return seq_refs_[size_t(block)] + snap_refs_[size_t(block)]; }
   float* entry(int32_t block, int64_t i) { return blocks_[size_t(block)].get() + i * entry_floats_; }
   const float* entry(int32_t block, int64_t i) const { return blocks_[size_t(block)].get() + i * entry_floats_; }
   int64_t entry_floats() const { return entry_floats_; }
   int64_t block_entries() const { return block_entries_; }
   int64_t blocks_in_use() const { return int64_t(blocks_.size() - free_.size()); }
+  int64_t snapshot_only_blocks() const { return snapshot_only_; }  // held by snapshots and no sequence
   int64_t blocks_allocated() const { return int64_t(blocks_.size()); }
   int64_t block_bytes() const { return entry_floats_ * block_entries_ * int64_t(sizeof(float)); }
 
  private:
+  void count(int32_t b, int sign);  // adds sign to snapshot_only_ if b is held by snapshots only
   int64_t entry_floats_, block_entries_;
   float fill_;
   std::vector<std::unique_ptr<float[]>> blocks_;
+  std::vector<int32_t> seq_refs_, snap_refs_;
   std::vector<int32_t> free_;
+  int64_t snapshot_only_ = 0;
 };
 
 // Block tables of one layer for one sequence (-1 = not allocated / already released).
@@ -47,10 +59,27 @@ struct LayerState {
   int32_t indexer_state = -1;
 };
 
+// The state of a sequence's first `pos` tokens, kept by the prefix cache. Full compressed/indexer
+// blocks are shared by reference (they never change once full); window blocks, a partly filled last
+// compressed/indexer block and the compressor states are copied, so the sequence that made the
+// snapshot goes on writing its own blocks.
+struct LayerSnapshot {
+  std::vector<int32_t> window_blocks, compressed_blocks, indexer_blocks;  // -1 = not held
+  int32_t compressor_state = -1, indexer_state = -1;  // -1: not needed at this position
+  bool captured = false;
+};
+struct Snapshot {
+  int64_t pos = 0;
+  std::vector<LayerSnapshot> layers;  // main layers, then the MTP layer
+};
+
 struct SequenceState {
   int64_t pos = 0;      // tokens processed by the main model
   int64_t mtp_pos = 0;  // tokens processed by the MTP layer
   std::vector<LayerState> layers;  // main layers, then the MTP layer
+  // When set, each layer copies its state into `capture` right after processing position
+  // capture->pos - 1 (the forward pass fills it in; the caller owns it).
+  Snapshot* capture = nullptr;
 };
 
 // All pools for one model. Sizes come from the config; pools grow on demand.
@@ -80,9 +109,27 @@ class CachePools {
   float* indexer_state(SequenceState& s, int l);
 
   int64_t bytes_in_use() const;
+  int64_t snapshot_only_bytes() const;  // of bytes_in_use(), what only snapshots hold
+
+  // Prefix-cache snapshots (snapshot.cc).
+  Snapshot new_snapshot(int64_t pos) const;
+  // Copies layer l of `s` (which has just processed position snap.pos - 1) into the snapshot.
+  void capture_layer(const SequenceState& s, int l, Snapshot& snap);
+  // True when every main layer (and the MTP layer when `with_mtp`) has been captured.
+  bool snapshot_complete(const Snapshot& snap, bool with_mtp) const;
+  // Bytes a capture at `pos` allocates (its copies), main layers plus the MTP layer when `with_mtp`.
+  int64_t capture_bytes(int64_t pos, bool with_mtp) const;
+  // Gives a fresh sequence the snapshot's state: it continues at snap.pos (and its MTP layer too when
+  // the snapshot holds it; otherwise mtp_pos stays 0).
+  void restore(SequenceState& s, const Snapshot& snap);
+  void release(Snapshot& snap);
+  // Snapshot positions: multiples of this many tokens (whole window blocks, and whole blocks of every
+  // compressor without overlap, whose partial state is then empty).
+  int64_t snapshot_granularity() const;
 
  private:
   BlockPool& state_pool(int ratio, bool indexer);
+  bool state_needed(int l, int64_t pos) const;  // does a compressor's partial state matter at pos?
   const ModelConfig& cfg_;
   BlockPool window_, compressed_, indexer_;
   std::vector<std::unique_ptr<BlockPool>> state_pools_;  // by (ratio, indexer) key
