@@ -66,7 +66,7 @@ struct ChoiceState {
   Json tokens = Json::array(), token_logprobs = Json::array(), top_logprobs = Json::array(), offsets = Json::array();
   int64_t text_offset = 0;
   runtime::FinishReason reason = runtime::FinishReason::kNone;
-  int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+  TokenCounts counts;
 };
 
 class CompletionResponder final : public StreamFormatter {
@@ -87,9 +87,7 @@ class CompletionResponder final : public StreamFormatter {
       std::string text = std::move(c.echo) + ev.text;
       c.echo.clear();
       if (p_.logprobs) add_logprobs(c, ev.tokens);
-      c.prompt_tokens = ev.prompt_tokens;
-      c.completion_tokens = ev.completion_tokens;
-      c.cached_tokens = ev.cached_tokens;
+      c.counts.update(ev);
       if (ev.finished) {
         c.reason = ev.reason;
         count_outcome(ctx_, ev.reason, false);
@@ -98,12 +96,8 @@ class CompletionResponder final : public StreamFormatter {
         c.text += text;
         continue;
       }
-      if (ev.finished && (ev.reason == runtime::FinishReason::kCancelled || ev.reason == runtime::FinishReason::kError)) {
-        append_sse((ev.reason == runtime::FinishReason::kError
-                        ? internal_error("generation failed in the engine")
-                        : overloaded(503, "the request was cancelled (the server is shutting down)", 5))
-                       .to_json(),
-                   out);
+      if (ev.finished && finish_failed(ev.reason)) {
+        append_sse(finish_error(ev.reason).to_json(), out);
         continue;
       }
       if (text.empty() && !ev.finished && c.tokens.empty()) continue;
@@ -134,22 +128,15 @@ class CompletionResponder final : public StreamFormatter {
     return j;
   }
 
-  bool any_failed() const {
+  // The first choice that did not finish normally, if any.
+  const ChoiceState* failed() const {
     for (const ChoiceState& c : choices_)
-      if (c.reason == runtime::FinishReason::kCancelled || c.reason == runtime::FinishReason::kError) return true;
-    return false;
+      if (finish_failed(c.reason)) return &c;
+    return nullptr;
   }
 
  private:
-  Json base() const {
-    Json j = Json::object();
-    j["id"] = id_;
-    j["object"] = "text_completion";
-    j["created"] = created_;
-    j["model"] = ctx_.cfg.served_model_name;
-    j["system_fingerprint"] = nullptr;
-    return j;
-  }
+  Json base() const { return response_head(ctx_, id_, "text_completion", created_); }
 
   void add_logprobs(ChoiceState& c, const std::vector<TokenInfo>& tokens) {
     for (const TokenInfo& t : tokens) {
@@ -190,19 +177,9 @@ class CompletionResponder final : public StreamFormatter {
   }
 
   Json usage() const {
-    // Prompt tokens once per prompt (choices k > 0 of a prompt repeat it).
-    int64_t prompt = 0, completion = 0, cached = 0;
-    for (size_t i = 0; i < choices_.size(); ++i) {
-      if (i % size_t(p_.n) == 0) prompt += choices_[i].prompt_tokens;
-      completion += choices_[i].completion_tokens;
-      cached += i % size_t(p_.n) == 0 ? choices_[i].cached_tokens : 0;
-    }
-    Json u = Json::object();
-    u["prompt_tokens"] = prompt;
-    u["completion_tokens"] = completion;
-    u["total_tokens"] = prompt + completion;
-    u["prompt_tokens_details"] = Json::object({{"cached_tokens", cached}});
-    return u;
+    std::vector<TokenCounts> counts;
+    for (const ChoiceState& c : choices_) counts.push_back(c.counts);
+    return usage_json(counts, size_t(p_.n));
   }
 
   ServerContext& ctx_;
@@ -238,7 +215,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   std::shared_ptr<CompletionResponder> r = std::move(responder);
   respond_when_done(ctx, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
     r->apply(events, nullptr);
-    if (r->any_failed()) throw ApiException{overloaded(503, "the request was cancelled or failed", 5)};
+    if (const ChoiceState* f = r->failed()) throw ApiException{finish_error(f->reason)};
     return r->response();
   });
 }

@@ -112,6 +112,47 @@ void count_outcome(ServerContext& ctx, runtime::FinishReason r, bool has_tool_ca
   ctx.metrics.count_request(o);
 }
 
+bool finish_failed(runtime::FinishReason r) {
+  return r == runtime::FinishReason::kCancelled || r == runtime::FinishReason::kError;
+}
+
+ApiError finish_error(runtime::FinishReason r) {
+  if (r == runtime::FinishReason::kError) return internal_error("generation failed in the engine");
+  return overloaded(503, "the request was cancelled (the server is shutting down)", 5);
+}
+
+Json response_head(const ServerContext& ctx, const std::string& id, const char* object, int64_t created) {
+  Json j = Json::object();
+  j["id"] = id;
+  j["object"] = object;
+  j["created"] = created;
+  j["model"] = ctx.cfg.served_model_name;
+  j["system_fingerprint"] = nullptr;
+  return j;
+}
+
+Json usage_json(const std::vector<TokenCounts>& choices, size_t n, std::optional<int64_t> reasoning) {
+  int64_t prompt = 0, completion = 0, cached = 0, group_cached = 0;
+  n = std::max<size_t>(n, 1);
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (i % n == 0) {
+      prompt += choices[i].prompt;
+      cached += group_cached;
+      group_cached = 0;
+    }
+    group_cached = std::max(group_cached, choices[i].cached);
+    completion += choices[i].completion;
+  }
+  cached += group_cached;
+  Json u = Json::object();
+  u["prompt_tokens"] = prompt;
+  u["completion_tokens"] = completion;
+  u["total_tokens"] = prompt + completion;
+  u["prompt_tokens_details"] = Json::object({{"cached_tokens", cached}});
+  if (reasoning) u["completion_tokens_details"] = Json::object({{"reasoning_tokens", *reasoning}});
+  return u;
+}
+
 std::string token_text(const tok::Tokenizer& t, int32_t id) { return tok::to_valid_utf8(t.token_bytes(id)); }
 
 Json chat_logprob_entry(const tok::Tokenizer& t, const TokenInfo& info, int top_n) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,27 @@ void throw_submit_error(const runtime::SubmitResult& r);
 // "stop" | "length" | "tool_calls"; other reasons (cancelled, error) are not client-visible finishes.
 const char* finish_reason_str(runtime::FinishReason r, bool has_tool_calls);
 void count_outcome(ServerContext& ctx, runtime::FinishReason r, bool has_tool_calls);
+// Cancelled (shutdown) or failed in the engine: not a normal finish.
+bool finish_failed(runtime::FinishReason r);
+// The error a client gets for such a choice: 500 for an engine error, 503 for a cancellation.
+ApiError finish_error(runtime::FinishReason r);
+
+// The fields every response object and chunk starts with: id, object, created, model, system_fingerprint.
+Json response_head(const ServerContext& ctx, const std::string& id, const char* object, int64_t created);
+
+// One choice's token counts, as its latest event reports them.
+struct TokenCounts {
+  int64_t prompt = 0, completion = 0, cached = 0;
+  void update(const ChoiceEvent& ev) {
+    prompt = ev.prompt_tokens;
+    completion = ev.completion_tokens;
+    cached = ev.cached_tokens;
+  }
+};
+// The usage object of a response whose choices come in groups of `n` per prompt: each prompt's tokens
+// (and cached tokens) count once, as OpenAI counts them; completion tokens add up over every choice.
+// `reasoning` adds completion_tokens_details.reasoning_tokens.
+Json usage_json(const std::vector<TokenCounts>& choices, size_t n, std::optional<int64_t> reasoning = std::nullopt);
 
 // A token's text for logprob fields (lossy for bytes that are not valid UTF-8 alone).
 std::string token_text(const tok::Tokenizer& t, int32_t id);
