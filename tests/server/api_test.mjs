@@ -205,6 +205,35 @@ test('errors through the SDK: unknown model 404, max_tokens <= 0, context_length
   });
 });
 
+test('malformed requests each get a 4xx in the nested error shape, and the server stays up', async () => {
+  const before = (await metrics())['tachyon:http_request_errors_total'];
+  const badUtf8 = Buffer.concat([Buffer.from('{"model": "tiny", "messages": [{"role": "user", "content": "a'),
+    Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]);
+  const cases = [
+    [await post('/v1/chat/completions', '{"model": "tiny", "messages": [{"role": "user"'), 400, 'body'],
+    [await post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 5 }] }), 400, 'messages'],
+    [await post('/v1/chat/completions', { model: MODEL, messages: hello, max_tokens: 'ten' }), 400, 'max_tokens'],
+    [await post('/v1/chat/completions', { model: MODEL, messages: hello, max_tokens: -3 }), 400, 'max_tokens'],
+    [await post('/v1/completions', { model: MODEL, prompt: 'x', max_tokens: -1 }), 400, 'max_tokens'],
+    [await post('/v1/chat/completions', new Uint8Array(badUtf8)), 400, 'body'],
+    [await post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'word '.repeat(5000) }] }), 400, null],
+    [await post('/v1/completions', { model: 'no-such-model', prompt: 'x' }), 404, 'model'],
+    [await post('/v1/chat/completions', { model: MODEL, messages: hello, tool_choice: 'required' }), 400, 'tool_choice'],
+    [await post('/v1/chat/completions', { model: MODEL, messages: hello, tool_choice: { type: 'function', function: { name: 'f' } },
+      tools: [{ type: 'function', function: { name: 'g', parameters: { type: 'object', properties: {} } } }] }), 400, 'tool_choice'],
+  ];
+  for (const [res, status, param] of cases) {
+    const e = assertApiError(res, status);
+    if (param === 'model') assert.equal(e.code, 'model_not_found');
+    else if (param) assert.equal(e.param, param, res.text);
+    else assert.equal(e.code, 'context_length_exceeded', res.text);
+  }
+  assert.equal((await get('/health')).status, 200);
+  const ok = await ai.chat.completions.create({ model: MODEL, messages: hello, max_tokens: 2 });
+  assert.ok(ok.choices[0].message);
+  assert.equal((await metrics())['tachyon:http_request_errors_total'], before + cases.length);
+});
+
 test('/tokenize and /detokenize (vLLM shapes)', async () => {
   const t = await post('/tokenize', { model: MODEL, prompt: 'Hello, 世界! 🚀', return_token_strs: true });
   assert.equal(t.status, 200, t.text);

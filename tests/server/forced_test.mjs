@@ -48,7 +48,7 @@ test('non-stream chat: content + tool_calls, finish_reason tool_calls', async ()
   assert.deepEqual(JSON.parse(m.tool_calls[0].function.arguments), { city: 'Paris', days: 3 });
 });
 
-test('streamed tool call assembled by the SDK (index-keyed deltas)', async () => {
+test('streamed tool call assembled by the SDK: arguments in fragments, equal to the non-streamed ones', async () => {
   const runner = ai.chat.completions.stream({ model: MODEL, messages, tools, max_tokens: 200 });
   const deltas = [];
   runner.on('chunk', (c) => { for (const ch of c.choices) if (ch.delta.tool_calls) deltas.push(...ch.delta.tool_calls); });
@@ -59,8 +59,17 @@ test('streamed tool call assembled by the SDK (index-keyed deltas)', async () =>
   assert.equal(m.tool_calls.length, 1);
   assert.equal(m.tool_calls[0].function.name, 'get_weather');
   assert.deepEqual(JSON.parse(m.tool_calls[0].function.arguments), { city: 'Paris', days: 3 });
-  assert.ok(deltas.length >= 2 && deltas.every((d) => d.index === 0), JSON.stringify(deltas));
+  assert.ok(deltas.every((d) => d.index === 0), JSON.stringify(deltas));
+  // The first delta opens the call; the arguments follow as the DSML parameters are parsed.
+  assert.match(deltas[0].id, /^call_/);
+  assert.equal(deltas[0].type, 'function');
   assert.equal(deltas[0].function.name, 'get_weather');
+  assert.equal(deltas[0].function.arguments, '');
+  const fragments = deltas.slice(1).map((d) => d.function.arguments);
+  assert.ok(fragments.length > 1, `the arguments of a two-parameter call came in one delta: ${JSON.stringify(deltas)}`);
+  assert.ok(deltas.slice(1).every((d) => d.id === undefined && d.function.name === undefined), JSON.stringify(deltas));
+  const whole = await ai.chat.completions.create({ model: MODEL, messages, tools, max_tokens: 200 });
+  assert.equal(fragments.join(''), whole.choices[0].message.tool_calls[0].function.arguments);  // byte for byte
 });
 
 test('thinking mode: reasoning_content deltas, then the tool call', async () => {

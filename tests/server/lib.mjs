@@ -4,7 +4,7 @@ import OpenAI from 'openai';
 
 export const url = process.argv[2];
 if (!url) throw new Error('usage: node TEST.mjs http://127.0.0.1:PORT');
-export const MODEL = 'tiny';
+export const MODEL = process.env.TACHYON_TEST_MODEL_NAME ?? 'tiny';
 
 export function client(opts = {}) {
   return new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000, ...opts });

@@ -2,9 +2,10 @@
 # Server tests: starts `tachyon serve` on a free loopback port, runs one Node test file against it with
 # the official `openai` npm package (v6), then stops the server with SIGTERM and checks that it exits
 # cleanly. The model is the random-weight `tiny` preset (real DeepSeek-V4 tokenizer), generated once
-# per build folder; the SDK is installed into tests/server/node_modules (git-ignored) when missing.
+# per build folder, or the folder in TACHYON_TEST_MODEL (served as TACHYON_TEST_MODEL_NAME, which the
+# tests read too); the SDK is installed into tests/server/node_modules (git-ignored) when missing.
 #
-# Usage: run.sh TACHYON_BIN WORK_DIR TEST.mjs [extra `tachyon serve` flags...]
+# Usage: [TACHYON_TEST_MODEL=DIR TACHYON_TEST_MODEL_NAME=NAME] run.sh TACHYON_BIN WORK_DIR TEST.mjs [extra `tachyon serve` flags...]
 set -euo pipefail
 
 bin=$1 work=$2 test=$3
@@ -28,7 +29,9 @@ export OMP_WAIT_POLICY=passive
 ) 9>"$work/.setup.lock"
 
 log=$(mktemp "$work/serve.XXXXXX.log")
-"$bin" serve --model "$work/tiny-model" --served-model-name tiny --port 0 --threads 1 --cache-memory 256M \
+export TACHYON_TEST_MODEL_NAME=${TACHYON_TEST_MODEL_NAME:-tiny}
+"$bin" serve --model "${TACHYON_TEST_MODEL:-$work/tiny-model}" --served-model-name "$TACHYON_TEST_MODEL_NAME" \
+  --port 0 --threads 1 --cache-memory 256M \
   "$@" 2>"$log" &
 pid=$!
 cleanup() {
