@@ -4,7 +4,8 @@ JOBS ?= $(shell nproc)
 BUILD := build
 ASAN_BUILD := build-asan
 TACHYON := $(BUILD)/bin/tachyon
-TINY_MODEL := models/tiny
+DEMO_MODEL := assets/tachyon-demo-v4
+SERVE_ARGS ?=
 
 .PHONY: all deps build run serve test test-asan test-fuzz test-slow bench clean
 
@@ -17,18 +18,13 @@ build: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
 	ninja -C $(BUILD) -j$(JOBS)
 
-# Generates the tiny random-weight model once (config.json is written last, so its presence means complete).
-$(TINY_MODEL)/config.json: | build
-	$(TACHYON) make-tiny-model --preset tiny --out $(TINY_MODEL)
+# Installs the dependencies, builds, and serves the embedded trained demo model (a 24M-parameter
+# DeepSeek-V4) with the OpenAI-compatible API on http://127.0.0.1:8000 (extra flags: SERVE_ARGS=...).
+run: build
+	$(TACHYON) serve --model $(DEMO_MODEL) $(SERVE_ARGS)
 
-run: build $(TINY_MODEL)/config.json
-	$(TACHYON) inspect $(TINY_MODEL)
-	@echo "== greedy generation from the embedded model (random weights: the ids are arbitrary)"
-	$(TACHYON) generate --model $(TINY_MODEL) --prompt-tokens 0,128803,33310,128804,128822 --max-tokens 16
-
-# The OpenAI-compatible server on the embedded model.
-serve: build $(TINY_MODEL)/config.json
-	$(TACHYON) serve --model $(TINY_MODEL)
+# The same as `make run`.
+serve: run
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE slow
