@@ -19,15 +19,19 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
   TACHYON_CHECK(w.fmt != WFormat::kFP4 || w.k % 32 == 0, "linear: FP4 needs k % 32 == 0");
   TACHYON_CHECK((w.fmt != WFormat::kFP8 && w.fmt != WFormat::kFP4) || w.scale != nullptr, "linear: missing scale");
   if (m <= 0) return;
-  // Split output features across threads; grain keeps each chunk's weight slice worth the fork.
-  const int64_t grain = std::max<int64_t>(16, (int64_t(1) << 18) / std::max<int64_t>(1, w.k * m));
+  // Split output features across threads in groups of 8 rows (whole register tiles); the grain keeps
+  // each chunk's weight slice worth the hand-off.
+  constexpr int64_t kGroup = 8;
+  const int64_t groups = (w.n + kGroup - 1) / kGroup;
+  const int64_t grain = std::max<int64_t>(2, (int64_t(1) << 15) / std::max<int64_t>(1, w.k * m));
   const bool fast = ctx.fast();
-  auto body = [&](int64_t b, int64_t e) {
+  auto body = [&](int64_t g0, int64_t g1) {
+    const int64_t b = g0 * kGroup, e = std::min(w.n, g1 * kGroup);
     if (fast) cpu::fast::linear(x, m, w, y, b, e);
     else cpu::ref::linear(x, m, w, y, b, e);
   };
-  if (ctx.pool) ctx.pool->parallel_for(w.n, grain, body);
-  else body(0, w.n);
+  if (ctx.pool) ctx.pool->parallel_for(groups, grain, body);
+  else body(0, groups);
 }
 
 namespace {
