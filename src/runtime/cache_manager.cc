@@ -22,7 +22,7 @@ CacheManager::CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int6
 int64_t CacheManager::sequence_bytes(int64_t n) const {
   if (n <= 0) return 0;
   using P = dsv4::CachePools;
-  const int64_t f = sizeof(float), hd = cfg_.head_dim, ID = cfg_.index_head_dim;
+  const int64_t kv = pools_.kv_entry_bytes(), ix = pools_.indexer_entry_bytes();
   const int64_t W = cfg_.sliding_window;
   auto cdiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
   // Live window blocks: those covering the last W positions, plus one being filled before the
@@ -30,17 +30,12 @@ int64_t CacheManager::sequence_bytes(int64_t n) const {
   const int64_t window_blocks = std::min(cdiv(n, P::kWindowBlock), cdiv(W, P::kWindowBlock) + 2);
   int64_t bytes = 0;
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {  // the MTP layer holds state only when used
-    bytes += window_blocks * P::kWindowBlock * hd * f;
+    bytes += window_blocks * P::kWindowBlock * kv;
     const int r = cfg_.ratio(l);
     if (r == 0) continue;
-    const int c = r == 4 ? 2 : 1;
-    const int64_t entries = n / r;
-    bytes += cdiv(entries, P::kEntryBlock) * P::kEntryBlock * hd * f;
-    bytes += int64_t(2) * c * r * c * hd * f;  // compressor kv + score state
-    if (r == 4) {
-      bytes += cdiv(entries, P::kEntryBlock) * P::kEntryBlock * ID * f;
-      bytes += int64_t(2) * c * r * c * ID * f;
-    }
+    const int64_t blocks = cdiv(n / r, P::kEntryBlock);
+    bytes += blocks * P::kEntryBlock * kv + pools_.state_bytes(l, false);
+    if (r == 4) bytes += blocks * P::kEntryBlock * ix + pools_.state_bytes(l, true);
   }
   return bytes;
 }

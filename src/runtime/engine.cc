@@ -27,7 +27,15 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   if (!dsv4::Numerics::parse(cfg.numerics, &e->ctx_.numerics)) return error("unknown numerics '{}'", cfg.numerics);
   e->pool_ = std::make_unique<ThreadPool>(cfg.threads);
   e->ctx_.ops = ops::OpContext::make(*e->pool_);
-  e->model_ = std::make_unique<dsv4::Model>(*e->ck_);
+  // Official numerics hold every cached value exactly in the compact format (cache_codec.h).
+  const bool quantised = e->ctx_.numerics.kv_quant && e->ctx_.numerics.indexer_quant;
+  dsv4::CacheFormat format = quantised ? dsv4::CacheFormat::kCompact : dsv4::CacheFormat::kF32;
+  if (cfg.kv_cache_dtype != "auto" && !dsv4::parse_cache_format(cfg.kv_cache_dtype.c_str(), &format))
+    return error("unknown kv cache dtype '{}' (auto, fp32, fp8, fp8-bf16rope)", cfg.kv_cache_dtype);
+  if (format != dsv4::CacheFormat::kF32 && !quantised)
+    return error("kv cache dtype '{}' needs official numerics (exact numerics keep fp32 entries)",
+                 dsv4::cache_format_name(format));
+  e->model_ = std::make_unique<dsv4::Model>(*e->ck_, format);
   int64_t budget = cfg.cache_memory;
   if (budget <= 0) budget = int64_t(double(available_memory_bytes()) * cfg.cache_fraction);
   if (budget <= 0) return Status::error("cannot size the cache: give --cache-memory");

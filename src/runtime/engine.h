@@ -33,6 +33,9 @@ struct EngineConfig {
   int64_t cache_memory = 0;      // bytes; 0 = cache_fraction of available memory
   double cache_fraction = 0.25;
   bool prefix_caching = true;    // reuse cached prompt prefixes (see PrefixCache)
+  // Attention cache entries: "auto" (fp8 under official numerics, else fp32), "fp32", "fp8" or
+  // "fp8-bf16rope" (cache_codec.h).
+  std::string kv_cache_dtype = "auto";
 };
 
 struct GenerationParams {

@@ -93,8 +93,10 @@ TEST(Engine, ConcurrentGreedyRequestsMatchTheirSoloRun) {
 }
 
 TEST(Engine, SmallCachePreemptsButEveryRequestCompletes) {
-  // Room for about two of these sequences at a time.
-  auto e = Engine::create(config(1 << 20));
+  // Room for about two of these sequences at a time (fp32 cache entries; the sizes are tuned to them).
+  EngineConfig cfg = config(1 << 20);
+  cfg.kv_cache_dtype = "fp32";
+  auto e = Engine::create(cfg);
   ASSERT_TRUE(e.is_ok()) << e.status().message();
   const int n = 4, gen = 24;
   std::vector<std::unique_ptr<Collected>> c;

@@ -69,6 +69,11 @@ TEST(Accounting, ProCacheMatchesSpec) {
   EXPECT_EQ(k.window_bytes, 62u * 128 * 1024);
   EXPECT_EQ(k.compressor_state_bytes, 18710528u);
   EXPECT_NEAR(double(k.compressed_bytes) / double(1ull << 30), 9.62, 0.01);
+  // Tachyon's layouts: 30 CSA layers (KV entry + 72-byte FP4 indexer entry per 4 tokens) and 31 HCA
+  // layers (KV entry per 128 tokens). KV entries: 584 B (bf16 rope, vLLM's layout) or 712 B (fp32 rope).
+  EXPECT_DOUBLE_EQ(cache_bytes_per_token(c, CacheFormat::kCompactBf16), 30 * (584 + 72) / 4.0 + 31 * 584 / 128.0);
+  EXPECT_DOUBLE_EQ(cache_bytes_per_token(c, CacheFormat::kCompact), 30 * (712 + 72) / 4.0 + 31 * 712 / 128.0);
+  EXPECT_DOUBLE_EQ(cache_bytes_per_token(c, CacheFormat::kF32), 30 * (2048 + 512) / 4.0 + 31 * 2048 / 128.0);
 }
 
 TEST(Accounting, FlashPerToken) {

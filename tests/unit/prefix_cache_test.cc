@@ -56,7 +56,7 @@ void run(dsv4::CachePools& p, dsv4::SequenceState& s, const ModelConfig& cfg, in
 }
 
 TEST(BlockPool, ReferenceCountsAndSnapshotOnlyBlocks) {
-  dsv4::BlockPool p(4, 2);
+  dsv4::BlockPool p(16, 2);  // entries of 4 floats
   const int32_t a = p.alloc();
   p.entry(a, 1)[3] = 7.0f;
   p.retain(a, dsv4::Owner::kSnapshot);

@@ -71,6 +71,10 @@ int run(const InspectOptions& o) {
     j["bytes_total"] = p.bytes_total;
     j["bytes_by_dtype"] = p.bytes_by_dtype;
     j["cache_bytes_per_token"] = kv.bytes_per_token;
+    j["tachyon_cache_bytes_per_token"] = {
+        {"fp8", dsv4::cache_bytes_per_token(c, dsv4::CacheFormat::kCompact)},
+        {"fp8-bf16rope", dsv4::cache_bytes_per_token(c, dsv4::CacheFormat::kCompactBf16)},
+        {"fp32", dsv4::cache_bytes_per_token(c, dsv4::CacheFormat::kF32)}};
     j["context"] = kv.context;
     j["cache_bytes_at_context"] = kv.bytes_at_context;
     j["cache_breakdown_at_context"] = {{"compressed", kv.compressed_bytes},
@@ -106,6 +110,10 @@ int run(const InspectOptions& o) {
   for (const auto& [dt, b] : p.bytes_by_dtype)
     out += fmt::format("  {:<8}   {:>16} in {} tensors\n", dt, grouped(int64_t(b)), p.tensors_by_dtype.at(dt));
   out += fmt::format("kv cache     {} B per token (reference bf16 layout)\n", kv.bytes_per_token);
+  out += fmt::format("  tachyon    {:.1f} B per token as fp8 (official default), {:.1f} as fp8-bf16rope, {:.1f} as fp32\n",
+                     dsv4::cache_bytes_per_token(c, dsv4::CacheFormat::kCompact),
+                     dsv4::cache_bytes_per_token(c, dsv4::CacheFormat::kCompactBf16),
+                     dsv4::cache_bytes_per_token(c, dsv4::CacheFormat::kF32));
   out += fmt::format("  at {} tokens: {} (compressed {}, windows {}, compressor state {})\n", grouped(kv.context),
                      human(double(kv.bytes_at_context)), human(double(kv.compressed_bytes)),
                      human(double(kv.window_bytes)), human(double(kv.compressor_state_bytes)));

@@ -55,6 +55,7 @@ struct ServeOptions {
   int64_t max_num_seqs = 16, max_num_batched_tokens = 512, max_model_len = 0, max_waiting = 256;
   double sse_ping_seconds = 5.0;
   bool prefix_caching = true;
+  std::string kv_cache_dtype = "auto";
 };
 
 int run(const ServeOptions& o) {
@@ -81,6 +82,7 @@ int run(const ServeOptions& o) {
   cfg.http_threads = o.http_threads;
   cfg.sse_ping_seconds = o.sse_ping_seconds;
   cfg.engine.prefix_caching = o.prefix_caching;
+  cfg.engine.kv_cache_dtype = o.kv_cache_dtype;
   cfg.forced_output = o.forced_output;
 
   // Signals go to one waiting thread; every thread started from here on inherits the mask.
@@ -160,6 +162,11 @@ void add_serve(CLI::App& app, Action& action) {
   c->add_option("--cache-memory", o->cache_memory, "Cache budget, e.g. 8G or 512M (default: a quarter of free memory)");
   c->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o->prefix_caching,
               "Reuse the cached state of shared prompt prefixes (on by default)");
+  c->add_option("--kv-cache-dtype", o->kv_cache_dtype,
+                "Attention cache entries: auto (fp8 under official numerics), fp32, fp8 (exact, 712 B at V4 "
+                "sizes) or fp8-bf16rope (vLLM's 584 B layout, rope dims rounded to bf16)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "fp8", "fp8-bf16rope"}));
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   c->add_option("--http-threads", o->http_threads, "HTTP worker threads (0 = max(64, 4 * max-num-seqs))");

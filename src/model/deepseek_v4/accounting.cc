@@ -51,4 +51,15 @@ CacheAccounting account_cache(const ModelConfig& cfg, int64_t context) {
   return c;
 }
 
+double cache_bytes_per_token(const ModelConfig& cfg, CacheFormat format) {
+  const double kv = double(kv_entry_bytes(format, cfg.head_dim, cfg.qk_rope_head_dim));
+  const double ix = double(indexer_entry_bytes(format, cfg.index_head_dim));
+  double b = 0;
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    const int r = cfg.ratio(l);
+    if (r > 0) b += (kv + (r == 4 ? ix : 0.0)) / double(r);
+  }
+  return b;
+}
+
 }  // namespace tachyon::dsv4

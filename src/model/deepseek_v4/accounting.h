@@ -16,6 +16,7 @@
 
 #include "io/config.h"
 #include "io/safetensors.h"
+#include "model/deepseek_v4/cache_codec.h"
 
 namespace tachyon::dsv4 {
 
@@ -44,5 +45,9 @@ struct CacheAccounting {
 };
 
 CacheAccounting account_cache(const ModelConfig& cfg, int64_t context);
+
+// Growth per token of Tachyon's own cache in a storage format (cache_codec.h), all main layers:
+// ratio 4: (kv entry + indexer entry) / 4; ratio r > 0: kv entry / r.
+double cache_bytes_per_token(const ModelConfig& cfg, CacheFormat format);
 
 }  // namespace tachyon::dsv4

@@ -93,6 +93,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
   std::vector<float> cs(static_cast<size_t>(rd));
   std::vector<float> entry(size_t(std::max(hd, ID)));
   std::vector<const float*> keys;
+  std::vector<float> key_buf;                           // [n_keys, hd] decoded compact entries
   std::vector<float> scores;
   std::vector<int32_t> picked;
   std::vector<int32_t> topk_trace;                      // [T, index_topk] for the trace
@@ -109,7 +110,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
       float* kvt = &kv[size_t(t * hd)];                 // [hd]
       ops::rope(kvt + hd - rd, rd, cs.data(), false);
       if (ctx.numerics.kv_quant) ops::fp8_fake_quant(ctx.ops, kvt, 1, hd - rd, hd, 64);
-      std::copy(kvt, kvt + hd, env.pools.window_write(seq, env.layer, pos));
+      env.pools.window_store(seq, env.layer, pos, kvt);
 
       if (ratio > 0) {
         float* st = env.pools.compressor_state(seq, env.layer);
@@ -117,7 +118,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
                             w.compressor.ape.data<float>(), pos, entry.data())) {
           const int64_t j = pos / ratio;
           finish_entry(env, entry.data(), int(hd), w.compressor.norm, j * ratio, false);
-          std::copy(entry.data(), entry.data() + hd, env.pools.compressed_write(seq, env.layer, j));
+          env.pools.compressed_store(seq, env.layer, j, entry.data());
         }
       }
       const int64_t n_blocks = ratio > 0 ? (pos + 1) / ratio : 0;  // completed, visible blocks
@@ -128,7 +129,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
                             w.indexer.compressor.ape.data<float>(), pos, entry.data())) {
           const int64_t j = pos / 4;
           finish_entry(env, entry.data(), int(ID), w.indexer.compressor.norm, j * 4, true);
-          std::copy(entry.data(), entry.data() + ID, env.pools.indexer_write(seq, env.layer, j));
+          env.pools.indexer_store(seq, env.layer, j, entry.data());
         }
         // Indexer query: RoPE, Hadamard, FP4 sim (spec §2.5).
         float* iqt = &iq[size_t(t * IH * ID)];          // [IH, ID]
@@ -140,7 +141,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
         if (ctx.numerics.indexer_quant) ops::fp4_fake_quant(ctx.ops, iqt, IH, ID, ID, 32);
         scores.assign(size_t(n_blocks), 0.0f);          // [n_blocks]
         for (int64_t j = 0; j < n_blocks; ++j) {
-          const float* k = env.pools.indexer_read(seq, env.layer, j);
+          const float* k = env.pools.indexer_get(seq, env.layer, j, entry.data());
           float s = 0.0f;
           for (int64_t h = 0; h < IH; ++h) {
             float dot = 0.0f;
@@ -163,13 +164,19 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
       if (seq.capture && pos + 1 == seq.capture->pos) env.pools.capture_layer(seq, env.layer, *seq.capture);
 
       // Keys: the window, then the compressed blocks this query may see.
+      // Compact entries are decoded into key_buf, one row per key.
       keys.clear();
-      for (int64_t p = std::max<int64_t>(0, pos - cfg.sliding_window + 1); p <= pos; ++p)
-        keys.push_back(env.pools.window_read(seq, env.layer, p));
+      const int64_t first = std::max<int64_t>(0, pos - cfg.sliding_window + 1);
+      const int64_t n_keys = pos + 1 - first + (has_indexer ? int64_t(picked.size()) : n_blocks);
+      if (env.pools.format() != CacheFormat::kF32 && int64_t(key_buf.size()) < n_keys * hd)
+        key_buf.resize(size_t(n_keys * hd));
+      auto row = [&](size_t k) { return key_buf.empty() ? nullptr : &key_buf[k * size_t(hd)]; };
+      for (int64_t p = first; p <= pos; ++p) keys.push_back(env.pools.window_get(seq, env.layer, p, row(keys.size())));
       if (has_indexer) {
-        for (int32_t j : picked) keys.push_back(env.pools.compressed_read(seq, env.layer, j));
+        for (int32_t j : picked) keys.push_back(env.pools.compressed_get(seq, env.layer, j, row(keys.size())));
       } else {
-        for (int64_t j = 0; j < n_blocks; ++j) keys.push_back(env.pools.compressed_read(seq, env.layer, j));
+        for (int64_t j = 0; j < n_blocks; ++j)
+          keys.push_back(env.pools.compressed_get(seq, env.layer, j, row(keys.size())));
       }
       float* ot = &o[size_t(t * H * hd)];               // [H, hd]
       ops::attention_sink(ctx.ops, &q[size_t(t * H * hd)], H, hd, keys.data(), int64_t(keys.size()), sink,

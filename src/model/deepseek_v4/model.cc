@@ -8,11 +8,11 @@
 
 namespace tachyon::dsv4 {
 
-Model::Model(const Checkpoint& ck)
+Model::Model(const Checkpoint& ck, CacheFormat cache)
     : ck_(ck),
       cfg_(ck.config),
       w_(ck.weights),
-      pools_(ck.config),
+      pools_(ck.config, cache),
       rope_window_(ck.config.qk_rope_head_dim, ck.config.rope_theta, false, ck.config),
       rope_compressed_(ck.config.qk_rope_head_dim, ck.config.compress_rope_theta, true, ck.config) {}
 

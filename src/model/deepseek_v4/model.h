@@ -34,7 +34,8 @@ struct MtpInput {
 
 class Model {
  public:
-  explicit Model(const Checkpoint& ck);
+  // `cache` is the storage format of the attention cache; kCompact requires official numerics.
+  explicit Model(const Checkpoint& ck, CacheFormat cache = CacheFormat::kF32);
 
   const ModelConfig& config() const { return cfg_; }
   CachePools& pools() { return pools_; }

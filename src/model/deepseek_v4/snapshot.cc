@@ -108,12 +108,7 @@ int64_t CachePools::capture_bytes(int64_t P, bool with_mtp) const {
     if (r == 0) continue;
     const bool partial = (P / r) % kEntryBlock != 0;
     if (partial) bytes += compressed_.block_bytes() + (r == 4 ? indexer_.block_bytes() : 0);
-    if (state_needed(l, P)) {
-      // state_pool() is not const; the slot sizes follow its formula.
-      const int c = r == 4 ? 2 : 1;
-      bytes += int64_t(2) * c * r * c * cfg_.head_dim * int64_t(sizeof(float));
-      if (r == 4) bytes += int64_t(2) * c * r * c * cfg_.index_head_dim * int64_t(sizeof(float));
-    }
+    if (state_needed(l, P)) bytes += state_bytes(l, false) + (r == 4 ? state_bytes(l, true) : 0);
   }
   return bytes;
 }

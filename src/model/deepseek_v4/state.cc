@@ -6,29 +6,29 @@
 
 namespace tachyon::dsv4 {
 
-BlockPool::BlockPool(int64_t entry_floats, int64_t block_entries, float fill)
-    : entry_floats_(entry_floats), block_entries_(block_entries), fill_(fill) {}
+BlockPool::BlockPool(int64_t entry_bytes, int64_t block_entries)
+    : entry_bytes_(entry_bytes), block_entries_(block_entries) {}
 
 int32_t BlockPool::alloc(Owner o) {
-  const int64_t n = entry_floats_ * block_entries_;
+  const int64_t n = entry_bytes_ * block_entries_;
   int32_t b;
   if (!free_.empty()) {
     b = free_.back();
     free_.pop_back();
   } else {
     b = int32_t(blocks_.size());
-    blocks_.push_back(std::make_unique<float[]>(size_t(n)));
+    blocks_.push_back(std::make_unique<uint8_t[]>(size_t(n)));
     seq_refs_.push_back(0);
     snap_refs_.push_back(0);
   }
-  std::fill(blocks_[size_t(b)].get(), blocks_[size_t(b)].get() + n, fill_);
+  std::fill(blocks_[size_t(b)].get(), blocks_[size_t(b)].get() + n, uint8_t(0));
   retain(b, o);
   return b;
 }
 
 int32_t BlockPool::copy(int32_t src, Owner o) {
   const int32_t b = alloc(o);
-  const int64_t n = entry_floats_ * block_entries_;
+  const int64_t n = entry_bytes_ * block_entries_;
   std::copy(blocks_[size_t(src)].get(), blocks_[size_t(src)].get() + n, blocks_[size_t(b)].get());
   return b;
 }
@@ -54,11 +54,18 @@ void BlockPool::free(int32_t b, Owner o) {
   if (refs(b) == 0) free_.push_back(b);
 }
 
-CachePools::CachePools(const ModelConfig& cfg)
+CachePools::CachePools(const ModelConfig& cfg, CacheFormat format)
     : cfg_(cfg),
-      window_(cfg.head_dim, kWindowBlock),
-      compressed_(cfg.head_dim, kEntryBlock),
-      indexer_(std::max(cfg.index_head_dim, 1), kEntryBlock) {}
+      format_(format),
+      window_(dsv4::kv_entry_bytes(format, cfg.head_dim, cfg.qk_rope_head_dim), kWindowBlock),
+      compressed_(dsv4::kv_entry_bytes(format, cfg.head_dim, cfg.qk_rope_head_dim), kEntryBlock),
+      indexer_(dsv4::indexer_entry_bytes(format, std::max(cfg.index_head_dim, 1)), kEntryBlock) {}
+
+int64_t CachePools::state_bytes(int l, bool indexer) const {
+  const int r = cfg_.ratio(l), c = r == 4 ? 2 : 1;
+  const int64_t d = indexer ? cfg_.index_head_dim : cfg_.head_dim;
+  return r > 0 ? int64_t(2) * c * r * c * d * int64_t(sizeof(float)) : 0;
+}
 
 SequenceState CachePools::new_sequence() const {
   SequenceState s;
@@ -72,7 +79,7 @@ void release_table(BlockPool& p, std::vector<int32_t>& t) {
     if (b >= 0) p.free(b);
   t.clear();
 }
-float* table_entry(BlockPool& p, std::vector<int32_t>& t, int64_t idx, int64_t per_block) {
+uint8_t* table_entry(BlockPool& p, std::vector<int32_t>& t, int64_t idx, int64_t per_block) {
   const size_t lb = size_t(idx / per_block);
   if (t.size() <= lb) t.resize(lb + 1, -1);
   if (t[lb] < 0) {
@@ -82,13 +89,15 @@ float* table_entry(BlockPool& p, std::vector<int32_t>& t, int64_t idx, int64_t p
     p.free(t[lb]);
     t[lb] = mine;
   }
-  return p.entry(t[lb], idx % per_block);
+  return p.bytes(t[lb], idx % per_block);
 }
-const float* table_read(const BlockPool& p, const std::vector<int32_t>& t, int64_t idx, int64_t per_block) {
+const uint8_t* table_read(const BlockPool& p, const std::vector<int32_t>& t, int64_t idx, int64_t per_block) {
   const size_t lb = size_t(idx / per_block);
   TACHYON_CHECK(lb < t.size() && t[lb] >= 0, "cache read of an entry that was never written or was released");
-  return p.entry(t[lb], idx % per_block);
+  return p.bytes(t[lb], idx % per_block);
 }
+float* as_f32(uint8_t* p) { return reinterpret_cast<float*>(p); }
+const float* as_f32(const uint8_t* p) { return reinterpret_cast<const float*>(p); }
 }  // namespace
 
 void CachePools::release(SequenceState& s) {
@@ -106,11 +115,49 @@ void CachePools::release(SequenceState& s) {
 }
 
 float* CachePools::window_write(SequenceState& s, int l, int64_t pos) {
-  return table_entry(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock);
+  TACHYON_CHECK(format_ == CacheFormat::kF32);
+  return as_f32(table_entry(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock));
 }
 const float* CachePools::window_read(const SequenceState& s, int l, int64_t pos) const {
-  return table_read(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock);
+  TACHYON_CHECK(format_ == CacheFormat::kF32);
+  return as_f32(table_read(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock));
 }
+
+namespace {
+constexpr const char* kNotExact = "compact cache entries need the official KV/indexer quantisation (use kF32)";
+}
+
+void CachePools::window_store(SequenceState& s, int l, int64_t pos, const float* v) {
+  uint8_t* e = table_entry(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock);
+  TACHYON_CHECK(kv_encode(format_, v, cfg_.head_dim, cfg_.qk_rope_head_dim, e), kNotExact);
+}
+const float* CachePools::window_get(const SequenceState& s, int l, int64_t pos, float* scratch) const {
+  const uint8_t* e = table_read(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock);
+  if (format_ == CacheFormat::kF32) return as_f32(e);
+  kv_decode(format_, e, cfg_.head_dim, cfg_.qk_rope_head_dim, scratch);
+  return scratch;
+}
+void CachePools::compressed_store(SequenceState& s, int l, int64_t j, const float* v) {
+  uint8_t* e = table_entry(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock);
+  TACHYON_CHECK(kv_encode(format_, v, cfg_.head_dim, cfg_.qk_rope_head_dim, e), kNotExact);
+}
+const float* CachePools::compressed_get(const SequenceState& s, int l, int64_t j, float* scratch) const {
+  const uint8_t* e = table_read(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock);
+  if (format_ == CacheFormat::kF32) return as_f32(e);
+  kv_decode(format_, e, cfg_.head_dim, cfg_.qk_rope_head_dim, scratch);
+  return scratch;
+}
+void CachePools::indexer_store(SequenceState& s, int l, int64_t j, const float* v) {
+  uint8_t* e = table_entry(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock);
+  TACHYON_CHECK(indexer_encode(format_, v, cfg_.index_head_dim, e), kNotExact);
+}
+const float* CachePools::indexer_get(const SequenceState& s, int l, int64_t j, float* scratch) const {
+  const uint8_t* e = table_read(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock);
+  if (format_ == CacheFormat::kF32) return as_f32(e);
+  indexer_decode(format_, e, cfg_.index_head_dim, scratch);
+  return scratch;
+}
+
 void CachePools::trim_window(SequenceState& s, int l, int64_t next_pos) {
   const int64_t first_needed = std::max<int64_t>(0, next_pos - cfg_.sliding_window + 1);
   auto& t = s.layers[size_t(l)].window_blocks;
@@ -121,16 +168,20 @@ void CachePools::trim_window(SequenceState& s, int l, int64_t next_pos) {
     }
 }
 float* CachePools::compressed_write(SequenceState& s, int l, int64_t j) {
-  return table_entry(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock);
+  TACHYON_CHECK(format_ == CacheFormat::kF32);
+  return as_f32(table_entry(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock));
 }
 const float* CachePools::compressed_read(const SequenceState& s, int l, int64_t j) const {
-  return table_read(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock);
+  TACHYON_CHECK(format_ == CacheFormat::kF32);
+  return as_f32(table_read(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock));
 }
 float* CachePools::indexer_write(SequenceState& s, int l, int64_t j) {
-  return table_entry(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock);
+  TACHYON_CHECK(format_ == CacheFormat::kF32);
+  return as_f32(table_entry(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock));
 }
 const float* CachePools::indexer_read(const SequenceState& s, int l, int64_t j) const {
-  return table_read(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock);
+  TACHYON_CHECK(format_ == CacheFormat::kF32);
+  return as_f32(table_read(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock));
 }
 
 BlockPool& CachePools::state_pool(int ratio, bool indexer) {
@@ -141,7 +192,7 @@ BlockPool& CachePools::state_pool(int ratio, bool indexer) {
   // One entry = kv rows then score rows. Score rows start at -inf (empty), kv rows at 0: the pool fills
   // with 0 and callers set the score half on first use (see compressor_state()).
   state_keys_.push_back({ratio, indexer});
-  state_pools_.push_back(std::make_unique<BlockPool>(int64_t(2) * c * ratio * c * d, 1));
+  state_pools_.push_back(std::make_unique<BlockPool>(int64_t(2) * c * ratio * c * d * int64_t(sizeof(float)), 1));
   return *state_pools_.back();
 }
 
@@ -150,7 +201,7 @@ float* init_state(BlockPool& p, int32_t& slot) {
   if (slot >= 0) return p.entry(slot, 0);
   slot = p.alloc();
   float* e = p.entry(slot, 0);
-  const int64_t half = p.entry_floats() / 2;
+  const int64_t half = p.entry_bytes() / int64_t(sizeof(float)) / 2;
   std::fill(e + half, e + 2 * half, -INFINITY);
   return e;
 }

@@ -2,10 +2,11 @@
 // fixed-size blocks taken from a pool, and each sequence addresses them through its own block tables.
 //
 // Kinds (one pool each):
-//   window      the layer's raw KV per position (post norm, RoPE, FP8 sim)      entry = head_dim floats
-//   compressed  compressed KV blocks (CSA/HCA), indexed by block number j        entry = head_dim floats
-//   indexer     the Lightning Indexer's compressed keys, same numbering          entry = index_head_dim
-//   state       compressor partial state (kv and score rows), one slot a layer   fixed size per ratio
+//   window      the layer's raw KV per position (post norm, RoPE, FP8 sim)      one KV entry
+//   compressed  compressed KV blocks (CSA/HCA), indexed by block number j        one KV entry
+//   indexer     the Lightning Indexer's compressed keys, same numbering          one indexer entry
+//   state       compressor partial state (kv and score rows), one slot a layer   fp32, fixed size per ratio
+// Entries are fp32 or the compact official format (cache_codec.h: 584-byte KV entries at V4 sizes).
 // Window blocks that fall out of the sliding window are returned to the pool as the sequence advances;
 // everything returns when the sequence is released.
 #pragma once
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "io/config.h"
+#include "model/deepseek_v4/cache_codec.h"
 
 namespace tachyon::dsv4 {
 
@@ -25,26 +27,28 @@ enum class Owner : uint8_t { kSequence, kSnapshot };
 
 class BlockPool {
  public:
-  BlockPool(int64_t entry_floats, int64_t block_entries, float fill = 0.0f);
-  int32_t alloc(Owner o = Owner::kSequence);  // a block with every float set to the pool's fill value
+  BlockPool(int64_t entry_bytes, int64_t block_entries);
+  int32_t alloc(Owner o = Owner::kSequence);  // a zero-filled block
   int32_t copy(int32_t block, Owner o);       // a new block holding the same floats
   void retain(int32_t block, Owner o);
   void free(int32_t block, Owner o = Owner::kSequence);  // drops one reference
   int32_t refs(int32_t block) const { return seq_refs_[size_t(block)] + snap_refs_[size_t(block)]; }
-  float* entry(int32_t block, int64_t i) { return blocks_[size_t(block)].get() + i * entry_floats_; }
-  const float* entry(int32_t block, int64_t i) const { return blocks_[size_t(block)].get() + i * entry_floats_; }
-  int64_t entry_floats() const { return entry_floats_; }
+  uint8_t* bytes(int32_t block, int64_t i) { return blocks_[size_t(block)].get() + i * entry_bytes_; }
+  const uint8_t* bytes(int32_t block, int64_t i) const { return blocks_[size_t(block)].get() + i * entry_bytes_; }
+  // Entries of fp32 pools (entry_bytes a multiple of 4; blocks are 16-byte aligned).
+  float* entry(int32_t block, int64_t i) { return reinterpret_cast<float*>(bytes(block, i)); }
+  const float* entry(int32_t block, int64_t i) const { return reinterpret_cast<const float*>(bytes(block, i)); }
+  int64_t entry_bytes() const { return entry_bytes_; }
   int64_t block_entries() const { return block_entries_; }
   int64_t blocks_in_use() const { return int64_t(blocks_.size() - free_.size()); }
   int64_t snapshot_only_blocks() const { return snapshot_only_; }  // held by snapshots and no sequence
   int64_t blocks_allocated() const { return int64_t(blocks_.size()); }
-  int64_t block_bytes() const { return entry_floats_ * block_entries_ * int64_t(sizeof(float)); }
+  int64_t block_bytes() const { return entry_bytes_ * block_entries_; }
 
  private:
   void count(int32_t b, int sign);  // adds sign to snapshot_only_ if b is held by snapshots only
-  int64_t entry_floats_, block_entries_;
-  float fill_;
-  std::vector<std::unique_ptr<float[]>> blocks_;
+  int64_t entry_bytes_, block_entries_;
+  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
   std::vector<int32_t> seq_refs_, snap_refs_;
   std::vector<int32_t> free_;
   int64_t snapshot_only_ = 0;
@@ -88,12 +92,26 @@ class CachePools {
   static constexpr int64_t kWindowBlock = 64;  // positions per window block
   static constexpr int64_t kEntryBlock = 64;   // compressed entries per block
 
-  explicit CachePools(const ModelConfig& cfg);
+  explicit CachePools(const ModelConfig& cfg, CacheFormat format = CacheFormat::kF32);
+  CacheFormat format() const { return format_; }
+  int64_t kv_entry_bytes() const { return window_.entry_bytes(); }
+  int64_t indexer_entry_bytes() const { return indexer_.entry_bytes(); }
+  int64_t state_bytes(int l, bool indexer) const;  // one compressor state slot of layer l
 
   SequenceState new_sequence() const;
   void release(SequenceState& s);
 
-  // Window entry of `pos` in layer `l` (allocates its block on first write).
+  // Entries in either format: store encodes, get decodes into `scratch` (or points into the pool for
+  // kF32) and returns the values.
+  void window_store(SequenceState& s, int l, int64_t pos, const float* v);
+  const float* window_get(const SequenceState& s, int l, int64_t pos, float* scratch) const;
+  void compressed_store(SequenceState& s, int l, int64_t j, const float* v);
+  const float* compressed_get(const SequenceState& s, int l, int64_t j, float* scratch) const;
+  void indexer_store(SequenceState& s, int l, int64_t j, const float* v);
+  const float* indexer_get(const SequenceState& s, int l, int64_t j, float* scratch) const;
+
+  // Direct fp32 access (kF32 pools only). Window entry of `pos` in layer `l` (allocates its block on
+  // first write).
   float* window_write(SequenceState& s, int l, int64_t pos);
   const float* window_read(const SequenceState& s, int l, int64_t pos) const;
   // Drops window blocks that no query at position >= next_pos can see.
@@ -131,6 +149,7 @@ class CachePools {
   BlockPool& state_pool(int ratio, bool indexer);
   bool state_needed(int l, int64_t pos) const;  // does a compressor's partial state matter at pos?
   const ModelConfig& cfg_;
+  CacheFormat format_;
   BlockPool window_, compressed_, indexer_;
   std::vector<std::unique_ptr<BlockPool>> state_pools_;  // by (ratio, indexer) key
   std::vector<std::pair<int, bool>> state_keys_;
