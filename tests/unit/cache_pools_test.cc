@@ -2,32 +2,14 @@
 // and every block returns to its pool when the sequence is released.
 #include <gtest/gtest.h>
 
+#include "small_config.h"
+
 #include "model/deepseek_v4/state.h"
 
 namespace tachyon::dsv4 {
 namespace {
 
-ModelConfig small_config() {
-  ModelConfig c;
-  c.hidden_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.head_dim = 128;
-  c.qk_rope_head_dim = 64;
-  c.q_lora_rank = 32;
-  c.o_groups = 1;
-  c.o_lora_rank = 32;
-  c.sliding_window = 128;
-  c.compress_ratios = {4, 128, 0};
-  c.index_n_heads = 2;
-  c.index_head_dim = 64;
-  c.index_topk = 4;
-  c.n_routed_experts = 4;
-  c.num_experts_per_tok = 2;
-  c.moe_intermediate_size = 64;
-  c.vocab_size = 16;
-  return c;
-}
+ModelConfig small_config() { return testing::small_cache_config({4, 128, 0}); }
 
 TEST(CachePools, WindowIsTrimmedAndEverythingIsReleased) {
   ModelConfig cfg = small_config();

@@ -3,33 +3,15 @@
 // cache manager's budget with snapshots in it.
 #include <gtest/gtest.h>
 
+#include "small_config.h"
+
 #include "runtime/cache_manager.h"
 #include "runtime/prefix_cache.h"
 
 namespace tachyon::runtime {
 namespace {
 
-ModelConfig small_config() {
-  ModelConfig c;
-  c.hidden_size = 64;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 2;
-  c.head_dim = 128;
-  c.qk_rope_head_dim = 64;
-  c.q_lora_rank = 32;
-  c.o_groups = 1;
-  c.o_lora_rank = 32;
-  c.sliding_window = 128;
-  c.compress_ratios = {0, 4, 128, 0};
-  c.index_n_heads = 2;
-  c.index_head_dim = 64;
-  c.index_topk = 4;
-  c.n_routed_experts = 4;
-  c.num_experts_per_tok = 2;
-  c.moe_intermediate_size = 64;
-  c.vocab_size = 1000;
-  return c;
-}
+ModelConfig small_config() { return testing::small_cache_config({0, 4, 128, 0}); }
 
 // What a forward pass would write for position `pos` in every layer: window entry, compressed and
 // indexer entries at block ends, compressor states. Values encode (layer, pos) so copies are checkable.
