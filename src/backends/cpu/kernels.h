@@ -34,6 +34,8 @@ void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_
 namespace fast {
 // Whether the vectorised kernels can run on this CPU (AVX2 + FMA + F16C).
 bool available();
+// ref::linear's contract, up to fp32 summation order. Batch invariant: each output's arithmetic is fixed
+// by (row, k, format), so a token's results are bit-for-bit the same whatever m and [n_begin, n_end).
 void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
 // Same contracts as the ref:: twins below. The fake-quant kernels are bit-exact with ref::; the others
 // differ only by fp32 summation order.
