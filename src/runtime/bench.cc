@@ -145,7 +145,10 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
   r.cache_bytes_per_token = cache_bytes / steps;
   r.bytes_per_token = r.weight_bytes_per_token + r.cache_bytes_per_token;
   r.experts_per_layer = experts / steps / cfg.num_hidden_layers;
-  for (size_t f = 0; f < r.decode_op_s.size(); ++f) r.decode_op_s[f] = prof.seconds[f] / steps;
+  for (size_t f = 0; f < r.decode_op_s.size(); ++f) {
+    r.decode_op_s[f] = prof.seconds[f] / steps;
+    r.decode_op_cpu_s[f] = prof.cpu_seconds[f] / steps;
+  }
 
   // ---- decode, batch B ----
   {

@@ -39,7 +39,8 @@ struct BenchResult {
   double decode_s = 0, decode_tok_s = 0, decode_cpu_s = 0;  // cpu: process CPU time
   double weight_bytes_per_token = 0, cache_bytes_per_token = 0, bytes_per_token = 0;
   double experts_per_layer = 0;  // distinct routed experts per layer and step
-  std::array<double, size_t(dsv4::OpFamily::kCount)> decode_op_s{};  // per step
+  std::array<double, size_t(dsv4::OpFamily::kCount)> decode_op_s{};      // per step, wall
+  std::array<double, size_t(dsv4::OpFamily::kCount)> decode_op_cpu_s{};  // per step, calling thread's CPU
   // decode, batch B
   double batch_decode_s = 0, batch_decode_tok_s = 0;
   double batch_bytes_per_step = 0, batch_experts_per_layer = 0;

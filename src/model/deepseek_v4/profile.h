@@ -2,7 +2,9 @@
 // struct of accumulators that the caller owns and passes through ModelContext::profile; nothing is
 // recorded when that pointer is null, and no state is global.
 //
-// Times are wall-clock (steady_clock) around call sites in model.cc and moe.cc. The forward pass also
+// Times are wall-clock (steady_clock) around call sites in model.cc and moe.cc, plus the calling thread's
+// CPU time over the same scopes (all of the work with one thread; robust to a busy machine, where wall
+// time also counts the time the OS gave to other processes). The forward pass also
 // records what it touched that the byte counter (traffic.h) cannot derive from the config alone: how many
 // distinct routed experts each layer ran, and the positions the attention layers read at.
 #pragma once
@@ -12,6 +14,8 @@
 #include <cstdint>
 #include <string_view>
 #include <vector>
+
+#include <time.h>
 
 namespace tachyon::dsv4 {
 
@@ -31,7 +35,8 @@ constexpr std::array<std::string_view, size_t(OpFamily::kCount)> kOpFamilyNames 
     "embed", "mhc", "norm", "attention", "router", "experts", "shared_expert", "head"};
 
 struct Profile {
-  std::array<double, size_t(OpFamily::kCount)> seconds{};  // accumulated wall time per family
+  std::array<double, size_t(OpFamily::kCount)> seconds{};      // accumulated wall time per family
+  std::array<double, size_t(OpFamily::kCount)> cpu_seconds{};  // the calling thread's CPU time
   // Distinct routed experts run, summed over forward calls, per layer index (main layers, then MTP).
   std::vector<int64_t> experts_run;
   int64_t forward_calls = 0;
@@ -48,14 +53,26 @@ struct Profile {
   void clear() { *this = Profile{}; }
 };
 
-// Adds the lifetime of the scope to profile->seconds[family]; does nothing when profile is null.
+inline double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Adds the lifetime of the scope to profile->seconds[family] (and its CPU time to cpu_seconds); does
+// nothing when profile is null.
 class ProfileScope {
  public:
   ProfileScope(Profile* p, OpFamily f) : p_(p), f_(f) {
-    if (p_) t0_ = std::chrono::steady_clock::now();
+    if (p_) {
+      t0_ = std::chrono::steady_clock::now();
+      c0_ = thread_cpu_seconds();
+    }
   }
   ~ProfileScope() {
-    if (p_) p_->seconds[size_t(f_)] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    if (!p_) return;
+    p_->seconds[size_t(f_)] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    p_->cpu_seconds[size_t(f_)] += thread_cpu_seconds() - c0_;
   }
   ProfileScope(const ProfileScope&) = delete;
   ProfileScope& operator=(const ProfileScope&) = delete;
@@ -64,6 +81,7 @@ class ProfileScope {
   Profile* p_;
   OpFamily f_;
   std::chrono::steady_clock::time_point t0_;
+  double c0_ = 0;
 };
 
 }  // namespace tachyon::dsv4
