@@ -1,6 +1,7 @@
 #include "ops/ops.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "core/check.h"
 
@@ -32,6 +33,67 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
   };
   if (ctx.pool) ctx.pool->parallel_for(groups, grain, body);
   else body(0, groups);
+}
+
+namespace {
+int64_t row_bytes(const WeightView& w) {
+  switch (w.fmt) {
+    case WFormat::kF32: return 4 * w.k;
+    case WFormat::kBF16: return 2 * w.k;
+    case WFormat::kFP8: return w.k;
+    case WFormat::kFP4: return w.k / 2;
+  }
+  return w.k;
+}
+}  // namespace
+
+void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
+  // Units of 8 rows (whole register tiles) over every job, costed by weight bytes times tokens (plus the
+  // bytes alone: a one-token job still streams its weights), then cut into chunks of about equal cost.
+  constexpr int64_t kGroup = 8;
+  std::vector<int64_t> first_unit(jobs.size() + 1, 0);  // job j's units are [first_unit[j], first_unit[j+1])
+  std::vector<double> cost_end;                          // prefix cost at the end of each unit
+  double total = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const LinearJob& job = jobs[j];
+    TACHYON_CHECK(job.w.data != nullptr && job.w.n > 0 && job.w.k > 0, "linear_group: empty weight");
+    TACHYON_CHECK(job.w.fmt != WFormat::kFP4 || job.w.k % 32 == 0, "linear_group: FP4 needs k % 32 == 0");
+    const int64_t units = job.m > 0 ? (job.w.n + kGroup - 1) / kGroup : 0;
+    const double unit_cost = double(kGroup * row_bytes(job.w)) * double(1 + job.m);
+    for (int64_t u = 0; u < units; ++u) cost_end.push_back(total += unit_cost);
+    first_unit[j + 1] = first_unit[j] + units;
+  }
+  const int64_t n_units = first_unit.back();
+  if (n_units == 0) return;
+  const bool fast = ctx.fast();
+  // Units [u0, u1) in job order, each job's share as one contiguous row range.
+  auto run_units = [&](int64_t u0, int64_t u1) {
+    for (size_t j = 0; j < jobs.size() && u0 < u1; ++j) {
+      const int64_t b = std::max(u0, first_unit[j]), e = std::min(u1, first_unit[j + 1]);
+      if (b >= e) continue;
+      const LinearJob& job = jobs[j];
+      const int64_t r0 = (b - first_unit[j]) * kGroup, r1 = std::min(job.w.n, (e - first_unit[j]) * kGroup);
+      if (fast) cpu::fast::linear(job.x, job.m, job.w, job.y, r0, r1);
+      else cpu::ref::linear(job.x, job.m, job.w, job.y, r0, r1);
+    }
+  };
+  const int threads = ctx.pool ? ctx.pool->size() : 1;
+  const double min_chunk = double(int64_t(1) << 16);  // bytes x (1 + tokens) worth a hand-off
+  const int64_t chunks = std::min<int64_t>({int64_t(threads) * (threads > 1 ? 4 : 1), n_units,
+                                            std::max<int64_t>(1, int64_t(total / min_chunk))});
+  if (chunks <= 1 || !ctx.pool) {
+    run_units(0, n_units);
+    return;
+  }
+  // Chunk c ends at the first unit whose prefix cost reaches (c + 1) / chunks of the total.
+  std::vector<int64_t> bounds(size_t(chunks) + 1, 0);
+  for (int64_t c = 1; c < chunks; ++c) {
+    const double target = total * double(c) / double(chunks);
+    bounds[size_t(c)] = int64_t(std::lower_bound(cost_end.begin(), cost_end.end(), target) - cost_end.begin()) + 1;
+    bounds[size_t(c)] = std::clamp(bounds[size_t(c)], bounds[size_t(c) - 1], n_units);
+  }
+  bounds[size_t(chunks)] = n_units;
+  ctx.pool->run_chunks(chunks, [&](int64_t c) { run_units(bounds[size_t(c)], bounds[size_t(c) + 1]); });
 }
 
 namespace {

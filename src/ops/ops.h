@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/kernels.h"
@@ -26,6 +27,16 @@ struct OpContext {
 
 // y[m, w.n] = x[m, w.k] . W^T (fp32 accumulation). Threads split the output features.
 void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w, float* y);
+
+// Several independent linears (each its own x, m, weight and y) in one parallel region: the rows of all
+// of them are split into chunks of about equal weight bytes. Each y is exactly what linear() gives.
+struct LinearJob {
+  const float* x = nullptr;
+  int64_t m = 0;
+  WeightView w;
+  float* y = nullptr;
+};
+void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs);
 
 // In-place activation / KV fake quantisation (spec §2.11, §2.12).
 void fp8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_t stride, int64_t block);

@@ -86,7 +86,7 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
                  opt.prompt_len + opt.gen_len, cfg.max_position_embeddings);
   BenchResult r;
   r.threads = base_ctx.ops.pool ? base_ctx.ops.pool->size() : 1;
-  const dsv4::TrafficModel traffic(cfg);
+  const dsv4::TrafficModel traffic(cfg, model.pools().kv_entry_bytes(), model.pools().indexer_entry_bytes());
   dsv4::Profile prof;
   dsv4::ModelContext ctx = base_ctx;
   ctx.profile = &prof;

@@ -89,6 +89,42 @@ TEST(LinearInvariance, ThreadedOpsMatchSingleTokenCalls) {
   }
 }
 
+TEST(LinearGroup, EachJobEqualsItsOwnLinear) {
+  Rng rng(31);
+  // Expert-like jobs: FP4 and FP8 weights of different shapes, 0..5 tokens each, some rows shared.
+  struct Spec {
+    WFormat fmt;
+    int64_t n, k, m;
+  };
+  const Spec specs[] = {{WFormat::kFP4, 64, 256, 1}, {WFormat::kFP4, 64, 256, 3}, {WFormat::kFP8, 100, 256, 2},
+                        {WFormat::kBF16, 37, 96, 5}, {WFormat::kFP4, 256, 64, 0}, {WFormat::kFP8, 9, 512, 1}};
+  std::vector<TestWeight> ws;
+  std::vector<std::vector<float>> xs;
+  for (const Spec& s : specs) {
+    ws.push_back(make_weight(rng, s.fmt, s.n, s.k));
+    xs.push_back(randn(rng, size_t(std::max<int64_t>(s.m, 1) * s.k)));
+  }
+  for (int threads : {1, 2, 3, 7}) {
+    for (bool use_fast : {false, true}) {
+      if (use_fast && !fast::available()) continue;
+      const ThreadPool pool(threads);
+      const ops::OpContext ctx = ops::OpContext::make(pool, use_fast);
+      std::vector<std::vector<float>> ys, want;
+      std::vector<ops::LinearJob> jobs;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        ys.emplace_back(size_t(specs[i].m * specs[i].n), -7.0f);
+        want.emplace_back(size_t(specs[i].m * specs[i].n), -7.0f);
+        ops::linear(ctx, xs[i].data(), specs[i].m, ws[i].view(0, specs[i].n), want.back().data());
+      }
+      for (size_t i = 0; i < ws.size(); ++i) jobs.push_back({xs[i].data(), specs[i].m, ws[i].view(0, specs[i].n), ys[i].data()});
+      ops::linear_group(ctx, jobs);
+      for (size_t i = 0; i < ws.size(); ++i)
+        for (size_t o = 0; o < ys[i].size(); ++o)
+          ASSERT_TRUE(same(ys[i][o], want[i][o])) << "job " << i << " threads " << threads << " fast " << use_fast;
+    }
+  }
+}
+
 TEST(LinearInvariance, Fp8ScalesAtTheEndsOfTheRange) {
   REQUIRE_FAST();
   // One row of 32 ones (code 0x38), x = 2^-20 each: the block sum is 2^-15, times the scale.

@@ -67,6 +67,14 @@ TEST(Traffic, CacheBytesMatchHandCount) {
             4 * 128 * 512 + 2 * (125 * 256 + 16 * 512 + 16384 + 8192) + 3 * 512);
 }
 
+TEST(Traffic, CacheBytesFollowTheEntrySize) {
+  // Compact entries: 200-byte KV entries and 40-byte indexer keys; compressor states stay fp32.
+  const TrafficModel t(tiny(), 200, 40);
+  EXPECT_EQ(t.cache_read_bytes(0), 4 * 200);
+  EXPECT_EQ(t.cache_read_bytes(9), 4 * 10 * 200 + 2 * (2 * 40 + 2 * 200));
+  EXPECT_EQ(t.cache_read_bytes(11), 4 * 12 * 200 + 2 * (3 * 40 + 3 * 200 + 2 * 8 * 256 * 4 + 2 * 8 * 128 * 4));
+}
+
 TEST(Traffic, FlopsMatchHandCount) {
   const TrafficModel t(tiny());
   // Multiply-adds per layer at pos 0: hc mixes 2*24*1024; wq_a, wq_b, wkv, wo_a (R*H*hd), wo_b;

@@ -36,6 +36,10 @@ cpu::WeightView view(const Linear& l);
 // y[m, n] = W x, with the FP8 activation quantisation of spec §2.11 when the weight is stored FP8/FP4
 // and the mode simulates it (`quant_ok` false for wo_a, which the reference runs in bf16).
 void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& w, float* y, bool quant_ok = true);
+// Whether linear_q quantises its input for `w`, and that quantisation in place (x [m, k], per token and
+// 128 columns), for callers that share one quantised input between several weights.
+bool act_quant_applies(const ModelContext& ctx, const Linear& w);
+void act_quant(const ModelContext& ctx, float* x, int64_t m, int64_t k);
 
 // Hyper-connections (spec §2.2, §2.8). streams [T, hc, D].
 void hc_pre(const ModelContext& ctx, const ModelConfig& cfg, const HcWeights& w, const float* streams, int64_t T,

@@ -21,12 +21,19 @@ cpu::WeightView view(const Linear& l) {
   return v;
 }
 
+bool act_quant_applies(const ModelContext& ctx, const Linear& w) {
+  return (w.fmt == WFormat::kFP8 || w.fmt == WFormat::kFP4) && ctx.numerics.act_quant;
+}
+
+void act_quant(const ModelContext& ctx, float* x, int64_t m, int64_t k) {
+  ops::fp8_fake_quant(ctx.ops, x, m, k, k, 128);  // per token, per 128 columns
+}
+
 void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& w, float* y, bool quant_ok) {
-  const bool quantised = w.fmt == WFormat::kFP8 || w.fmt == WFormat::kFP4;
-  if (quantised && quant_ok && ctx.numerics.act_quant) {
-    std::vector<float> xq(x, x + m * w.k);                      // [m, k]
-    ops::fp8_fake_quant(ctx.ops, xq.data(), m, w.k, w.k, 128);  // per token, per 128 columns
-    ops::linear(ctx.ops, xq.data(), m, view(w), y);             // [m, n]
+  if (quant_ok && act_quant_applies(ctx, w)) {
+    std::vector<float> xq(x, x + m * w.k);           // [m, k]
+    act_quant(ctx, xq.data(), m, w.k);
+    ops::linear(ctx.ops, xq.data(), m, view(w), y);  // [m, n]
     return;
   }
   ops::linear(ctx.ops, x, m, view(w), y);  // [m, n]

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "core/check.h"
@@ -22,28 +23,59 @@ float score_of(ScoreFunc f, float z) {
   return z;
 }
 
-// Clamped SwiGLU expert on rows x [m, D] -> y [m, D]; `weight` (per row, may be null) scales the
-// intermediate before w2 (spec §2.7).
-void expert_forward(const LayerEnv& env, const ExpertWeights& e, const float* x, int64_t m, const float* weight,
-                    float* y) {
+// One expert over some rows: x [m, D] (already quantised when the expert's w1/w3 want it), the per-row
+// routing weight (null for the shared expert), y [m, D].
+struct ExpertCall {
+  const ExpertWeights* w = nullptr;
+  const float* x = nullptr;
+  int64_t m = 0;
+  const float* weight = nullptr;
+  float* y = nullptr;
+};
+
+// Clamped SwiGLU experts (spec §2.7): every w1 and w3 product of the calls in one parallel region, the
+// activation, then every w2 product in a second. Each expert computes exactly what it would alone:
+// g = w1 x, u = w3 x, h = silu(min(g, lim)) * clamp(u, +-lim) * weight, y = w2 h (h quantised like
+// linear_q would).
+void run_experts(const LayerEnv& env, std::span<const ExpertCall> calls) {
   const ModelConfig& cfg = env.cfg;
   const int64_t I = cfg.moe_intermediate_size;
-  std::vector<float> g(size_t(m * I)), u(size_t(m * I));  // [m, I]
-  linear_q(env.ctx, x, m, e.w1, g.data());
-  linear_q(env.ctx, x, m, e.w3, u.data());
+  int64_t rows = 0;
+  for (const ExpertCall& c : calls) rows += c.m;
+  std::vector<float> g(size_t(rows * I)), u(size_t(rows * I));  // [rows, I]
+  std::vector<ops::LinearJob> jobs;
+  int64_t off = 0;
+  for (const ExpertCall& c : calls) {
+    jobs.push_back({c.x, c.m, view(c.w->w1), &g[size_t(off * I)]});
+    jobs.push_back({c.x, c.m, view(c.w->w3), &u[size_t(off * I)]});
+    off += c.m;
+  }
+  ops::linear_group(env.ctx.ops, jobs);
   const float lim = float(cfg.swiglu_limit);
-  for (int64_t r = 0; r < m; ++r)
-    for (int64_t i = 0; i < I; ++i) {
-      float gv = g[size_t(r * I + i)], uv = u[size_t(r * I + i)];
-      if (lim > 0) {
-        uv = std::clamp(uv, -lim, lim);
-        gv = std::min(gv, lim);
+  off = 0;
+  for (const ExpertCall& c : calls) {
+    for (int64_t r = 0; r < c.m; ++r)
+      for (int64_t i = 0; i < I; ++i) {
+        const size_t at = size_t((off + r) * I + i);
+        float gv = g[at], uv = u[at];
+        if (lim > 0) {
+          uv = std::clamp(uv, -lim, lim);
+          gv = std::min(gv, lim);
+        }
+        float h = gv / (1.0f + std::exp(-gv)) * uv;
+        if (c.weight) h *= c.weight[r];
+        g[at] = h;
       }
-      float h = gv / (1.0f + std::exp(-gv)) * uv;
-      if (weight) h *= weight[r];
-      g[size_t(r * I + i)] = h;
-    }
-  linear_q(env.ctx, g.data(), m, e.w2, y);  // [m, D]
+    if (act_quant_applies(env.ctx, c.w->w2)) act_quant(env.ctx, &g[size_t(off * I)], c.m, I);
+    off += c.m;
+  }
+  jobs.clear();
+  off = 0;
+  for (const ExpertCall& c : calls) {
+    jobs.push_back({&g[size_t(off * I)], c.m, view(c.w->w2), c.y});
+    off += c.m;
+  }
+  ops::linear_group(env.ctx.ops, jobs);
 }
 
 }  // namespace
@@ -94,37 +126,68 @@ void moe_forward(const LayerEnv& env, const MoEWeights& w, const float* x, int64
     env.ctx.trace->ids(env.prefix + "expert_ids", sorted.data(), {T, K});
   }
 
-  // ---- routed experts, in expert order, each over the rows routed to it ----
+  // ---- routed experts, each over the rows routed to it ----
+  // The activation quantisation is per token, so x is quantised once and shared by every expert.
   scope.emplace(prof, OpFamily::kExperts);
-  int64_t n_run = 0;  // distinct experts this call ran
-  std::fill(out, out + T * D, 0.0f);
-  std::vector<int64_t> rows;
-  std::vector<float> xe, we, ye;
-  for (int64_t e = 0; e < E; ++e) {
-    rows.clear();
-    we.clear();
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t k = 0; k < K; ++k)
-        if (ids[size_t(t * K + k)] == e) {
-          rows.push_back(t);
-          we.push_back(wts[size_t(t * K + k)]);
-        }
-    if (rows.empty()) continue;
-    ++n_run;
-    const int64_t m = int64_t(rows.size());
-    xe.resize(size_t(m * D));                // [m, D]
-    for (int64_t r = 0; r < m; ++r) std::copy(x + rows[size_t(r)] * D, x + (rows[size_t(r)] + 1) * D, &xe[size_t(r * D)]);
-    ye.resize(size_t(m * D));                // [m, D]
-    expert_forward(env, w.experts[size_t(e)], xe.data(), m, we.data(), ye.data());
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t d = 0; d < D; ++d) out[rows[size_t(r)] * D + d] += ye[size_t(r * D + d)];
+  const ExpertWeights& probe = cfg.n_routed_experts > 0 ? w.experts[0] : w.shared;
+  std::vector<float> xq;  // [T, D]
+  const float* xs = x;
+  if (act_quant_applies(env.ctx, probe.w1)) {
+    xq.assign(x, x + T * D);
+    act_quant(env.ctx, xq.data(), T, D);
+    xs = xq.data();
   }
-  if (prof) prof->add_experts(env.layer, n_run);
+  std::vector<std::vector<int64_t>> rows(static_cast<size_t>(E));  // tokens routed to each expert
+  std::vector<std::vector<float>> we(static_cast<size_t>(E));      // and their routing weights
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t e = ids[size_t(t * K + k)];
+      rows[size_t(e)].push_back(t);
+      we[size_t(e)].push_back(wts[size_t(t * K + k)]);
+    }
+  std::vector<ExpertCall> calls;
+  std::vector<int64_t> call_expert;
+  int64_t n_rows = 0;
+  for (int64_t e = 0; e < E; ++e)
+    if (!rows[size_t(e)].empty()) {
+      calls.push_back({&w.experts[size_t(e)], nullptr, int64_t(rows[size_t(e)].size()), we[size_t(e)].data(), nullptr});
+      call_expert.push_back(e);
+      n_rows += calls.back().m;
+    }
+  std::vector<float> xe(size_t(n_rows * D)), ye(size_t(n_rows * D));  // [rows, D] gathered per expert
+  int64_t off = 0;
+  for (size_t c = 0; c < calls.size(); ++c) {
+    const auto& rs = rows[size_t(call_expert[c])];
+    for (size_t r = 0; r < rs.size(); ++r)
+      std::copy(xs + rs[r] * D, xs + (rs[r] + 1) * D, &xe[size_t((off + int64_t(r)) * D)]);
+    calls[c].x = &xe[size_t(off * D)];
+    calls[c].y = &ye[size_t(off * D)];
+    off += calls[c].m;
+  }
+  run_experts(env, calls);
+  // Sum in expert order, as one expert after another would.
+  std::fill(out, out + T * D, 0.0f);
+  off = 0;
+  for (size_t c = 0; c < calls.size(); ++c) {
+    const auto& rs = rows[size_t(call_expert[c])];
+    for (size_t r = 0; r < rs.size(); ++r)
+      for (int64_t d = 0; d < D; ++d) out[rs[r] * D + d] += ye[size_t((off + int64_t(r)) * D + d)];
+    off += calls[c].m;
+  }
+  if (prof) prof->add_experts(env.layer, int64_t(calls.size()));
   // ---- shared expert ----
   scope.emplace(prof, OpFamily::kShared);
   if (cfg.n_shared_experts > 0) {
-    ye.resize(size_t(T * D));                // [T, D]
-    expert_forward(env, w.shared, x, T, nullptr, ye.data());
+    std::vector<float> xsh;  // the shared expert's input, if its quantisation differs from the routed one's
+    const float* xin = xs;
+    if (act_quant_applies(env.ctx, w.shared.w1) != act_quant_applies(env.ctx, probe.w1)) {
+      xsh.assign(x, x + T * D);
+      if (act_quant_applies(env.ctx, w.shared.w1)) act_quant(env.ctx, xsh.data(), T, D);
+      xin = xsh.data();
+    }
+    ye.resize(size_t(T * D));  // [T, D]
+    const ExpertCall shared{&w.shared, xin, T, nullptr, ye.data()};
+    run_experts(env, {&shared, 1});
     for (int64_t i = 0; i < T * D; ++i) out[i] += ye[size_t(i)];
   }
 }

@@ -16,7 +16,11 @@ int layer_of(const std::string& name) {
 }
 }  // namespace
 
-TrafficModel::TrafficModel(const ModelConfig& cfg) : cfg_(cfg), expert_(size_t(cfg.num_hidden_layers), 0) {
+TrafficModel::TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes, int64_t indexer_entry_bytes)
+    : cfg_(cfg),
+      kv_entry_(kv_entry_bytes > 0 ? kv_entry_bytes : int64_t(sizeof(float)) * cfg.head_dim),
+      indexer_entry_(indexer_entry_bytes > 0 ? indexer_entry_bytes : int64_t(sizeof(float)) * cfg.index_head_dim),
+      expert_(size_t(cfg.num_hidden_layers), 0) {
   std::vector<int64_t> routed(size_t(cfg.num_hidden_layers), 0);
   for_each_tensor(cfg, nullptr, [&](TensorSlot& s) {
     if (s.mtp) return;
@@ -41,23 +45,26 @@ int64_t TrafficModel::step_weight_bytes(std::span<const int64_t> experts_run, in
 }
 
 int64_t TrafficModel::cache_read_bytes(int64_t pos) const {
-  const int64_t f = int64_t(sizeof(float));
   const int64_t hd = cfg_.head_dim, ID = cfg_.index_head_dim;
-  int64_t floats = 0;
+  int64_t entries = 0, index_keys = 0, state_floats = 0;
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
-    floats += std::min<int64_t>(pos + 1, cfg_.sliding_window) * hd;  // window
+    entries += std::min<int64_t>(pos + 1, cfg_.sliding_window);  // window
     const int r = cfg_.ratio(l);
     if (r == 0) continue;
     const int64_t blocks = (pos + 1) / r;  // completed compressed blocks visible to this token
-    if (r == 4) floats += blocks * ID + std::min<int64_t>(blocks, cfg_.index_topk) * hd;
-    else floats += blocks * hd;
+    if (r == 4) {
+      index_keys += blocks;
+      entries += std::min<int64_t>(blocks, cfg_.index_topk);
+    } else {
+      entries += blocks;
+    }
     if ((pos + 1) % r == 0) {  // a block completes: its compressor pools the whole partial state
       const int64_t c = r == 4 ? 2 : 1;
-      floats += 2 * (c * r) * (c * hd);            // kv rows and score rows
-      if (r == 4) floats += 2 * (2 * 4) * (2 * ID);  // the indexer's compressor
+      state_floats += 2 * (c * r) * (c * hd);            // kv rows and score rows
+      if (r == 4) state_floats += 2 * (2 * 4) * (2 * ID);  // the indexer's compressor
     }
   }
-  return floats * f;
+  return entries * kv_entry_ + index_keys * indexer_entry_ + state_floats * int64_t(sizeof(float));
 }
 
 int64_t TrafficModel::token_flops(int64_t pos) const {

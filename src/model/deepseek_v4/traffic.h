@@ -11,7 +11,8 @@
 // Cache: per token, what the main layers' attention reads after writing its own entry (attention.cc):
 // the sliding window, every compressed entry of a ratio-128 layer, and for a ratio-4 layer every
 // indexer key plus the top-k compressed entries it picks; a compressor's partial state is read when a
-// block completes. Cached entries are fp32 in CachePools.
+// block completes. Entry sizes are the pools' (fp32 or the compact formats of cache_codec.h); compressor
+// states are fp32.
 //
 // FLOPs (2 per multiply-add) for the prefill rate: every main-layer linear and hyper-connection mix, the
 // num_experts_per_tok routed experts and the shared expert per token, the attention scores and weighted
@@ -28,7 +29,8 @@ namespace tachyon::dsv4 {
 
 class TrafficModel {
  public:
-  explicit TrafficModel(const ModelConfig& cfg);  // from the tensor listing; needs no checkpoint
+  // From the tensor listing (needs no checkpoint). Cache entry sizes in bytes; 0 means fp32 entries.
+  explicit TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes = 0, int64_t indexer_entry_bytes = 0);
 
   int64_t dense_bytes() const { return dense_; }                 // read once per step
   int64_t expert_bytes(int layer) const { return expert_[size_t(layer)]; }  // one routed expert
@@ -46,7 +48,7 @@ class TrafficModel {
 
  private:
   ModelConfig cfg_;  // a copy: the model may outlive the caller's config
-  int64_t dense_ = 0, per_token_ = 0;
+  int64_t dense_ = 0, per_token_ = 0, kv_entry_ = 0, indexer_entry_ = 0;
   std::vector<int64_t> expert_;  // per main layer
 };
 
