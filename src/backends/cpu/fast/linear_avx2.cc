@@ -144,28 +144,26 @@ TACHYON_AVX2 void tile_fp4(const Args& a) {
   }
   __m256 acc[R][T];
   zero(acc);
-  __m256 sv[R];
-  for (auto& v : sv) v = _mm256_setzero_ps();
+  alignas(32) float sf[R][8];  // scales of the current 8 blocks (read back by broadcast: no registers held)
   for (int64_t blk = 0; blk < sk; ++blk) {
     const int64_t j = blk * 32;
-    if ((blk & 7) == 0) {  // scales of the next 8 blocks
+    if ((blk & 7) == 0) {
       for (int r = 0; r < R; ++r) {
         if (blk + 8 <= sk) {
-          sv[r] = e8m0x8(sr[r] + blk);
+          _mm256_store_ps(sf[r], e8m0x8(sr[r] + blk));
         } else {
           uint8_t buf[8] = {};
           std::copy(sr[r] + blk, sr[r] + sk, buf);
-          sv[r] = e8m0x8(buf);
+          _mm256_store_ps(sf[r], e8m0x8(buf));
         }
       }
     }
-    const __m256i lane = _mm256_set1_epi32(int(blk & 7));
     for (int r = 0; r < R; ++r) {
       if ((blk & 3) == 0)  // one cache line of the next tile's rows per 4 blocks
         _mm_prefetch(reinterpret_cast<const char*>(wr[r] + j / 2 + R * (k / 2)), _MM_HINT_T0);
       __m256 wv[4];
       dec32_fp4(wr[r] + j / 2, wv);
-      const __m256 s = _mm256_permutevar8x32_ps(sv[r], lane);
+      const __m256 s = _mm256_broadcast_ss(&sf[r][blk & 7]);
       for (int t = 0; t < T; ++t) {
         const float* xt = a.x + t * k + j;
         __m256 p = _mm256_mul_ps(_mm256_loadu_ps(xt), wv[0]);
