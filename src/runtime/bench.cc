@@ -114,9 +114,11 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
   const auto prompt = random_tokens(rng, opt.prompt_len, cfg.vocab_size);
   {
     dsv4::SeqInput in{&seq, prompt, false};
+    prof.clear();
     const auto t0 = clock_type::now();
     forward({&in, 1});
     r.prefill_s = seconds_since(t0);
+    r.prefill_op_s = prof.seconds;
   }
   r.prefill_tok_s = double(opt.prompt_len) / r.prefill_s;
   for (int64_t p = 0; p < opt.prompt_len; ++p) r.prefill_flops += traffic.token_flops(p);

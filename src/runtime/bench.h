@@ -35,6 +35,7 @@ struct BenchResult {
   // prefill
   double prefill_s = 0, prefill_tok_s = 0;
   int64_t prefill_flops = 0;
+  std::array<double, size_t(dsv4::OpFamily::kCount)> prefill_op_s{};  // wall
   // decode, batch 1
   double decode_s = 0, decode_tok_s = 0, decode_cpu_s = 0;  // cpu: process CPU time
   double weight_bytes_per_token = 0, cache_bytes_per_token = 0, bytes_per_token = 0;

@@ -47,6 +47,7 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
   j["threads"] = r.threads;
   j["prefill_s"] = r.prefill_s;
   j["prefill_gflops"] = double(r.prefill_flops) / r.prefill_s / 1e9;
+  j["prefill_ms_by_op"] = op_times(r.prefill_op_s);
   j["decode_ms_per_token"] = 1e3 / r.decode_tok_s;
   j["decode_cpu_ms_per_token"] = r.decode_cpu_s / double(o.gen_len) * 1e3;
   j["weight_bytes_per_token"] = r.weight_bytes_per_token;
@@ -80,16 +81,17 @@ int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
               double(r.bw.bytes) / (1 << 20), r.bw.runs);
   std::printf("peak GEMM      %9.2f GFLOP/s (bf16 linear, 128 x 4096 x 2048)\n", r.peak_gemm_gflops);
   std::printf("decode_bw_ratio     %.3f\nprefill_flops_ratio %.3f\n", r.decode_bw_ratio, r.prefill_flops_ratio);
-  std::printf("\nms per decode step    batch 1   (main thread CPU)   batch %d\n", o.batch);
-  double t1 = 0, tb = 0;
+  std::printf("\nms per decode step    batch 1   (main thread CPU)   batch %-5d   prefill (whole)\n", o.batch);
+  double t1 = 0, tb = 0, tp = 0;
   for (size_t f = 0; f < r.decode_op_s.size(); ++f) {
-    std::printf("  %-16s %9.3f   %9.3f        %9.3f\n", std::string(dsv4::kOpFamilyNames[f]).c_str(),
-                r.decode_op_s[f] * 1e3, r.decode_op_cpu_s[f] * 1e3, r.batch_op_s[f] * 1e3);
+    std::printf("  %-16s %9.3f   %9.3f        %9.3f     %9.3f\n", std::string(dsv4::kOpFamilyNames[f]).c_str(),
+                r.decode_op_s[f] * 1e3, r.decode_op_cpu_s[f] * 1e3, r.batch_op_s[f] * 1e3, r.prefill_op_s[f] * 1e3);
     t1 += r.decode_op_s[f];
     tb += r.batch_op_s[f];
+    tp += r.prefill_op_s[f];
   }
-  std::printf("  %-16s %9.3f                     %9.3f\n", "other", (1.0 / r.decode_tok_s - t1) * 1e3,
-              (double(o.batch) / r.batch_decode_tok_s - tb) * 1e3);
+  std::printf("  %-16s %9.3f                     %9.3f     %9.3f\n", "other", (1.0 / r.decode_tok_s - t1) * 1e3,
+              (double(o.batch) / r.batch_decode_tok_s - tb) * 1e3, (r.prefill_s - tp) * 1e3);
   return 0;
 }
 
