@@ -128,6 +128,11 @@ void rmsnorm(const OpContext& ctx, const float* x, const uint16_t* w, int64_t m,
   else cpu::ref::rmsnorm(x, w, m, d, eps, y);
 }
 
+void dot_f64(const OpContext& ctx, const float* a, const float* w, int64_t n, int64_t n_out, double* out) {
+  if (ctx.fast()) cpu::fast::dot_f64(a, w, n, n_out, out);
+  else cpu::ref::dot_f64(a, w, n, n_out, out);
+}
+
 void rope(float* x, int64_t dim, const float* cs, bool inverse) {
   TACHYON_CHECK(dim % 2 == 0);
   cpu::ref::rope(x, dim, cs, inverse);

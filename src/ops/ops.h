@@ -43,6 +43,8 @@ void fp8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_
 void fp4_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_t stride, int64_t block);
 
 void rmsnorm(const OpContext& ctx, const float* x, const uint16_t* w_bf16, int64_t m, int64_t d, float eps, float* y);
+// out[o] = a . w[o] in double (cpu::ref::dot_f64's order; bit-exact either kernel), w [n_out, n].
+void dot_f64(const OpContext& ctx, const float* a, const float* w, int64_t n, int64_t n_out, double* out);
 void rope(float* x, int64_t dim, const float* cos_sin, bool inverse);
 void hadamard(float* x, int64_t n);
 void topk(const float* scores, int64_t n, int64_t k, int32_t* out);

@@ -46,9 +46,15 @@ void rmsnorm(const float* x, const uint16_t* w_bf16, int64_t m, int64_t d, float
 void attention_sink(const float* q, int64_t d, const float* const* keys, int64_t n_keys, const float* sink,
                     float scale, float* out, int64_t h_begin, int64_t h_end);
 uint64_t stream_sum(const uint64_t* p, int64_t n);
+void dot_f64(const float* a, const float* w, int64_t n, int64_t n_out, double* out);
 }  // namespace fast
 
 namespace ref {
+
+// out[o] = sum_i a[i] * w[o * n + i] for o in [0, n_out), in double: four partial sums s_l over i = l mod 4
+// (each product of two floats is exact in double), then (s0 + s1) + (s2 + s3); the fast twin is
+// bit-exact. The hyper-connection mixes (spec §2.2) use it.
+void dot_f64(const float* a, const float* w, int64_t n, int64_t n_out, double* out);
 
 // Wrapping sum of n 64-bit words: the streaming read of the memory-bandwidth probe (probe.h). Exact in
 // any order, so the fast twin must match bit for bit.

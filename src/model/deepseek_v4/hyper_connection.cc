@@ -10,22 +10,9 @@ namespace tachyon::dsv4 {
 
 namespace {
 // mixes[t] = (fn . flatten(streams[t])) * rsqrt(mean(streams[t]^2) + eps). The dot products and the
-// mean square are accumulated in double: the mixes feed sigmoids and 20 Sinkhorn passes whose output
-// scales every stream, so their rounding is what most often moves a later FP8 rounding decision away
-// from the reference's (golden README, "Prefill vs. prefill-then-decode").
-double dot_f64(const float* a, const float* b, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += double(a[i]) * b[i];
-    s1 += double(a[i + 1]) * b[i + 1];
-    s2 += double(a[i + 2]) * b[i + 2];
-    s3 += double(a[i + 3]) * b[i + 3];
-  }
-  for (; i < n; ++i) s0 += double(a[i]) * b[i];
-  return (s0 + s1) + (s2 + s3);
-}
-
+// mean square are accumulated in double (ops::dot_f64): the mixes feed sigmoids and 20 Sinkhorn passes
+// whose output scales every stream, so their rounding is what most often moves a later FP8 rounding
+// decision away from the reference's (golden README, "Prefill vs. prefill-then-decode").
 void hc_mixes(const ModelContext& ctx, const ModelConfig& cfg, const TensorRef& fn, const float* streams, int64_t T,
               std::vector<float>& mixes) {
   const int64_t hcD = int64_t(cfg.hc_mult) * cfg.hidden_size;
@@ -33,10 +20,14 @@ void hc_mixes(const ModelContext& ctx, const ModelConfig& cfg, const TensorRef& 
   const float* w = fn.data<float>();                     // [n_mix, hc * D]
   mixes.resize(size_t(T * n_mix));                       // [T, n_mix]
   auto rows = [&](int64_t t0, int64_t t1) {
+    std::vector<double> d(static_cast<size_t>(n_mix));
     for (int64_t t = t0; t < t1; ++t) {
       const float* a = streams + t * hcD;                // [hc * D]
-      const float r = 1.0f / std::sqrt(float(dot_f64(a, a, hcD) / double(hcD)) + float(cfg.rms_norm_eps));
-      for (int64_t o = 0; o < n_mix; ++o) mixes[size_t(t * n_mix + o)] = float(dot_f64(a, w + o * hcD, hcD)) * r;
+      double ss = 0;
+      ops::dot_f64(ctx.ops, a, a, hcD, 1, &ss);
+      const float r = 1.0f / std::sqrt(float(ss / double(hcD)) + float(cfg.rms_norm_eps));
+      ops::dot_f64(ctx.ops, a, w, hcD, n_mix, d.data());
+      for (int64_t o = 0; o < n_mix; ++o) mixes[size_t(t * n_mix + o)] = float(d[size_t(o)]) * r;
     }
   };
   if (ctx.ops.pool) ctx.ops.pool->parallel_for(T, 1, rows);

@@ -174,4 +174,45 @@ TACHYON_AVX2 void attention_sink(const float* q, int64_t d, const float* const* 
   }
 }
 
+// dot_f64 with the four partial sums in the four lanes of a double vector: products of floats are exact
+// in double, so fused or not they add the same values in the same order as ref::; four outputs share
+// each converted slice of a.
+namespace {
+// The tail past the last multiple of 4 joins lane 0, then the fixed pairwise sum.
+TACHYON_AVX2 inline double finish_f64(__m256d acc, const float* a, const float* b, int64_t n4, int64_t n) {
+  alignas(32) double l[4];
+  _mm256_store_pd(l, acc);
+  for (int64_t i = n4; i < n; ++i) l[0] += double(a[i]) * b[i];
+  return (l[0] + l[1]) + (l[2] + l[3]);
+}
+}  // namespace
+
+TACHYON_AVX2 void dot_f64(const float* a, const float* w, int64_t n, int64_t n_out, double* out) {
+  const int64_t n4 = n & ~int64_t(3);
+  int64_t o = 0;
+  for (; o + 4 <= n_out; o += 4) {
+    const float* b0 = w + o * n;
+    const float *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t i = 0; i < n4; i += 4) {
+      const __m256d av = _mm256_cvtps_pd(_mm_loadu_ps(a + i));
+      s0 = _mm256_fmadd_pd(av, _mm256_cvtps_pd(_mm_loadu_ps(b0 + i)), s0);
+      s1 = _mm256_fmadd_pd(av, _mm256_cvtps_pd(_mm_loadu_ps(b1 + i)), s1);
+      s2 = _mm256_fmadd_pd(av, _mm256_cvtps_pd(_mm_loadu_ps(b2 + i)), s2);
+      s3 = _mm256_fmadd_pd(av, _mm256_cvtps_pd(_mm_loadu_ps(b3 + i)), s3);
+    }
+    out[o] = finish_f64(s0, a, b0, n4, n);
+    out[o + 1] = finish_f64(s1, a, b1, n4, n);
+    out[o + 2] = finish_f64(s2, a, b2, n4, n);
+    out[o + 3] = finish_f64(s3, a, b3, n4, n);
+  }
+  for (; o < n_out; ++o) {
+    const float* b = w + o * n;
+    __m256d s = _mm256_setzero_pd();
+    for (int64_t i = 0; i < n4; i += 4)
+      s = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i)), _mm256_cvtps_pd(_mm_loadu_ps(b + i)), s);
+    out[o] = finish_f64(s, a, b, n4, n);
+  }
+}
+
 }  // namespace tachyon::cpu::fast

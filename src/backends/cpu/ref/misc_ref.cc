@@ -114,6 +114,22 @@ void attention_sink(const float* q, int64_t n_heads, int64_t d, const float* con
   }
 }
 
+void dot_f64(const float* a, const float* w, int64_t n, int64_t n_out, double* out) {
+  for (int64_t o = 0; o < n_out; ++o) {
+    const float* b = w + o * n;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      s0 += double(a[i]) * b[i];
+      s1 += double(a[i + 1]) * b[i + 1];
+      s2 += double(a[i + 2]) * b[i + 2];
+      s3 += double(a[i + 3]) * b[i + 3];
+    }
+    for (; i < n; ++i) s0 += double(a[i]) * b[i];
+    out[o] = (s0 + s1) + (s2 + s3);
+  }
+}
+
 void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,
                        float* pre, float* post, float* comb) {
   auto sigmoid = [](float v) { return 1.0f / (1.0f + std::exp(-v)); };
