@@ -55,6 +55,7 @@ struct ServeOptions {
   int64_t max_num_seqs = 16, max_num_batched_tokens = 512, max_model_len = 0, max_waiting = 256;
   double sse_ping_seconds = 5.0;
   bool prefix_caching = true;
+  int speculative_tokens = 0;
 };
 
 int run(const ServeOptions& o) {
@@ -81,6 +82,7 @@ int run(const ServeOptions& o) {
   cfg.http_threads = o.http_threads;
   cfg.sse_ping_seconds = o.sse_ping_seconds;
   cfg.engine.prefix_caching = o.prefix_caching;
+  cfg.engine.speculative_tokens = o.speculative_tokens;
   cfg.forced_output = o.forced_output;
 
   // Signals go to one waiting thread; every thread started from here on inherits the mask.
@@ -160,6 +162,9 @@ void add_serve(CLI::App& app, Action& action) {
   c->add_option("--cache-memory", o->cache_memory, "Cache budget, e.g. 8G or 512M (default: a quarter of free memory)");
   c->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o->prefix_caching,
               "Reuse the cached state of shared prompt prefixes (on by default)");
+  c->add_option("--speculative-tokens", o->speculative_tokens,
+                "Speculative decoding: draft this many tokens per step with the model's MTP module (0 = off)")
+      ->check(CLI::Range(0, 16));
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   c->add_option("--http-threads", o->http_threads, "HTTP worker threads (0 = max(64, 4 * max-num-seqs))");
