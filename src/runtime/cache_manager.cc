@@ -6,8 +6,12 @@
 
 namespace tachyon::runtime {
 
-CacheManager::CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes, bool prefix_caching)
-    : cfg_(cfg), pools_(pools), total_units_(std::max<int64_t>(0, budget_bytes / kUnitBytes)) {
+CacheManager::CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes, bool prefix_caching,
+                           int speculative_tokens)
+    : cfg_(cfg),
+      pools_(pools),
+      spec_tokens_(speculative_tokens),
+      total_units_(std::max<int64_t>(0, budget_bytes / kUnitBytes)) {
   if (prefix_caching) prefix_ = std::make_unique<PrefixCache>(pools);
   // Largest n with units_for(n) <= total (sequence_bytes is monotone in n).
   int64_t lo = 0, hi = 1;
@@ -21,6 +25,7 @@ CacheManager::CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int6
 
 int64_t CacheManager::sequence_bytes(int64_t n) const {
   if (n <= 0) return 0;
+  n += spec_tokens_;  // chained MTP drafts run ahead of the reserved tokens
   using P = dsv4::CachePools;
   const int64_t kv = pools_.kv_entry_bytes(), ix = pools_.indexer_entry_bytes();
   const int64_t W = cfg_.sliding_window;
@@ -29,7 +34,8 @@ int64_t CacheManager::sequence_bytes(int64_t n) const {
   // previous one is trimmed within a step.
   const int64_t window_blocks = std::min(cdiv(n, P::kWindowBlock), cdiv(W, P::kWindowBlock) + 2);
   int64_t bytes = 0;
-  for (int l = 0; l < cfg_.num_hidden_layers; ++l) {  // the MTP layer holds state only when used
+  const int layers = cfg_.num_hidden_layers + (spec_tokens_ > 0 ? 1 : 0);  // the MTP layer only when drafting
+  for (int l = 0; l < layers; ++l) {
     bytes += window_blocks * P::kWindowBlock * kv;
     const int r = cfg_.ratio(l);
     if (r == 0) continue;

@@ -24,7 +24,10 @@ class CacheManager : public CacheBudget {
  public:
   static constexpr int64_t kUnitBytes = 16 * 1024;  // accounting unit ("block")
 
-  CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes, bool prefix_caching = false);
+  // speculative_tokens > 0: requests also hold their MTP layer's state, and draft positions up to that
+  // many past the tokens they reserve (the MTP layer drafts ahead of the main model).
+  CacheManager(const ModelConfig& cfg, dsv4::CachePools& pools, int64_t budget_bytes, bool prefix_caching = false,
+               int speculative_tokens = 0);
   ~CacheManager();
 
   // Bytes the pools hold for one sequence after `n` tokens (upper bound over the step that gets there).
@@ -64,6 +67,7 @@ class CacheManager : public CacheBudget {
   void restore_prefix(Request& r, dsv4::SequenceState& s);
   const ModelConfig& cfg_;
   dsv4::CachePools& pools_;
+  int spec_tokens_ = 0;
   int64_t total_units_, used_units_ = 0, max_tokens_ = 0;
   int64_t capture_bytes_ = 0, prefix_queries_ = 0, prefix_hits_ = 0;
   std::unique_ptr<PrefixCache> prefix_;

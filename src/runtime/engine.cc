@@ -40,7 +40,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   if (budget <= 0) budget = int64_t(double(available_memory_bytes()) * cfg.cache_fraction);
   if (budget <= 0) return Status::error("cannot size the cache: give --cache-memory");
   e->cache_bytes_ = budget;
-  e->cache_ = std::make_unique<CacheManager>(e->ck_->config, e->model_->pools(), budget, cfg.prefix_caching);
+  if (cfg.speculative_tokens < 0) return Status::error("speculative_tokens must be at least 0");
+  if (cfg.speculative_tokens > 0 && e->ck_->weights.mtp.empty())
+    return Status::error("speculative decoding needs an MTP module, and this checkpoint has none");
+  e->cache_ = std::make_unique<CacheManager>(e->ck_->config, e->model_->pools(), budget, cfg.prefix_caching,
+                                             cfg.speculative_tokens);
   int64_t max_len = e->cache_->max_tokens();
   if (e->ck_->config.max_position_embeddings > 0) max_len = std::min(max_len, e->ck_->config.max_position_embeddings);
   if (cfg.scheduler.max_model_len > 0) max_len = std::min(max_len, cfg.scheduler.max_model_len);
@@ -164,7 +168,9 @@ void Engine::loop() {
       live_.erase(it);
     }
     StepPlan plan = sched_->schedule();
-    for (Request* r : plan.preempted)
+    for (Request* r : plan.preempted) {
+      r->draft.clear();  // its state is gone; drafts are made again after the recompute
+      if (auto it = live_.find(r->id); it != live_.end()) it->second->draft_probs.clear();
       if (r->finished()) {  // could never fit the cache
         auto it = live_.find(r->id);
         if (it != live_.end()) {
@@ -172,6 +178,7 @@ void Engine::loop() {
           live_.erase(it);
         }
       }
+    }
     if (!plan.empty()) run_step(plan);
     publish_stats(int64_t(plan.preempted.size()));
   }
@@ -188,13 +195,15 @@ std::vector<Engine::Capture> Engine::plan_captures(const StepPlan& plan) {
   PrefixCache* pc = cache_->prefix_cache();
   if (!pc) return caps;
   const int64_t g = pc->granularity();
+  const bool with_mtp = cfg_.speculative_tokens > 0;  // then the MTP layer's state is captured too
   for (const ScheduledChunk& c : plan.chunks) {
+    if (c.draft > 0) continue;  // speculative positions may be rolled back: no captures there
     const int64_t at = (c.start + c.n) / g * g;  // the last snapshot position this chunk reaches
     if (at <= c.start) continue;
     std::vector<int32_t> tokens(c.req->prompt);
     tokens.insert(tokens.end(), c.req->output.begin(), c.req->output.end());
     if (pc->contains(tokens, at)) continue;
-    if (!cache_->reserve_capture(model_->pools().capture_bytes(at, false))) continue;
+    if (!cache_->reserve_capture(model_->pools().capture_bytes(at, with_mtp))) continue;
     Capture cap{c.req, std::make_unique<dsv4::Snapshot>(model_->pools().new_snapshot(at))};
     cache_->state(*c.req).capture = cap.snap.get();
     caps.push_back(std::move(cap));
@@ -206,7 +215,7 @@ void Engine::finish_captures(std::vector<Capture>& caps) {
   dsv4::CachePools& pools = model_->pools();
   for (Capture& cap : caps) {
     cache_->state(*cap.req).capture = nullptr;
-    if (!pools.snapshot_complete(*cap.snap, false)) {
+    if (!pools.snapshot_complete(*cap.snap, cfg_.speculative_tokens > 0)) {
       pools.release(*cap.snap);
       continue;
     }
@@ -217,72 +226,263 @@ void Engine::finish_captures(std::vector<Capture>& caps) {
   cache_->settle();
 }
 
+bool Engine::deterministic(const Live& l) const {
+  const size_t k = l.req.output.size();
+  return !l.params.forced_tokens.empty() || k < l.params.prefix_tokens.size() || l.sampler->greedy();
+}
+
+TokenOutput Engine::choose(Live& l, const float* logits) {
+  const int64_t V = ck_->config.vocab_size;
+  const GenerationParams& p = l.params;
+  const Request& r = l.req;
+  const int eos = ck_->config.eos_token_id;
+  const bool block_eos = int64_t(r.output.size()) < p.min_tokens && !p.ignore_eos;
+  TokenOutput tok;
+  const size_t k = r.output.size();
+  if (!p.forced_tokens.empty()) {
+    tok.token = k < p.forced_tokens.size() ? p.forced_tokens[k] : eos;
+  } else if (k < p.prefix_tokens.size()) {
+    tok.token = p.prefix_tokens[k];
+  } else {
+    tok.token = l.sampler->sample(logits, V, r.prompt, r.output, block_eos ? eos : -1);
+  }
+  return tok;
+}
+
+FinishReason Engine::emit(Live& l, const TokenOutput& chosen, const float* logits) {
+  const int64_t V = ck_->config.vocab_size;
+  const GenerationParams& p = l.params;
+  Request* r = &l.req;
+  const int eos = ck_->config.eos_token_id;
+  TokenOutput tok = chosen;
+  if (p.top_logprobs >= 0) l.sampler->logprobs(logits, V, tok.token, p.top_logprobs, &tok.logprob, &tok.top);
+  r->output.push_back(tok.token);
+  RequestEvent ev;
+  ev.id = r->id;
+  ev.token = tok;
+  ev.prompt_tokens = int64_t(r->prompt.size());
+  ev.completion_tokens = int64_t(r->output.size());
+  ev.cached_tokens = r->num_cached_prefix;
+  bool keep = l.sink(ev);
+  FinishReason why = FinishReason::kNone;
+  const bool min_done = int64_t(r->output.size()) >= p.min_tokens;
+  if (!keep) why = FinishReason::kStop;
+  else if (min_done && !p.ignore_eos && tok.token == eos) why = FinishReason::kStop;
+  else if (min_done && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok.token) != p.stop_token_ids.end())
+    why = FinishReason::kStop;
+  else if (int64_t(r->output.size()) >= r->max_new_tokens) why = FinishReason::kLength;
+  return why;
+}
+
+void Engine::add_draft(Live& l, const float* mtp_logits) {
+  const int64_t V = ck_->config.vocab_size;
+  Request& r = l.req;
+  // The draft stands at output index output.size() + draft.size(); penalties see the drafts before it.
+  std::vector<int32_t> seen(r.output);
+  seen.insert(seen.end(), r.draft.begin(), r.draft.end());
+  const GenerationParams& p = l.params;
+  const size_t k = seen.size();
+  const int eos = ck_->config.eos_token_id;
+  const int32_t banned = int64_t(k) < p.min_tokens && !p.ignore_eos ? eos : -1;
+  const bool det = !p.forced_tokens.empty() || k < p.prefix_tokens.size() || l.sampler->greedy();
+  if (det) {
+    // Greedy draft: the most likely token after the same processing (no random numbers drawn).
+    float best = -INFINITY;
+    int32_t arg = 0;
+    for (int64_t i = 0; i < V; ++i)
+      if (mtp_logits[i] > best && int32_t(i) != banned) best = mtp_logits[i], arg = int32_t(i);
+    r.draft.push_back(arg);
+    l.draft_probs.emplace_back();
+    return;
+  }
+  std::vector<float> q;
+  l.sampler->distribution(mtp_logits, V, r.prompt, seen, banned, q);
+  r.draft.push_back(l.sampler->draw(q));
+  l.draft_probs.push_back(std::move(q));
+}
+
 void Engine::run_step(StepPlan& plan) {
   const int64_t V = ck_->config.vocab_size;
-  std::vector<std::vector<int32_t>> feeds(plan.chunks.size());
+  const int K = cfg_.speculative_tokens;
+  const bool spec = K > 0;
+  const size_t nc = plan.chunks.size();
+  std::vector<std::vector<int32_t>> feeds(nc);
   std::vector<dsv4::SeqInput> inputs;
-  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+  std::vector<dsv4::SpecLog> logs(nc);
+  std::vector<int64_t> logit_row(nc), stream_row(nc);  // each chunk's first logits row and first token row
+  int64_t rows = 0, T = 0;
+  for (size_t i = 0; i < nc; ++i) {
     const ScheduledChunk& c = plan.chunks[i];
-    for (int64_t t = c.start; t < c.start + c.n; ++t) feeds[i].push_back(c.req->token_at(t));
-    inputs.push_back({&cache_->state(*c.req), feeds[i], false});
+    for (int64_t t = c.start; t < c.start + c.n - c.draft; ++t) feeds[i].push_back(c.req->token_at(t));
+    for (int64_t d = 0; d < c.draft; ++d) feeds[i].push_back(c.req->draft[size_t(d)]);
+    dsv4::SequenceState& st = cache_->state(*c.req);
+    if (c.draft > 0) st.spec = &logs[i];
+    inputs.push_back({&st, feeds[i], c.draft > 0});
+    logit_row[i] = rows;
+    stream_row[i] = T;
+    rows += c.draft > 0 ? c.n : 1;
+    T += c.n;
   }
   std::vector<Capture> caps = plan_captures(plan);
   dsv4::ForwardOutput out;
   model_->forward(ctx_, inputs, out);
-  finish_captures(caps);
-  const dsv4::CachePools& pools = model_->pools();
-  TACHYON_CHECK(pools.bytes_in_use() - pools.snapshot_only_bytes() <= cache_->used_units() * CacheManager::kUnitBytes,
-                "cache pools hold more than the accounting reserved");
+  if (!spec) finish_captures(caps);
   sched_->complete(plan);
-  int64_t prompt_tokens = 0, gen_tokens = 0, finished = 0;
-  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+
+  // Sample (and, for chunks with drafts, verify); finishing is applied after the MTP pass.
+  int64_t prompt_tokens = 0, gen_tokens = 0, finished = 0, drafts = 0, draft_tokens = 0, accepted_tokens = 0;
+  std::vector<FinishReason> why(nc, FinishReason::kNone);
+  std::vector<int64_t> committed(nc, 0);  // positions of this chunk the state keeps
+  std::vector<char> sampled(nc, 0);       // the chunk reached the end of its request (before this step's tokens)
+  for (size_t i = 0; i < nc; ++i) {
     const ScheduledChunk& c = plan.chunks[i];
     Request* r = c.req;
     prompt_tokens += std::max<int64_t>(0, std::min<int64_t>(c.start + c.n, int64_t(r->prompt.size())) - c.start);
+    committed[i] = c.n - c.draft;
     if (!c.samples()) continue;
+    sampled[i] = 1;
     Live& l = *live_.at(r->id);
-    const float* logits = out.logits.data() + int64_t(i) * V;  // one row per chunk: its last token
-    const GenerationParams& p = l.params;
-    const int eos = ck_->config.eos_token_id;
-    const bool block_eos = int64_t(r->output.size()) < p.min_tokens && !p.ignore_eos;
-    TokenOutput tok;
-    const size_t k = r->output.size();
-    if (!p.forced_tokens.empty()) {
-      tok.token = k < p.forced_tokens.size() ? p.forced_tokens[k] : eos;
-    } else if (k < p.prefix_tokens.size()) {
-      tok.token = p.prefix_tokens[k];
-    } else {
-      tok.token = l.sampler->sample(logits, V, r->prompt, r->output, block_eos ? eos : -1);
+    std::vector<int32_t> draft(r->draft.begin(), r->draft.begin() + c.draft);
+    std::vector<std::vector<float>> qs;
+    for (int64_t d = 0; d < c.draft; ++d) qs.push_back(std::move(l.draft_probs[size_t(d)]));
+    r->draft.clear();
+    l.draft_probs.clear();
+    int64_t accepted = 0;
+    for (int64_t d = 0; d <= c.draft; ++d) {
+      const float* logits = out.logits.data() + (logit_row[i] + d) * V;
+      TokenOutput tok;
+      bool took_draft = false;
+      if (d < c.draft && !deterministic(l) && !qs[size_t(d)].empty()) {
+        // Exact-distribution acceptance: keep the draft with probability min(1, p/q), else resample
+        // from the residual max(0, p - q).
+        const GenerationParams& p = l.params;
+        const int eos = ck_->config.eos_token_id;
+        const int32_t banned = int64_t(r->output.size()) < p.min_tokens && !p.ignore_eos ? eos : -1;
+        std::vector<float> pt;
+        l.sampler->distribution(logits, V, r->prompt, r->output, banned, pt);
+        const std::vector<float>& q = qs[size_t(d)];  // non-empty: drafted the same way
+        const int32_t x = draft[size_t(d)];
+        if (q[size_t(x)] > 0 && l.sampler->accept(double(pt[size_t(x)]) / double(q[size_t(x)]))) {
+          tok.token = x;
+          took_draft = true;
+        } else {
+          std::vector<float> res(static_cast<size_t>(V));
+          double sum = 0;
+          for (int64_t v = 0; v < V; ++v) sum += res[size_t(v)] = std::max(0.0f, pt[size_t(v)] - q[size_t(v)]);
+          tok.token = l.sampler->draw(sum > 0 ? res : pt);
+        }
+      } else {
+        tok = choose(l, logits);
+        took_draft = d < c.draft && tok.token == draft[size_t(d)];
+      }
+      ++gen_tokens;
+      if (took_draft) ++accepted;
+      why[i] = emit(l, tok, logits);
+      if (why[i] != FinishReason::kNone || !took_draft) break;
     }
-    if (p.top_logprobs >= 0) l.sampler->logprobs(logits, V, tok.token, p.top_logprobs, &tok.logprob, &tok.top);
-    r->output.push_back(tok.token);
-    ++gen_tokens;
-    RequestEvent ev;
-    ev.id = r->id;
-    ev.token = tok;
-    ev.prompt_tokens = int64_t(r->prompt.size());
-    ev.completion_tokens = int64_t(r->output.size());
-    ev.cached_tokens = r->num_cached_prefix;
-    bool keep = l.sink(ev);
-    FinishReason why = FinishReason::kNone;
-    const bool min_done = int64_t(r->output.size()) >= p.min_tokens;
-    if (!keep) why = FinishReason::kStop;
-    else if (min_done && !p.ignore_eos && tok.token == eos) why = FinishReason::kStop;
-    else if (min_done && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok.token) != p.stop_token_ids.end())
-      why = FinishReason::kStop;
-    else if (int64_t(r->output.size()) >= r->max_new_tokens) why = FinishReason::kLength;
-    if (why != FinishReason::kNone) {
-      sched_->finish(r, why);
-      emit_final(l, why);
-      live_.erase(r->id);
-      ++finished;
+    if (c.draft > 0) {
+      ++drafts;
+      draft_tokens += c.draft;
+      accepted_tokens += accepted;
+      r->num_computed += accepted;
+      committed[i] = 1 + accepted;
+      dsv4::SequenceState& st = cache_->state(*r);
+      model_->pools().rollback(st, c.start + committed[i]);
+      st.spec = nullptr;
     }
+  }
+
+  if (spec) {
+    // The MTP layer follows the main model over every committed position whose next token is known,
+    // then drafts for the requests that go on decoding.
+    std::vector<dsv4::MtpInput> mins;
+    std::vector<size_t> mchunk;
+    std::vector<std::vector<int32_t>> nexts(nc);
+    for (size_t i = 0; i < nc; ++i) {
+      const ScheduledChunk& c = plan.chunks[i];
+      if (why[i] != FinishReason::kNone) continue;
+      dsv4::SequenceState& st = cache_->state(*c.req);
+      TACHYON_CHECK(st.mtp_pos == c.start, "MTP layer out of step with the main model");
+      for (int64_t t = c.start + 1; t <= c.start + committed[i]; ++t) nexts[i].push_back(c.req->token_at(t));
+      mins.push_back({&st, out.final_streams.data() + stream_row[i] * ck_->config.hc_mult * ck_->config.hidden_size,
+                      nexts[i], false});
+      mchunk.push_back(i);
+    }
+    std::vector<float> mlogits, mstreams;
+    if (!mins.empty()) model_->mtp_forward(ctx_, mins, mlogits, &mstreams);
+    finish_captures(caps);
+    // Drafting: the first draft from the committed pass, more by chaining the MTP layer on its own
+    // output streams (positions that are rolled back afterwards).
+    const int64_t hcD = int64_t(ck_->config.hc_mult) * ck_->config.hidden_size;
+    struct Chain {
+      Live* l;
+      int64_t room;                 // drafts this request may still take
+      std::vector<float> streams;   // [hc, D] MTP output of its last position
+      std::unique_ptr<dsv4::SpecLog> log;
+      int64_t base;
+    };
+    std::vector<Chain> chains;
+    int64_t srow = 0;
+    for (size_t m = 0; m < mins.size(); ++m) {
+      const ScheduledChunk& c = plan.chunks[mchunk[m]];
+      const int64_t n = int64_t(mins[m].next_tokens.size());
+      srow += n;
+      if (!sampled[mchunk[m]]) continue;
+      Live& l = *live_.at(c.req->id);
+      const Request& r = l.req;
+      const int64_t room = std::min<int64_t>(K, r.max_new_tokens - int64_t(r.output.size()) - 1);
+      if (room <= 0) continue;
+      add_draft(l, mlogits.data() + int64_t(m) * V);
+      if (room > 1)
+        chains.push_back({&l, room, std::vector<float>(mstreams.begin() + (srow - 1) * hcD, mstreams.begin() + srow * hcD),
+                          std::make_unique<dsv4::SpecLog>(), cache_->state(r).mtp_pos});
+    }
+    for (int round = 1; !chains.empty(); ++round) {
+      std::vector<dsv4::MtpInput> cin;
+      for (Chain& ch : chains) {
+        dsv4::SequenceState& st = cache_->state(ch.l->req);
+        st.spec = ch.log.get();
+        cin.push_back({&st, ch.streams.data(), std::span<const int32_t>(&ch.l->req.draft.back(), 1), true});
+      }
+      std::vector<float> cl, cs;
+      model_->mtp_forward(ctx_, cin, cl, &cs);
+      std::vector<Chain> next;
+      for (size_t m = 0; m < chains.size(); ++m) {
+        Chain& ch = chains[m];
+        add_draft(*ch.l, cl.data() + int64_t(m) * V);
+        if (int64_t(ch.l->req.draft.size()) < ch.room) {
+          ch.streams.assign(cs.begin() + int64_t(m) * hcD, cs.begin() + int64_t(m + 1) * hcD);
+          next.push_back(std::move(ch));
+        } else {
+          dsv4::SequenceState& st = cache_->state(ch.l->req);
+          model_->pools().rollback(st, ch.base, true);
+          st.spec = nullptr;
+        }
+      }
+      chains = std::move(next);
+    }
+  }
+
+  const dsv4::CachePools& pools = model_->pools();
+  TACHYON_CHECK(pools.bytes_in_use() - pools.snapshot_only_bytes() <= cache_->used_units() * CacheManager::kUnitBytes,
+                "cache pools hold more than the accounting reserved");
+  for (size_t i = 0; i < nc; ++i) {
+    if (why[i] == FinishReason::kNone) continue;
+    Request* r = plan.chunks[i].req;
+    Live& l = *live_.at(r->id);
+    sched_->finish(r, why[i]);
+    emit_final(l, why[i]);
+    live_.erase(r->id);
+    ++finished;
   }
   std::lock_guard<std::mutex> g(mu_);
   stats_.prompt_tokens_total += prompt_tokens;
   stats_.generation_tokens_total += gen_tokens;
   stats_.requests_finished += finished;
   stats_.steps++;
+  stats_.spec_drafts += drafts;
+  stats_.spec_draft_tokens += draft_tokens;
+  stats_.spec_accepted_tokens += accepted_tokens;
 }
 
 }  // namespace tachyon::runtime

@@ -36,6 +36,9 @@ struct EngineConfig {
   // Attention cache entries: "auto" (fp8 under official numerics, else fp32), "fp32", "fp8" or
   // "fp8-bf16rope" (cache_codec.h).
   std::string kv_cache_dtype = "auto";
+  // Speculative decoding with the MTP module: draft this many tokens per decode step (chained MTP for
+  // more than one) and verify them in the step's forward pass. 0 = off.
+  int speculative_tokens = 0;
 };
 
 struct GenerationParams {
@@ -84,6 +87,9 @@ struct EngineStats {
   int64_t requests_finished = 0, preemptions = 0, steps = 0;
   int64_t prefix_queries = 0, prefix_hits = 0;  // tokens
   int64_t prefix_snapshots = 0, prefix_cache_units = 0;
+  // Speculative decoding (vLLM's spec_decode counters): verification steps with drafts, draft tokens
+  // verified, and of those, accepted.
+  int64_t spec_drafts = 0, spec_draft_tokens = 0, spec_accepted_tokens = 0;
 };
 
 class Engine {
@@ -107,10 +113,18 @@ class Engine {
     GenerationParams params;
     EventSink sink;
     std::unique_ptr<Sampler> sampler;
+    std::vector<std::vector<float>> draft_probs;  // per draft token, the distribution it was drawn from
   };
   Engine() = default;
   void loop();
   void run_step(StepPlan& plan);
+  // The token for output index output.size() from a row of logits (forced, prefix or sampled).
+  bool deterministic(const Live& l) const;
+  TokenOutput choose(Live& l, const float* logits);
+  // Emits a token; returns why the request must stop (kNone: it goes on).
+  FinishReason emit(Live& l, const TokenOutput& tok, const float* logits);
+  // Speculative decoding: draws the next draft token from MTP logits (into r.draft / draft_probs).
+  void add_draft(Live& l, const float* mtp_logits);
   void emit_final(Live& l, FinishReason why);
   void publish_stats(int64_t preempted);
   // Prefix-cache captures of one step: which sequences snapshot at which position.

@@ -22,6 +22,9 @@ struct Request {
   bool prefix_counted = false;    // the prefix-cache lookup of its first admission is in the metrics
   int64_t preemptions = 0;
   uint64_t arrival = 0;         // scheduler clock at submission (orders admission and preemption)
+  // Speculative decoding: draft tokens proposed to follow the output; a decode step feeds them after
+  // the last token and keeps those the model accepts (num_computed then advances past them).
+  std::vector<int32_t> draft;
   RequestState state = RequestState::kWaiting;
   FinishReason finish = FinishReason::kNone;
 

@@ -8,8 +8,8 @@ namespace tachyon::runtime {
 
 double Sampler::uniform() { return double(rng_() >> 11) * 0x1.0p-53; }
 
-int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt,
-                        const std::vector<int32_t>& output, int32_t banned) {
+void Sampler::process(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt,
+                      const std::vector<int32_t>& output, int32_t banned) {
   work_.assign(logits, logits + vocab);
   for (const auto& [tok, bias] : p_.logit_bias)
     if (tok >= 0 && tok < vocab) work_[size_t(tok)] += bias;
@@ -32,12 +32,53 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<in
     for (const auto& [t, n] : counts)
       if (t >= 0 && t < vocab) work_[size_t(t)] -= p_.frequency_penalty * float(n) + p_.presence_penalty;
   }
+}
+
+int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt,
+                        const std::vector<int32_t>& output, int32_t banned) {
+  process(logits, vocab, prompt, output, banned);
   if (p_.temperature <= 0.0f) {
     int64_t best = 0;
     for (int64_t i = 1; i < vocab; ++i)
       if (work_[size_t(i)] > work_[size_t(best)]) best = i;
     return int32_t(best);
   }
+  double total = 0;
+  const size_t keep = candidates(vocab, &total);
+  const double u = uniform() * total;
+  double run = 0;
+  for (size_t i = 0; i < keep; ++i) {
+    run += cand_[i].first;
+    if (u < run) return cand_[i].second;
+  }
+  return cand_[keep - 1].second;
+}
+
+void Sampler::distribution(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt,
+                           const std::vector<int32_t>& output, int32_t banned, std::vector<float>& probs) {
+  process(logits, vocab, prompt, output, banned);
+  double total = 0;
+  const size_t keep = candidates(vocab, &total);
+  probs.assign(size_t(vocab), 0.0f);
+  for (size_t i = 0; i < keep; ++i) probs[size_t(cand_[i].second)] = float(double(cand_[i].first) / total);
+}
+
+int32_t Sampler::draw(const std::vector<float>& probs) {
+  double total = 0;
+  for (float p : probs) total += p;
+  const double u = uniform() * total;
+  double run = 0;
+  int32_t last = 0;
+  for (size_t i = 0; i < probs.size(); ++i) {
+    if (probs[i] <= 0.0f) continue;
+    run += probs[i];
+    last = int32_t(i);
+    if (u < run) return last;
+  }
+  return last;
+}
+
+size_t Sampler::candidates(int64_t vocab, double* total_out) {
   cand_.clear();
   float mx = -INFINITY;
   for (int64_t i = 0; i < vocab; ++i) mx = std::max(mx, work_[size_t(i)]);
@@ -68,13 +109,8 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<in
     total = 0;
     for (size_t i = 0; i < keep; ++i) total += cand_[i].first;
   }
-  const double u = uniform() * total;
-  double run = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    run += cand_[i].first;
-    if (u < run) return cand_[i].second;
-  }
-  return cand_[keep - 1].second;
+  *total_out = total;
+  return keep;
 }
 
 void Sampler::logprobs(const float* logits, int64_t vocab, int32_t token, int k, float* token_logprob,

@@ -30,12 +30,27 @@ class Sampler {
   // min_tokens). prompt/output feed the penalties.
   int32_t sample(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt = {},
                  const std::vector<int32_t>& output = {}, int32_t banned = -1);
+  // Speculative decoding. distribution() writes to probs [vocab] the distribution sample() draws from
+  // (after bias, mask, penalties, temperature, top-k, min-p, top-p); it requires temperature > 0.
+  void distribution(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt,
+                    const std::vector<int32_t>& output, int32_t banned, std::vector<float>& probs);
+  // Draws a token from probs [vocab] (need not be normalised; at least one entry must be positive).
+  int32_t draw(const std::vector<float>& probs);
+  // True with probability p (p >= 1: always), from the request's random stream.
+  bool accept(double p) { return uniform() < p; }
+  bool greedy() const { return p_.temperature <= 0.0f; }
+
   // Log-probability of `token` under the model's distribution (raw logits), and the k most likely.
   static void logprobs(const float* logits, int64_t vocab, int32_t token, int k, float* token_logprob,
                        std::vector<std::pair<int32_t, float>>* top);
 
  private:
   double uniform();  // in [0, 1), from the raw 64-bit stream (portable, unlike std::uniform_*_distribution)
+  // Applies bias, mask and penalties to work_, then (temperature > 0) fills cand_ with the kept
+  // candidates, most likely first; returns how many are kept and their total weight.
+  void process(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt,
+               const std::vector<int32_t>& output, int32_t banned);
+  size_t candidates(int64_t vocab, double* total);
   SamplingParams p_;
   std::mt19937_64 rng_;
   std::vector<float> work_;

@@ -77,7 +77,7 @@ void Scheduler::start_running(Request* r, int64_t n, StepPlan& plan, int64_t& bu
   r->state = RequestState::kRunning;
   running_.push_back(r);
   cache_.grow(*r, r->num_computed + n);
-  plan.chunks.push_back({r, r->num_computed, n});
+  plan.chunks.push_back({r, r->num_computed, n, 0});
   budget -= n;
 }
 
@@ -92,7 +92,9 @@ StepPlan Scheduler::schedule() {
     size_t i = 0;
     while (i < running_.size() && budget > 0) {
       Request* r = running_[i];
-      const int64_t want = std::min(r->total_tokens() - r->num_computed, budget);
+      const int64_t own = r->total_tokens() - r->num_computed;
+      const int64_t drafts = pass == 0 && !r->in_prefill() ? int64_t(r->draft.size()) : 0;
+      const int64_t want = std::min(own + drafts, budget);
       if ((pass == 0) == r->in_prefill() || want <= 0) {
         ++i;
         continue;
@@ -111,7 +113,7 @@ StepPlan Scheduler::schedule() {
         continue;
       }
       cache_.grow(*r, r->num_computed + want);
-      plan.chunks.push_back({r, r->num_computed, want});
+      plan.chunks.push_back({r, r->num_computed, want, std::max<int64_t>(0, want - own)});
       budget -= want;
       ++i;
     }
@@ -149,7 +151,7 @@ StepPlan Scheduler::schedule() {
 void Scheduler::complete(const StepPlan& plan) {
   for (const ScheduledChunk& c : plan.chunks) {
     TACHYON_CHECK(c.req->num_computed == c.start, "scheduler: chunk does not continue the request");
-    c.req->num_computed += c.n;
+    c.req->num_computed += c.n - c.draft;
   }
 }
 

@@ -1,5 +1,6 @@
 // Continuous-batching scheduler (no tensors). Each step it plans one forward call:
-//   1. every running request that is decoding gets its next token (decodes are never starved);
+//   1. every running request that is decoding gets its next token (decodes are never starved), plus its
+//      draft tokens when it speculates (as many as the budget allows);
 //   2. running requests still in prefill get chunks from what is left of the token budget;
 //   3. waiting requests are admitted, oldest first, while sequence slots, budget and cache allow.
 // When the cache cannot hold a running request's next tokens, the most recently arrived running
@@ -44,8 +45,9 @@ struct SchedulerConfig {
 struct ScheduledChunk {
   Request* req = nullptr;
   int64_t start = 0;  // first token index fed this step
-  int64_t n = 0;      // tokens fed
-  bool samples() const { return start + n == req->total_tokens(); }  // reaches the end: sample next
+  int64_t n = 0;      // tokens fed: the request's own, then `draft` of its draft tokens
+  int64_t draft = 0;
+  bool samples() const { return start + n - draft == req->total_tokens(); }  // reaches the end: sample next
 };
 
 struct StepPlan {
@@ -68,7 +70,8 @@ class Scheduler {
   // Finishes a request as cancelled, wherever it is, and frees its blocks. False if unknown.
   bool cancel(uint64_t id);
   StepPlan schedule();
-  // After the forward: advances num_computed for every chunk of the plan.
+  // After the forward: advances num_computed for every chunk of the plan, over its own tokens (the
+  // caller adds the draft tokens it accepts).
   void complete(const StepPlan& plan);
   // Ends a running request (stop / length / error) and frees its blocks.
   void finish(Request* r, FinishReason why);

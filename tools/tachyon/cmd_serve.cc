@@ -56,6 +56,7 @@ struct ServeOptions {
   double sse_ping_seconds = 5.0;
   bool prefix_caching = true;
   std::string kv_cache_dtype = "auto";
+  int speculative_tokens = 0;
 };
 
 int run(const ServeOptions& o) {
@@ -83,6 +84,7 @@ int run(const ServeOptions& o) {
   cfg.sse_ping_seconds = o.sse_ping_seconds;
   cfg.engine.prefix_caching = o.prefix_caching;
   cfg.engine.kv_cache_dtype = o.kv_cache_dtype;
+  cfg.engine.speculative_tokens = o.speculative_tokens;
   cfg.forced_output = o.forced_output;
 
   // Signals go to one waiting thread; every thread started from here on inherits the mask.
@@ -167,6 +169,9 @@ void add_serve(CLI::App& app, Action& action) {
                 "sizes) or fp8-bf16rope (vLLM's 584 B layout, rope dims rounded to bf16)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fp32", "fp8", "fp8-bf16rope"}));
+  c->add_option("--speculative-tokens", o->speculative_tokens,
+                "Speculative decoding: draft this many tokens per step with the model's MTP module (0 = off)")
+      ->check(CLI::Range(0, 16));
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   c->add_option("--http-threads", o->http_threads, "HTTP worker threads (0 = max(64, 4 * max-num-seqs))");

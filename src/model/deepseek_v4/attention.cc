@@ -111,6 +111,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
       ops::rope(kvt + hd - rd, rd, cs.data(), false);
       if (ctx.numerics.kv_quant) ops::fp8_fake_quant(ctx.ops, kvt, 1, hd - rd, hd, 64);
       env.pools.window_store(seq, env.layer, pos, kvt);
+      if (seq.spec) env.pools.spec_log_before(seq, env.layer, pos);
 
       if (ratio > 0) {
         float* st = env.pools.compressor_state(seq, env.layer);
@@ -160,6 +161,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
         }
       }
 
+      if (seq.spec) env.pools.spec_log_after(seq, env.layer, pos);
       // Prefix-cache capture: this layer's state now covers positions [0, pos].
       if (seq.capture && pos + 1 == seq.capture->pos) env.pools.capture_layer(seq, env.layer, *seq.capture);
 
@@ -182,7 +184,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
       ops::attention_sink(ctx.ops, &q[size_t(t * H * hd)], H, hd, keys.data(), int64_t(keys.size()), sink,
                           softmax_scale, ot);
       for (int64_t h = 0; h < H; ++h) ops::rope(ot + h * hd + hd - rd, rd, cs.data(), true);  // inverse RoPE
-      env.pools.trim_window(seq, env.layer, pos + 1);
+      env.pools.trim_window(seq, env.layer, env.pools.trim_limit(seq, env.layer, pos));
     }
   }
   if (!topk_trace.empty())

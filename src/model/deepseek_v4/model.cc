@@ -130,7 +130,8 @@ void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, Fo
   out.final_streams = std::move(X);
 }
 
-void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits) {
+void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits,
+                        std::vector<float>* streams) {
   TACHYON_CHECK(!w_.mtp.empty(), "this checkpoint has no MTP module");
   const MtpWeights& m = w_.mtp[0];
   const int64_t D = cfg_.hidden_size, hc = cfg_.hc_mult, V = cfg_.vocab_size;
@@ -164,8 +165,23 @@ void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch
   trace_tensor(ctx, "mtp.input_streams", X.data(), {T, hc, D});
   block(ctx, m.block, cfg_.num_hidden_layers, spans, tokens.data(), T, X, "mtp.");
   for (const TokenSpan& sp : spans) sp.seq->mtp_pos += sp.n;
-  logits.resize(size_t(T * V));
-  head(ctx, m.hc_head, m.norm, X.data(), T, logits.data(), "mtp.");
+  bool all = true;
+  for (const MtpInput& in : batch) all = all && in.all_logits;
+  if (all) {
+    logits.resize(size_t(T * V));
+    head(ctx, m.hc_head, m.norm, X.data(), T, logits.data(), "mtp.");
+  } else {
+    std::vector<float> sel;  // [rows, hc, D]
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const TokenSpan& sp = spans[b];
+      const int64_t first = batch[b].all_logits ? sp.row0 : sp.row0 + sp.n - 1;
+      sel.insert(sel.end(), X.begin() + first * hc * D, X.begin() + (sp.row0 + sp.n) * hc * D);
+    }
+    const int64_t rows = int64_t(sel.size()) / (hc * D);
+    logits.resize(size_t(rows * V));
+    head(ctx, m.hc_head, m.norm, sel.data(), rows, logits.data(), "mtp.");
+  }
+  if (streams) *streams = std::move(X);
 }
 
 }  // namespace tachyon::dsv4

@@ -30,6 +30,7 @@ struct MtpInput {
   SequenceState* state = nullptr;
   const float* streams = nullptr;       // [n, hc, D]
   std::span<const int32_t> next_tokens; // [n]
+  bool all_logits = true;               // logits for every row, else only for the last one
 };
 
 class Model {
@@ -42,8 +43,12 @@ class Model {
 
   // Runs the main model over the batch; logits are fp32.
   void forward(const ModelContext& ctx, std::span<const SeqInput> batch, ForwardOutput& out);
-  // Runs the MTP module (spec §2.9); writes [sum n, vocab] logits, all rows.
-  void mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits);
+  // Runs the MTP module (spec §2.9); writes [rows, vocab] logits (per sequence all its rows or the last
+  // one, as in forward()). With `streams`, also the
+  // MTP block's output streams [sum n, hc, D] (a chained draft feeds them back in place of the main
+  // model's streams of the next position).
+  void mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits,
+                   std::vector<float>* streams = nullptr);
 
  private:
   void block(const ModelContext& ctx, const LayerWeights& w, int layer, std::span<const struct TokenSpan> spans,

@@ -1,5 +1,6 @@
 #include "model/deepseek_v4/state.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
@@ -212,6 +213,84 @@ float* CachePools::compressor_state(SequenceState& s, int l) {
 }
 float* CachePools::indexer_state(SequenceState& s, int l) {
   return init_state(state_pool(cfg_.ratio(l), true), s.layers[size_t(l)].indexer_state);
+}
+
+namespace {
+void append_state(std::vector<float>& log, const float* st, int64_t n) { log.insert(log.end(), st, st + n); }
+}  // namespace
+
+void CachePools::spec_log_before(SequenceState& s, int l, int64_t pos) {
+  if (s.spec->layers.size() < s.layers.size()) s.spec->layers.resize(s.layers.size());
+  SpecLayerLog& g = s.spec->layers[size_t(l)];
+  if (g.base >= 0) return;
+  g.base = pos;
+  g.n = 0;
+  g.comp.clear();
+  g.idx.clear();
+  const int r = cfg_.ratio(l);
+  if (r == 0) return;
+  append_state(g.comp, compressor_state(s, l), state_pool(r, false).entry_bytes() / int64_t(sizeof(float)));
+  if (r == 4) append_state(g.idx, indexer_state(s, l), state_pool(r, true).entry_bytes() / int64_t(sizeof(float)));
+}
+
+void CachePools::spec_log_after(SequenceState& s, int l, int64_t pos) {
+  SpecLayerLog& g = s.spec->layers[size_t(l)];
+  TACHYON_CHECK(g.base >= 0 && pos == g.base + g.n, "speculative log: positions out of order");
+  ++g.n;
+  const int r = cfg_.ratio(l);
+  if (r == 0) return;
+  append_state(g.comp, compressor_state(s, l), state_pool(r, false).entry_bytes() / int64_t(sizeof(float)));
+  if (r == 4) append_state(g.idx, indexer_state(s, l), state_pool(r, true).entry_bytes() / int64_t(sizeof(float)));
+}
+
+int64_t CachePools::trim_limit(const SequenceState& s, int l, int64_t pos) const {
+  if (!s.spec || s.spec->layers.size() <= size_t(l) || s.spec->layers[size_t(l)].base < 0) return pos + 1;
+  return std::min(pos + 1, s.spec->layers[size_t(l)].base);
+}
+
+namespace {
+// Frees the blocks of table `t` whose first index is >= `keep` (they hold only entries past it).
+void free_from(BlockPool& p, std::vector<int32_t>& t, int64_t keep, int64_t per_block) {
+  for (size_t b = size_t((keep + per_block - 1) / per_block); b < t.size(); ++b)
+    if (t[b] >= 0) {
+      p.free(t[b]);
+      t[b] = -1;
+    }
+}
+}  // namespace
+
+void CachePools::rollback(SequenceState& s, int64_t new_pos, bool mtp) {
+  const int l0 = mtp ? cfg_.num_hidden_layers : 0, l1 = mtp ? cfg_.num_hidden_layers + 1 : cfg_.num_hidden_layers;
+  int64_t& cur = mtp ? s.mtp_pos : s.pos;
+  TACHYON_CHECK(new_pos <= cur, "rollback past the sequence's position");
+  for (int l = l0; l < l1; ++l) {
+    LayerState& L = s.layers[size_t(l)];
+    const int r = cfg_.ratio(l);
+    SpecLayerLog* g = s.spec && size_t(l) < s.spec->layers.size() ? &s.spec->layers[size_t(l)] : nullptr;
+    if (g && g->base >= 0) {
+      TACHYON_CHECK(new_pos >= g->base && new_pos <= g->base + g->n, "rollback outside the speculative log");
+      const int64_t i = new_pos - g->base;
+      if (r > 0) {
+        const int64_t nc = state_pool(r, false).entry_bytes() / int64_t(sizeof(float));
+        std::copy_n(g->comp.data() + i * nc, nc, compressor_state(s, l));
+        if (r == 4) {
+          const int64_t ni = state_pool(r, true).entry_bytes() / int64_t(sizeof(float));
+          std::copy_n(g->idx.data() + i * ni, ni, indexer_state(s, l));
+        }
+      }
+      g->base = -1;
+      g->n = 0;
+    } else {
+      TACHYON_CHECK(new_pos == cur, "rollback of layer " + std::to_string(l) + ", fed without a speculative log");
+    }
+    free_from(window_, L.window_blocks, new_pos, kWindowBlock);
+    if (r > 0) {
+      free_from(compressed_, L.compressed_blocks, new_pos / r, kEntryBlock);
+      if (r == 4) free_from(indexer_, L.indexer_blocks, new_pos / r, kEntryBlock);
+    }
+    trim_window(s, l, new_pos);
+  }
+  cur = new_pos;
 }
 
 int64_t CachePools::bytes_in_use() const {

@@ -77,6 +77,20 @@ struct Snapshot {
   std::vector<LayerSnapshot> layers;  // main layers, then the MTP layer
 };
 
+// Speculative positions (speculative decoding). While a SequenceState points at a SpecLog, every layer
+// the forward pass touches records its compressor/indexer partial states before its first logged
+// position and after each one, and keeps the window blocks that position `base` still needs, so that
+// CachePools::rollback can return the layer to any position in [base, base + n].
+struct SpecLayerLog {
+  int64_t base = -1;        // first logged position (-1: nothing logged yet)
+  int64_t n = 0;            // positions logged
+  std::vector<float> comp;  // [n + 1, compressor state floats]: before base, then after each position
+  std::vector<float> idx;   // the same for the indexer's compressor
+};
+struct SpecLog {
+  std::vector<SpecLayerLog> layers;  // main layers, then the MTP layer (resized by the forward pass)
+};
+
 struct SequenceState {
   int64_t pos = 0;      // tokens processed by the main model
   int64_t mtp_pos = 0;  // tokens processed by the MTP layer
@@ -84,6 +98,8 @@ struct SequenceState {
   // When set, each layer copies its state into `capture` right after processing position
   // capture->pos - 1 (the forward pass fills it in; the caller owns it).
   Snapshot* capture = nullptr;
+  // When set, the positions fed may be rolled back (see SpecLog; the caller owns it).
+  SpecLog* spec = nullptr;
 };
 
 // All pools for one model. Sizes come from the config; pools grow on demand.
@@ -125,6 +141,18 @@ class CachePools {
   // Compressor partial state of layer l: kv rows then score rows, each [c*r, c*d] (spec §3 item 4).
   float* compressor_state(SequenceState& s, int l);
   float* indexer_state(SequenceState& s, int l);
+
+  // Speculative rollback. spec_log_before/after record layer l's partial states around position pos
+  // (the forward pass calls them while s.spec is set). rollback() returns the main layers (or, with
+  // `mtp`, the MTP layer) to exactly the state of a sequence that was fed only positions [0, new_pos):
+  // partial states restored from the log, window/compressed/indexer blocks past new_pos freed, the window
+  // trimmed, pos (mtp_pos) set; those layers' logs are cleared. new_pos must lie in [base, base + n] of
+  // every logged layer; a layer without a log must not have been fed since the last rollback.
+  void spec_log_before(SequenceState& s, int l, int64_t pos);
+  void spec_log_after(SequenceState& s, int l, int64_t pos);
+  void rollback(SequenceState& s, int64_t new_pos, bool mtp = false);
+  // Where window trimming may go for layer l after position pos: pos + 1, or the log's base.
+  int64_t trim_limit(const SequenceState& s, int l, int64_t pos) const;
 
   int64_t bytes_in_use() const;
   int64_t snapshot_only_bytes() const;  // of bytes_in_use(), what only snapshots hold
