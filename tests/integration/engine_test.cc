@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "collector.h"
 #include "runtime/engine.h"
 
 namespace tachyon::runtime {
@@ -36,26 +37,8 @@ std::vector<int32_t> reference_greedy(const std::vector<int32_t>& prompt, int n)
   return out;
 }
 
-struct Collected {
-  std::mutex mu;
-  std::vector<int32_t> tokens;
-  FinishReason reason = FinishReason::kNone;
-  int64_t cached_tokens = -1;
-  std::promise<void> done;
-};
-
-EventSink collect(Collected& c) {
-  return [&c](const RequestEvent& ev) {
-    std::lock_guard<std::mutex> g(c.mu);
-    if (ev.token) c.tokens.push_back(ev.token->token);
-    if (ev.finished) {
-      c.reason = ev.reason;
-      c.cached_tokens = ev.cached_tokens;
-      c.done.set_value();
-    }
-    return true;
-  };
-}
+using test_support::Collected;
+using test_support::collect;
 
 EngineConfig config(int64_t cache_bytes) {
   EngineConfig cfg;
@@ -77,16 +60,16 @@ TEST(Engine, ConcurrentGreedyRequestsMatchTheirSoloRun) {
   auto e = Engine::create(config(64 << 20));
   ASSERT_TRUE(e.is_ok()) << e.status().message();
   const int n = 12, gen = 10;
-  std::vector<std::unique_ptr<Collected>> c;
+  std::vector<std::shared_ptr<Collected>> c;
   for (int i = 0; i < n; ++i) {
-    c.push_back(std::make_unique<Collected>());
+    c.push_back(std::make_shared<Collected>());
     GenerationParams gp;
     gp.max_tokens = gen;
     gp.ignore_eos = true;
-    auto r = (*e)->submit(prompt_of(i), gp, collect(*c.back()));
+    auto r = (*e)->submit(prompt_of(i), gp, collect(c.back()));
     ASSERT_EQ(r.code, SubmitCode::kOk) << r.message;
   }
-  for (auto& x : c) ASSERT_EQ(x->done.get_future().wait_for(std::chrono::seconds(120)), std::future_status::ready);
+  for (auto& x : c) ASSERT_TRUE(x->wait(120));
   for (int i = 0; i < n; i += 5) EXPECT_EQ(c[size_t(i)]->tokens, reference_greedy(prompt_of(i), gen)) << i;
   for (auto& x : c) EXPECT_EQ(x->reason, FinishReason::kLength);
   EXPECT_EQ((*e)->stats().cache_units_used, 0);
@@ -99,16 +82,16 @@ TEST(Engine, SmallCachePreemptsButEveryRequestCompletes) {
   auto e = Engine::create(cfg);
   ASSERT_TRUE(e.is_ok()) << e.status().message();
   const int n = 4, gen = 24;
-  std::vector<std::unique_ptr<Collected>> c;
+  std::vector<std::shared_ptr<Collected>> c;
   for (int i = 0; i < n; ++i) {
-    c.push_back(std::make_unique<Collected>());
+    c.push_back(std::make_shared<Collected>());
     GenerationParams gp;
     gp.max_tokens = gen;
     gp.ignore_eos = true;
-    auto r = (*e)->submit(prompt_of(10 + i), gp, collect(*c.back()));
+    auto r = (*e)->submit(prompt_of(10 + i), gp, collect(c.back()));
     ASSERT_EQ(r.code, SubmitCode::kOk) << r.message;
   }
-  for (auto& x : c) ASSERT_EQ(x->done.get_future().wait_for(std::chrono::seconds(120)), std::future_status::ready);
+  for (auto& x : c) ASSERT_TRUE(x->wait(120));
   for (auto& x : c) EXPECT_EQ(int(x->tokens.size()), gen);
   EXPECT_EQ(c[0]->tokens, reference_greedy(prompt_of(10), gen));
   EXPECT_EQ(c[3]->tokens, reference_greedy(prompt_of(13), gen));
@@ -121,7 +104,7 @@ TEST(Engine, CancelAndValidation) {
   ASSERT_TRUE(e.is_ok());
   GenerationParams gp;
   gp.max_tokens = 100000;
-  Collected c;
+  auto c = std::make_shared<Collected>();
   auto tl = (*e)->submit(prompt_of(1), gp, collect(c));
   EXPECT_EQ(tl.code, SubmitCode::kTooLong);
   EXPECT_EQ((*e)->submit({}, GenerationParams{}, collect(c)).code, SubmitCode::kInvalid);
@@ -132,9 +115,9 @@ TEST(Engine, CancelAndValidation) {
   ASSERT_EQ(r.code, SubmitCode::kOk);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   (*e)->cancel(r.id);
-  ASSERT_EQ(c.done.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready);
-  EXPECT_EQ(c.reason, FinishReason::kCancelled);
-  EXPECT_LT(c.tokens.size(), 200u);
+  ASSERT_TRUE(c->wait(60));
+  EXPECT_EQ(c->reason, FinishReason::kCancelled);
+  EXPECT_LT(c->tokens.size(), 200u);
   EXPECT_EQ((*e)->stats().cache_units_used, 0);
 }
 
@@ -151,18 +134,18 @@ TEST(Engine, PrefixCacheHitsGiveIdenticalTokens) {
     ASSERT_TRUE(e.is_ok()) << e.status().message();
     std::vector<int32_t> prompt = prompt_of(30);  // 216 tokens
     for (int turn = 0; turn < 3; ++turn) {
-      Collected c;
+      auto c = std::make_shared<Collected>();
       GenerationParams gp;
       gp.max_tokens = 12;
       gp.ignore_eos = true;
       ASSERT_EQ((*e)->submit(prompt, gp, collect(c)).code, SubmitCode::kOk);
-      ASSERT_EQ(c.done.get_future().wait_for(std::chrono::seconds(120)), std::future_status::ready);
-      outputs[on].push_back(c.tokens);
-      cached[on].push_back(c.cached_tokens);
+      ASSERT_TRUE(c->wait(120));
+      outputs[on].push_back(c->tokens);
+      cached[on].push_back(c->cached_tokens);
       if (turn == 0) {
-        EXPECT_EQ(c.tokens, reference_greedy(prompt, 12));
+        EXPECT_EQ(c->tokens, reference_greedy(prompt, 12));
       }
-      prompt.insert(prompt.end(), c.tokens.begin(), c.tokens.end());
+      prompt.insert(prompt.end(), c->tokens.begin(), c->tokens.end());
       for (int k = 0; k < 50; ++k) prompt.push_back(3 + (turn * 71 + k * 13) % 1500);
     }
     const EngineStats st = (*e)->stats();
