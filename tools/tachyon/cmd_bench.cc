@@ -2,13 +2,19 @@
 // compare with this machine's measured read bandwidth and GEMM rate (runtime/bench.h).
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <random>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "cli_util.h"
 #include "commands.h"
+#include "chat/dsv4_encoder.h"
+#include "chat/py_json.h"
 #include "runtime/bench.h"
+#include "runtime/spec_bench.h"
+#include "tokenizer/tokenizer.h"
 
 namespace tachyon::cli {
 
@@ -20,6 +26,9 @@ struct BenchOpts {
   int batch = 8, threads = 0;
   uint64_t seed = 1;
   bool json = false;
+  // Speculative decoding comparison (runtime/spec_bench.h) instead of the kernel bench.
+  int speculative_tokens = 0, spec_prompts = 4;
+  std::string prompts_file;
 };
 
 nlohmann::ordered_json op_times(const std::array<double, size_t(dsv4::OpFamily::kCount)>& s) {
@@ -95,6 +104,93 @@ int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
   return 0;
 }
 
+// Prompts for the speculative bench: JSON lines, each an OpenAI chat request ({"messages": [...],
+// optional "tools", "chat_template_kwargs", ...}, rendered with the DeepSeek-V4 chat encoder) or
+// {"prompt": "raw text"}; tokenized with the model's tokenizer.json.
+Result<std::vector<std::vector<int32_t>>> load_prompts(const std::string& file, const std::string& model_dir) {
+  std::ifstream in(file);
+  if (!in) return Status::error("cannot open --prompts file " + file);
+  TACHYON_ASSIGN_OR_RETURN(std::unique_ptr<tok::Tokenizer> tk, tok::Tokenizer::load(model_dir));
+  std::vector<std::vector<int32_t>> out;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto fail_at = [&](const std::string& m) { return Status::error(file + ":" + std::to_string(n) + ": " + m); };
+    auto j = chat::parse_json_exact(line);
+    if (!j.is_ok()) return fail_at(j.status().message());
+    std::string text;
+    if (const auto p = j->find("prompt"); p != j->end()) {
+      if (!p->is_string()) return fail_at("\"prompt\" must be a string");
+      text = p->get<std::string>();
+    } else {
+      auto enc = chat::encode_chat_request(*j);
+      if (!enc.is_ok()) return fail_at(enc.status().message());
+      text = enc->prompt;
+    }
+    out.push_back(tk->encode(text));
+    if (out.back().empty()) return fail_at("empty prompt");
+  }
+  if (out.empty()) return Status::error("--prompts file " + file + " has no prompts");
+  return out;
+}
+
+int run_spec(const BenchOpts& o) {
+  runtime::SpecBenchOptions so;
+  so.engine.model_dir = o.model;
+  so.engine.threads = o.threads;
+  so.engine.numerics = o.numerics;
+  so.k = o.speculative_tokens;
+  so.max_tokens = o.gen_len;
+  if (!o.prompts_file.empty()) {
+    auto p = load_prompts(o.prompts_file, o.model);
+    if (!p.is_ok()) return fail(p.status());
+    so.prompts = std::move(p).value();
+  } else {  // random ids: acceptance shows the overhead on models without a trained MTP head
+    auto ck = dsv4::load_checkpoint(o.model);
+    if (!ck.is_ok()) return fail(ck.status());
+    std::mt19937_64 rng(o.seed);
+    std::uniform_int_distribution<int32_t> id(0, int32_t((*ck)->config.vocab_size) - 1);
+    for (int i = 0; i < o.spec_prompts; ++i) {
+      so.prompts.emplace_back(size_t(o.prompt_len));
+      for (int32_t& t : so.prompts.back()) t = id(rng);
+    }
+    so.ignore_eos = true;
+  }
+  auto r = runtime::run_spec_bench(so);
+  if (!r.is_ok()) return fail(r.status());
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["speculative_tokens"] = o.speculative_tokens;
+    j["prompts"] = so.prompts.size();
+    j["max_tokens"] = o.gen_len;
+    j["decode_tok_s_without_spec"] = r->plain.decode_tok_s;
+    j["decode_tok_s_with_spec"] = r->spec.decode_tok_s;
+    j["spec_speedup"] = r->speedup;
+    j["acceptance_rate"] = r->acceptance_rate;
+    j["mean_accepted_len"] = r->mean_accepted_len;
+    j["speedup_vs_ideal"] = r->mean_accepted_len > 0 ? r->speedup / r->mean_accepted_len : 0.0;
+    j["drafts"] = r->spec.drafts;
+    j["draft_tokens"] = r->spec.draft_tokens;
+    j["accepted_tokens"] = r->spec.accepted_tokens;
+    j["decoded_tokens"] = r->spec.tokens;
+    j["greedy_mismatched_prompts"] = r->mismatched_prompts;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%zu prompts, up to %lld tokens each, greedy, batch 1, k = %d\n", so.prompts.size(),
+                static_cast<long long>(o.gen_len), o.speculative_tokens);
+    std::printf("decode without speculation %9.2f tok/s  (%lld tokens)\n", r->plain.decode_tok_s,
+                static_cast<long long>(r->plain.tokens));
+    std::printf("decode with speculation    %9.2f tok/s  (%lld tokens)  x%.3f\n", r->spec.decode_tok_s,
+                static_cast<long long>(r->spec.tokens), r->speedup);
+    std::printf("acceptance                 %9.3f  (%lld of %lld drafts)\n", r->acceptance_rate,
+                static_cast<long long>(r->spec.accepted_tokens), static_cast<long long>(r->spec.draft_tokens));
+    std::printf("mean accepted length       %9.3f tokens per step (ideal speed-up); achieved %.0f %% of it\n",
+                r->mean_accepted_len, r->mean_accepted_len > 0 ? 100.0 * r->speedup / r->mean_accepted_len : 0.0);
+    std::printf("greedy outputs differing   %9lld prompts\n", static_cast<long long>(r->mismatched_prompts));
+  }
+  return r->mismatched_prompts == 0 ? 0 : fail(Status::error("speculation changed greedy output"));
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app, Action& action) {
@@ -109,12 +205,22 @@ void add_bench(CLI::App& app, Action& action) {
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   c->add_option("--probe-mib", o->probe_mib, "Bandwidth probe buffer in MiB")->capture_default_str();
   c->add_flag("--json", o->json, "Print one JSON object");
+  c->add_option("--speculative-tokens", o->speculative_tokens,
+                "Instead: decode tok/s with and without MTP speculation drafting this many tokens per step")
+      ->check(CLI::Range(0, 16));
+  c->add_option("--prompts", o->prompts_file,
+                "With --speculative-tokens: JSON lines of chat requests or {\"prompt\": text} (else random ids)");
+  c->add_option("--spec-prompts", o->spec_prompts, "With --speculative-tokens and no --prompts: random prompts")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   action_on(c, action, [o]() -> int {
     if (o->prompt_len < 1) return fail(Status::error("--prompt-len must be at least 1"));
     if (o->gen_len < 1) return fail(Status::error("--gen-len must be at least 1"));
     if (o->batch < 1) return fail(Status::error("--batch must be at least 1"));
     if (o->threads < 0) return fail(Status::error("--threads must be 0 (all cores) or positive"));
     if (o->probe_mib < 1) return fail(Status::error("--probe-mib must be at least 1"));
+    if (o->speculative_tokens > 0) return run_spec(*o);
+    if (!o->prompts_file.empty()) return fail(Status::error("--prompts needs --speculative-tokens"));
     auto ms = open_model(o->model, o->threads, o->numerics, {});
     if (!ms.is_ok()) return fail(ms.status());
     runtime::BenchOptions bo;

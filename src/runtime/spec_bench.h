@@ -1,0 +1,44 @@
+// `tachyon bench --speculative-tokens k`: per-user decode speed with and without MTP speculative
+// decoding, measured through the Engine one request at a time (batch 1, greedy), on given prompts.
+//
+//   plain     an engine without speculation decodes every prompt
+//   spec      an engine drafting k tokens per step with the MTP module decodes the same prompts
+//   decode    tok/s counts the tokens after each request's first one, over the time from its first
+//             token event to its last (prefill excluded)
+//   ratios    acceptance_rate = accepted / draft tokens; mean_accepted_len = tokens per verification
+//             step = 1 + accepted / drafts (the ideal speed-up); speedup = spec / plain decode tok/s
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/status.h"
+#include "runtime/engine.h"
+
+namespace tachyon::runtime {
+
+struct SpecBenchOptions {
+  EngineConfig engine;  // speculative_tokens is set per run; prefix caching is turned off
+  int k = 1;
+  std::vector<std::vector<int32_t>> prompts;
+  int64_t max_tokens = 64;
+  bool ignore_eos = false;
+};
+
+struct SpecRun {
+  int64_t tokens = 0;   // decoded tokens after each request's first
+  double decode_s = 0;  // summed over requests: first token event to last
+  double decode_tok_s = 0;
+  int64_t drafts = 0, draft_tokens = 0, accepted_tokens = 0;
+  std::vector<std::vector<int32_t>> outputs;  // per prompt
+};
+
+struct SpecBenchResult {
+  SpecRun plain, spec;
+  double acceptance_rate = 0, mean_accepted_len = 0, speedup = 0;
+  int64_t mismatched_prompts = 0;  // prompts whose greedy tokens differ between the runs (must be 0)
+};
+
+Result<SpecBenchResult> run_spec_bench(const SpecBenchOptions& opt);
+
+}  // namespace tachyon::runtime
