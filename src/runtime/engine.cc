@@ -249,7 +249,7 @@ TokenOutput Engine::choose(Live& l, const float* logits) {
   return tok;
 }
 
-FinishReason Engine::emit(Live& l, const TokenOutput& chosen, const float* logits) {
+FinishReason Engine::emit(Live& l, const TokenOutput& chosen, const float* logits, RequestEvent& ev) {
   const int64_t V = ck_->config.vocab_size;
   const GenerationParams& p = l.params;
   Request* r = &l.req;
@@ -257,17 +257,15 @@ FinishReason Engine::emit(Live& l, const TokenOutput& chosen, const float* logit
   TokenOutput tok = chosen;
   if (p.top_logprobs >= 0) l.sampler->logprobs(logits, V, tok.token, p.top_logprobs, &tok.logprob, &tok.top);
   r->output.push_back(tok.token);
-  RequestEvent ev;
+  ev = RequestEvent{};
   ev.id = r->id;
   ev.token = tok;
   ev.prompt_tokens = int64_t(r->prompt.size());
   ev.completion_tokens = int64_t(r->output.size());
   ev.cached_tokens = r->num_cached_prefix;
-  bool keep = l.sink(ev);
   FinishReason why = FinishReason::kNone;
   const bool min_done = int64_t(r->output.size()) >= p.min_tokens;
-  if (!keep) why = FinishReason::kStop;
-  else if (min_done && !p.ignore_eos && tok.token == eos) why = FinishReason::kStop;
+  if (min_done && !p.ignore_eos && tok.token == eos) why = FinishReason::kStop;
   else if (min_done && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok.token) != p.stop_token_ids.end())
     why = FinishReason::kStop;
   else if (int64_t(r->output.size()) >= r->max_new_tokens) why = FinishReason::kLength;
@@ -334,6 +332,11 @@ void Engine::run_step(StepPlan& plan) {
   std::vector<FinishReason> why(nc, FinishReason::kNone);
   std::vector<int64_t> committed(nc, 0);  // positions of this chunk the state keeps
   std::vector<char> sampled(nc, 0);       // the chunk reached the end of its request (before this step's tokens)
+  struct Pending {
+    size_t chunk;
+    RequestEvent ev;
+  };
+  std::vector<Pending> pending;  // token events, delivered once the step's work (the MTP pass too) is done
   for (size_t i = 0; i < nc; ++i) {
     const ScheduledChunk& c = plan.chunks[i];
     Request* r = c.req;
@@ -377,7 +380,8 @@ void Engine::run_step(StepPlan& plan) {
       }
       ++gen_tokens;
       if (took_draft) ++accepted;
-      why[i] = emit(l, tok, logits);
+      pending.push_back({i, {}});
+      why[i] = emit(l, tok, logits, pending.back().ev);
       if (why[i] != FinishReason::kNone || !took_draft) break;
     }
     if (c.draft > 0) {
@@ -460,6 +464,18 @@ void Engine::run_step(StepPlan& plan) {
         }
       }
       chains = std::move(next);
+    }
+  }
+
+  // Deliver the step's tokens. A sink that declines (its client is gone) stops its request; the
+  // request's later tokens of this step are dropped.
+  std::vector<char> declined(nc, 0);
+  for (Pending& pe : pending) {
+    if (declined[pe.chunk]) continue;
+    Live& l = *live_.at(plan.chunks[pe.chunk].req->id);
+    if (!l.sink(pe.ev)) {
+      declined[pe.chunk] = 1;
+      if (why[pe.chunk] == FinishReason::kNone) why[pe.chunk] = FinishReason::kStop;
     }
   }
 

@@ -121,8 +121,9 @@ class Engine {
   // The token for output index output.size() from a row of logits (forced, prefix or sampled).
   bool deterministic(const Live& l) const;
   TokenOutput choose(Live& l, const float* logits);
-  // Emits a token; returns why the request must stop (kNone: it goes on).
-  FinishReason emit(Live& l, const TokenOutput& tok, const float* logits);
+  // Appends a token to the request and fills its event (delivered at the end of the step); returns why
+  // the request must stop (kNone: it goes on).
+  FinishReason emit(Live& l, const TokenOutput& tok, const float* logits, RequestEvent& ev);
   // Speculative decoding: draws the next draft token from MTP logits (into r.draft / draft_probs).
   void add_draft(Live& l, const float* mtp_logits);
   void emit_final(Live& l, FinishReason why);
