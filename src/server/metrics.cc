@@ -84,6 +84,12 @@ std::string Metrics::render(const std::string& model_name, const runtime::Engine
          double(s.spec_draft_tokens));
   scalar("tachyon:spec_decode_num_accepted_tokens_total", "counter", "Number of accepted draft tokens.",
          double(s.spec_accepted_tokens));
+  // Derived from the counters since start-up (0 before any draft): the share of draft tokens accepted,
+  // and the tokens a verification step yields (1 + accepted drafts per step).
+  scalar("tachyon:spec_decode_acceptance_rate", "gauge", "Accepted draft tokens over verified draft tokens.",
+         s.spec_draft_tokens > 0 ? double(s.spec_accepted_tokens) / double(s.spec_draft_tokens) : 0.0);
+  scalar("tachyon:spec_decode_mean_accepted_length", "gauge", "Tokens per speculative verification step.",
+         s.spec_drafts > 0 ? 1.0 + double(s.spec_accepted_tokens) / double(s.spec_drafts) : 0.0);
 
   header(&o, "tachyon:request_success_total", "counter", "Count of successfully processed requests.");
   const char* reasons[] = {"stop", "length", "tool_calls"};
