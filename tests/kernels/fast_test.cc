@@ -67,37 +67,76 @@ TEST(FastLinear, MatchesRefAllFormatsOddShapes) {
 
 TEST(FastLinear, DecodesEveryFP8CodeAndNaN) {
   REQUIRE_FAST();
-  // Row r, column j holds code (r * 16 + j); x is one-hot, so y picks single decoded weights exactly.
-  const int64_t k = 16, rows = 16;
-  std::vector<uint8_t> wq(size_t(rows * k));
-  for (int64_t i = 0; i < rows * k; ++i) wq[size_t(i)] = (i & 0x7f) == 0x7f ? 0 : uint8_t(i);  // NaNs below
-  std::vector<uint8_t> sc = {127};
-  WeightView v;
-  v.fmt = WFormat::kFP8;
-  v.n = rows;
-  v.k = k;
-  v.data = wq.data();
-  v.scale = sc.data();
-  for (int64_t j = 0; j < k; ++j) {
-    std::vector<float> x(size_t(k), 0.0f), y(static_cast<size_t>(rows));
-    x[size_t(j)] = 1.0f;
-    fast::linear(x.data(), 1, v, y.data(), 0, rows);
-    for (int64_t r = 0; r < rows; ++r) {
-      const uint8_t c = uint8_t(r * 16 + j);
-      EXPECT_EQ(y[size_t(r)], (c & 0x7f) == 0x7f ? 0.0f : float(e4m3_value(c))) << "code " << int(c);
+  // Row r, column j holds code (r * k + j); x is one-hot, so y picks single decoded weights exactly.
+  // k = 16 runs the 16-code decoder, 32 and 64 the 32-code one (the NaN-free decode plus its byte check).
+  for (int64_t k : {16, 32, 64}) {
+    const int64_t rows = 256 / k;
+    std::vector<uint8_t> wq(size_t(rows * k));
+    for (int64_t i = 0; i < rows * k; ++i) wq[size_t(i)] = (i & 0x7f) == 0x7f ? 0 : uint8_t(i);  // NaNs below
+    std::vector<uint8_t> sc = {127};
+    WeightView v;
+    v.fmt = WFormat::kFP8;
+    v.n = rows;
+    v.k = k;
+    v.data = wq.data();
+    v.scale = sc.data();
+    for (int64_t j = 0; j < k; ++j) {
+      std::vector<float> x(size_t(k), 0.0f), y(static_cast<size_t>(rows));
+      x[size_t(j)] = 1.0f;
+      fast::linear(x.data(), 1, v, y.data(), 0, rows);
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t c = uint8_t(r * k + j);
+        EXPECT_EQ(y[size_t(r)], (c & 0x7f) == 0x7f ? 0.0f : float(e4m3_value(c))) << "code " << int(c) << " k " << k;
+      }
     }
   }
   // NaN codes poison their row, as in ref::.
   for (uint8_t nan_code : {uint8_t(0x7f), uint8_t(0xff)}) {
-    std::vector<uint8_t> row(8, 0x38);
-    row[5] = nan_code;
-    v.n = 1;
-    v.k = 8;
-    v.data = row.data();
-    std::vector<float> x(8, 1.0f);
-    float y = 0;
-    fast::linear(x.data(), 1, v, &y, 0, 1);
-    EXPECT_TRUE(std::isnan(y));
+    for (int64_t k : {8, 32}) {
+      std::vector<uint8_t> row(size_t(k), 0x38);
+      row[5] = nan_code;
+      WeightView v;
+      v.fmt = WFormat::kFP8;
+      v.n = 1;
+      v.k = k;
+      v.data = row.data();
+      std::vector<uint8_t> sc = {127};
+      v.scale = sc.data();
+      std::vector<float> x(size_t(k), 1.0f);
+      float y = 0;
+      fast::linear(x.data(), 1, v, &y, 0, 1);
+      EXPECT_TRUE(std::isnan(y)) << "k " << k;
+    }
+  }
+}
+
+// A NaN code anywhere in a row (64- and 32-code steps, the 8-wide step, the masked tail; any row of a
+// register tile) makes that row NaN for every token, and leaves the tile's other rows bit for bit as they
+// are without it (the NaN-free decode reruns such tiles with the exact decoders).
+TEST(FastLinear, FP8NanCodesInEveryStep) {
+  REQUIRE_FAST();
+  Rng rng(4242);
+  const int64_t n = 11, k = 300;  // blocks of 128: 64+64, 64+64, then 32 + 8 + a masked 4
+  const TestWeight w = make_weight(rng, WFormat::kFP8, n, k);
+  for (int64_t m = 1; m <= 5; ++m) {
+    const auto x = randn(rng, size_t(m * k));
+    std::vector<float> clean(size_t(m * n));
+    fast::linear(x.data(), m, w.view(0, n), clean.data(), 0, n);
+    for (int64_t col : {0, 37, 100, 200, 270, 291, 299}) {
+      for (uint8_t code : {uint8_t(0x7f), uint8_t(0xff)}) {
+        const int64_t bad = (col + m) % n;
+        TestWeight wn = w;
+        wn.bytes[size_t(bad * k + col)] = code;
+        std::vector<float> y(size_t(m * n));
+        fast::linear(x.data(), m, wn.view(0, n), y.data(), 0, n);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t o = 0; o < n; ++o) {
+            const size_t at = size_t(i * n + o);
+            if (o == bad) EXPECT_TRUE(std::isnan(y[at])) << "m " << m << " col " << col << " token " << i;
+            else ASSERT_TRUE(same_bits(y[at], clean[at])) << "m " << m << " col " << col << " row " << o;
+          }
+      }
+    }
   }
 }
 

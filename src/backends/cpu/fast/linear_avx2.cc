@@ -88,8 +88,34 @@ TACHYON_AVX2 void tile_dense(const Args& a) {
   store<R, T>(a, acc);
 }
 
-template <int R, int T>
-TACHYON_AVX2 void tile_fp8(const Args& a) {
+// Columns [j, j + 32) of R rows x T tokens into part. kExact = false decodes without the per-code NaN
+// fix-up and folds the codes' NaN test into seen (fp8_nan_track) instead.
+template <int R, int T, bool kExact>
+TACHYON_AVX2 inline void fp8_step32(const Args& a, const uint8_t* const (&wr)[R], int64_t j, __m256 (&part)[R][T],
+                                    __m256i& seen) {
+  for (int r = 0; r < R; ++r) {
+    __m256 wv[4];
+    if constexpr (kExact) {
+      dec16_fp8(wr[r] + j, wv[0], wv[1]);
+      dec16_fp8(wr[r] + j + 16, wv[2], wv[3]);
+    } else {
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[r] + j));
+      dec32_fp8_nonan(b, wv);
+      seen = fp8_nan_track(b, seen);
+    }
+    for (int t = 0; t < T; ++t)
+      for (int q = 0; q < 4; ++q)
+        part[r][t] = _mm256_fmadd_ps(_mm256_loadu_ps(a.x + t * a.k + j + 8 * q), wv[q], part[r][t]);
+  }
+}
+
+// FP8 sums of R rows x T tokens into acc. Each block is walked 64 and 32 codes at a time, then 16, then 8
+// with a masked tail; every lane still sees its columns in increasing order, so the step sizes do not
+// change a bit. kExact = false decodes without the per-code NaN fix-up and returns false if a NaN code
+// went by (its result is then wrong and the caller reruns the tile with kExact = true, which decodes NaN
+// codes to NaN as ref:: does). The 16- and 8-wide steps always decode exactly.
+template <int R, int T, bool kExact>
+TACHYON_AVX2 bool tile_fp8_sum(const Args& a, __m256 (&acc)[R][T]) {
   const int64_t k = a.k, B = a.w->block, sk = (k + B - 1) / B;
   const uint8_t* wr[R];
   const uint8_t* sr[R];
@@ -98,16 +124,25 @@ TACHYON_AVX2 void tile_fp8(const Args& a) {
     wr[r] = static_cast<const uint8_t*>(a.w->data) + (row0 + r) * k;
     sr[r] = a.w->scale + (tile_row + (row0 % B + r) / B) * sk;
   }
-  __m256 acc[R][T];
+  __m256i seen = _mm256_setzero_si256();
   zero(acc);
   for (int64_t b0 = 0, blk = 0; b0 < k; b0 += B, ++blk) {
     const int64_t b1 = std::min(k, b0 + B);
     __m256 part[R][T];
     zero(part);
     int64_t j = b0;
-    for (; j + 16 <= b1; j += 16) {  // 16 codes per decode; the lanes see the same order as 8 at a time
+    for (; j + 64 <= b1; j += 64) {
+      // One prefetch per 64 codes of each row, for the same columns of the next tile's rows.
+      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(wr[r] + j + R * k), _MM_HINT_T0);
+      fp8_step32<R, T, kExact>(a, wr, j, part, seen);
+      fp8_step32<R, T, kExact>(a, wr, j + 32, part, seen);
+    }
+    if (j + 32 <= b1) {
+      fp8_step32<R, T, kExact>(a, wr, j, part, seen);
+      j += 32;
+    }
+    for (; j + 16 <= b1; j += 16) {
       for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(wr[r] + j + R * k), _MM_HINT_T0);  // next tile's rows
         __m256 w0, w1;
         dec16_fp8(wr[r] + j, w0, w1);
         for (int t = 0; t < T; ++t) {
@@ -120,6 +155,13 @@ TACHYON_AVX2 void tile_fp8(const Args& a) {
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) acc[r][t] = fp8_scale_acc(part[r][t], sr[r][blk], acc[r][t]);
   }
+  return kExact || !fp8_nan_seen(seen);
+}
+
+template <int R, int T>
+TACHYON_AVX2 void tile_fp8(const Args& a) {
+  __m256 acc[R][T];
+  if (!tile_fp8_sum<R, T, false>(a, acc)) tile_fp8_sum<R, T, true>(a, acc);
   store<R, T>(a, acc);
 }
 
@@ -217,7 +259,10 @@ TACHYON_AVX2 void linear(const float* x, int64_t m, const WeightView& w, float* 
     int64_t i = 0;
     for (; i + 4 <= m; i += 4) rows<1, 4>(x, i, w, y, c0, c1);
     switch (m - i) {
-      case 3: rows<1, 3>(x, i, w, y, c0, c1); break;
+      case 3:  // FP8: two rows give six independent FMA chains (measured ~10% faster than one)
+        if (w.fmt == WFormat::kFP8) rows<2, 3>(x, i, w, y, c0, c1);
+        else rows<1, 3>(x, i, w, y, c0, c1);
+        break;
       case 2:  // FP4 tiles hold four decoded vectors per row, so fewer rows
         if (w.fmt == WFormat::kFP4) rows<2, 2>(x, i, w, y, c0, c1);
         else rows<4, 2>(x, i, w, y, c0, c1);

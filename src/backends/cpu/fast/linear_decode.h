@@ -51,6 +51,27 @@ TACHYON_AVX2 inline void dec16_fp8(const uint8_t* p, __m256& lo, __m256& hi) {
   lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
   hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
 }
+// 32 e4m3 codes (one 32-byte load) -> four vectors: codes 0..7, 8..15, 16..23, 24..31, each the same
+// bits as dec8 gives, except that the NaN codes 0x7f/0xff come out finite (f16 +-1.875, i.e. +-480 * 2^-8).
+// Unpacking against zero within 128-bit lanes puts code << 8 in each word without vpmovzxbw's lane
+// crossing, and leaves the NaN fix-up (4 ops per 16 codes) to the caller, who checks the raw bytes once
+// per row with fp8_nan_track and redoes the rare tile that has a NaN code with the exact decoders.
+TACHYON_AVX2 inline void dec32_fp8_nonan(__m256i b, __m256 out[4]) {
+  const __m256i z = _mm256_setzero_si256(), keep = _mm256_set1_epi16(short(0xBFFF));
+  const __m256i lo = _mm256_and_si256(_mm256_srai_epi16(_mm256_unpacklo_epi8(z, b), 1), keep);  // 0..7 | 16..23
+  const __m256i hi = _mm256_and_si256(_mm256_srai_epi16(_mm256_unpackhi_epi8(z, b), 1), keep);  // 8..15 | 24..31
+  out[0] = _mm256_cvtph_ps(_mm256_castsi256_si128(lo));
+  out[1] = _mm256_cvtph_ps(_mm256_castsi256_si128(hi));
+  out[2] = _mm256_cvtph_ps(_mm256_extracti128_si256(lo, 1));
+  out[3] = _mm256_cvtph_ps(_mm256_extracti128_si256(hi, 1));
+}
+// seen = bytewise max of (code | 0x80): a byte of seen is 0xff iff some code there was 0x7f or 0xff.
+TACHYON_AVX2 inline __m256i fp8_nan_track(__m256i b, __m256i seen) {
+  return _mm256_max_epu8(seen, _mm256_or_si256(b, _mm256_set1_epi8(char(0x80))));
+}
+TACHYON_AVX2 inline bool fp8_nan_seen(__m256i seen) {
+  return _mm256_movemask_epi8(_mm256_cmpeq_epi8(seen, _mm256_set1_epi8(char(0xff)))) != 0;
+}
 // 32 e2m1 values (16 bytes, low nibble first). Every e2m1 value is an f16 whose low byte is zero, so a
 // 16-entry byte table gives the high byte.
 TACHYON_AVX2 inline void dec32_fp4(const uint8_t* p, __m256 out[4]) {
