@@ -38,10 +38,12 @@ test-fuzz: deps
 test-slow: build
 	cd $(BUILD) && ctest --output-on-failure -L slow
 
-# AddressSanitizer + UBSan build; runs the unit and kernel tiers, and the server soak test (64 streaming
-# clients with mid-stream disconnects) against the sanitized server, whose exit fails on any leak.
+# AddressSanitizer + UBSan build (-O1 with line tables: quicker to compile, reports keep file:line); runs
+# the unit and kernel tiers, and the server soak test (64 streaming clients with mid-stream disconnects)
+# against the sanitized server, whose exit fails on any leak.
 test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTACHYON_SANITIZE=ON -DTACHYON_BUILD_BENCH=OFF
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTACHYON_SANITIZE=ON -DTACHYON_BUILD_BENCH=OFF \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
 	ninja -C $(ASAN_BUILD) -j$(JOBS) unit_tests kernel_tests tachyon
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L 'unit|kernels'
 	cd $(ASAN_BUILD) && ctest --output-on-failure -R '^server_soak$$'
