@@ -12,13 +12,6 @@
 namespace tachyon::dsv4::golden {
 namespace {
 
-ModelContext make_ctx(const ThreadPool& pool, bool exact) {
-  ModelContext c;
-  c.ops = ops::OpContext::make(pool);
-  c.numerics = exact ? Numerics::exact() : Numerics::official();
-  return c;
-}
-
 TEST(BatchInvariance, MixedScheduleGivesBitIdenticalLogits) {
   auto ck = load_checkpoint(kModelDir);
   ASSERT_TRUE(ck.is_ok()) << ck.status().message();

@@ -14,6 +14,14 @@
 
 namespace tachyon::dsv4::golden {
 
+// A model context on `pool` in exact or official numerics.
+inline ModelContext make_ctx(const ThreadPool& pool, bool exact) {
+  ModelContext c;
+  c.ops = ops::OpContext::make(pool);
+  c.numerics = exact ? Numerics::exact() : Numerics::official();
+  return c;
+}
+
 inline const std::string kModelDir = std::string(TACHYON_TEST_DATA) + "/golden/tiny-flash/model";
 inline const std::string kGoldenFile = std::string(TACHYON_TEST_DATA) + "/golden/tiny-flash/golden.safetensors";
 

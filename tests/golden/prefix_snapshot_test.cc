@@ -12,13 +12,6 @@
 namespace tachyon::dsv4::golden {
 namespace {
 
-ModelContext make_ctx(ThreadPool& pool, bool exact) {
-  ModelContext c;
-  c.ops = ops::OpContext::make(pool);
-  c.numerics = exact ? Numerics::exact() : Numerics::official();
-  return c;
-}
-
 // Feeds tokens [from, to) to `s` in chunks of `chunk`; returns their logits [to - from, V].
 std::vector<float> feed(Model& m, const ModelContext& ctx, SequenceState& s, const std::vector<int32_t>& toks,
                         int64_t from, int64_t to, int64_t chunk) {

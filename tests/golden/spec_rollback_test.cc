@@ -12,13 +12,6 @@
 namespace tachyon::dsv4::golden {
 namespace {
 
-ModelContext make_ctx(ThreadPool& pool, bool exact) {
-  ModelContext c;
-  c.ops = ops::OpContext::make(pool);
-  c.numerics = exact ? Numerics::exact() : Numerics::official();
-  return c;
-}
-
 bool bitwise_equal(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
 
 struct PlainRun {

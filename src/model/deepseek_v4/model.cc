@@ -1,6 +1,7 @@
 // Embedding -> hyper-connected blocks -> head mix -> norm -> logits, and the MTP module (spec §2.1-2.9).
 #include "model/deepseek_v4/model.h"
 
+#include <span>
 #include <vector>
 
 #include "core/check.h"
@@ -19,6 +20,19 @@ Model::Model(const Checkpoint& ck, CacheFormat cache)
 namespace {
 void trace_tensor(const ModelContext& ctx, const std::string& name, const float* p, std::vector<int64_t> shape) {
   if (ctx.trace) ctx.trace->tensor(name, p, shape);
+}
+
+// The rows of X [T, hc, D] that get logits: all of a span whose input asks for all_logits, else its last.
+template <typename Input>
+std::vector<float> logit_rows(std::span<const Input> batch, std::span<const TokenSpan> spans, const std::vector<float>& X,
+                              int64_t row_size) {
+  std::vector<float> sel;  // [rows, hc, D]
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const TokenSpan& sp = spans[b];
+    const int64_t first = batch[b].all_logits ? sp.row0 : sp.row0 + sp.n - 1;
+    sel.insert(sel.end(), X.begin() + first * row_size, X.begin() + (sp.row0 + sp.n) * row_size);
+  }
+  return sel;
 }
 }  // namespace
 
@@ -118,12 +132,7 @@ void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, Fo
   for (const TokenSpan& sp : spans) sp.seq->pos += sp.n;
 
   // Logits for the requested rows.
-  std::vector<float> sel;  // [rows, hc, D]
-  for (size_t b = 0; b < batch.size(); ++b) {
-    const TokenSpan& sp = spans[b];
-    const int64_t first = batch[b].all_logits ? sp.row0 : sp.row0 + sp.n - 1;
-    sel.insert(sel.end(), X.begin() + first * hc * D, X.begin() + (sp.row0 + sp.n) * hc * D);
-  }
+  const std::vector<float> sel = logit_rows(batch, spans, X, hc * D);  // [rows, hc, D]
   const int64_t rows = int64_t(sel.size()) / (hc * D);
   out.logits.resize(size_t(rows * V));
   head(ctx, w_.hc_head, w_.norm, sel.data(), rows, out.logits.data(), "");
@@ -171,12 +180,7 @@ void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch
     logits.resize(size_t(T * V));
     head(ctx, m.hc_head, m.norm, X.data(), T, logits.data(), "mtp.");
   } else {
-    std::vector<float> sel;  // [rows, hc, D]
-    for (size_t b = 0; b < batch.size(); ++b) {
-      const TokenSpan& sp = spans[b];
-      const int64_t first = batch[b].all_logits ? sp.row0 : sp.row0 + sp.n - 1;
-      sel.insert(sel.end(), X.begin() + first * hc * D, X.begin() + (sp.row0 + sp.n) * hc * D);
-    }
+    const std::vector<float> sel = logit_rows(batch, spans, X, hc * D);  // [rows, hc, D]
     const int64_t rows = int64_t(sel.size()) / (hc * D);
     logits.resize(size_t(rows * V));
     head(ctx, m.hc_head, m.norm, sel.data(), rows, logits.data(), "mtp.");
