@@ -35,18 +35,6 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
   else body(0, groups);
 }
 
-namespace {
-int64_t row_bytes(const WeightView& w) {
-  switch (w.fmt) {
-    case WFormat::kF32: return 4 * w.k;
-    case WFormat::kBF16: return 2 * w.k;
-    case WFormat::kFP8: return w.k;
-    case WFormat::kFP4: return w.k / 2;
-  }
-  return w.k;
-}
-}  // namespace
-
 void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
   // Units of 8 rows (whole register tiles) over every job, costed by weight bytes times tokens (plus the
   // bytes alone: a one-token job still streams its weights), then cut into chunks of about equal cost.

@@ -25,6 +25,17 @@ struct WeightView {
   int block = 128;                  // FP8 scale tile edge
 };
 
+// Bytes of one weight row (without its scales).
+inline int64_t row_bytes(const WeightView& w) {
+  switch (w.fmt) {
+    case WFormat::kF32: return 4 * w.k;
+    case WFormat::kBF16: return 2 * w.k;
+    case WFormat::kFP8: return w.k;
+    case WFormat::kFP4: return w.k / 2;
+  }
+  return w.k;
+}
+
 namespace ref {
 // y[m, n] = sum_k x[m, k] * W[n, k], fp32 accumulation; for FP8/FP4 each scale block of k is summed
 // in fp32 and then added, scaled, to the fp32 accumulator (spec §2.11). Rows [n_begin, n_end) only.

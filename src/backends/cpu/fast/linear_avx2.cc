@@ -237,16 +237,6 @@ TACHYON_AVX2 void rows(const float* x, int64_t i0, const WeightView& w, float* y
   for (; a.n < n1; ++a.n, ++a.y) tile<1, T>(a);
 }
 
-int64_t row_bytes(const WeightView& w) {
-  switch (w.fmt) {
-    case WFormat::kF32: return 4 * w.k;
-    case WFormat::kBF16: return 2 * w.k;
-    case WFormat::kFP8: return w.k;
-    case WFormat::kFP4: return w.k / 2;
-  }
-  return w.k;
-}
-
 }  // namespace
 
 TACHYON_AVX2 void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin,
