@@ -13,8 +13,13 @@ constexpr int64_t kFp8Block = 64, kFp4Block = 32;
 int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t pad8(int64_t n) { return cdiv(n, 8) * 8; }
 
-// The smallest power-of-two scale whose range holds amax (code 0 for an all-zero block).
-uint8_t scale_code(float amax, float code_max) { return amax > 0.0f ? e8m0_ceil(amax / code_max) : uint8_t(0); }
+// The smallest power-of-two scale whose range (code_max times it) holds the largest |v[j]| of
+// [j0, j1); code 0 for an all-zero block.
+uint8_t scale_code(const float* v, int64_t j0, int64_t j1, float code_max) {
+  float amax = 0.0f;
+  for (int64_t j = j0; j < j1; ++j) amax = std::max(amax, std::fabs(v[j]));
+  return amax > 0.0f ? e8m0_ceil(amax / code_max) : uint8_t(0);
+}
 }  // namespace
 
 bool parse_cache_format(const char* name, CacheFormat* out) {
@@ -59,9 +64,7 @@ bool kv_encode(CacheFormat f, const float* v, int64_t hd, int64_t rd, uint8_t* o
   uint8_t* scales = out + nope;
   for (int64_t b = 0; b < nblocks; ++b) {
     const int64_t j0 = b * kFp8Block, j1 = std::min(nope, j0 + kFp8Block);
-    float amax = 0.0f;
-    for (int64_t j = j0; j < j1; ++j) amax = std::max(amax, std::fabs(v[j]));
-    scales[b] = scale_code(amax, 448.0f);
+    scales[b] = scale_code(v, j0, j1, 448.0f);
     const float s = e8m0_to_f32(scales[b]);
     for (int64_t j = j0; j < j1; ++j) {
       out[j] = f32_to_e4m3(v[j] / s);
@@ -116,9 +119,7 @@ bool indexer_encode(CacheFormat f, const float* v, int64_t d, uint8_t* out) {
   std::fill(out, out + indexer_entry_bytes(f, d), uint8_t(0));
   for (int64_t b = 0; b < nblocks; ++b) {
     const int64_t j0 = b * kFp4Block, j1 = std::min(d, j0 + kFp4Block);
-    float amax = 0.0f;
-    for (int64_t j = j0; j < j1; ++j) amax = std::max(amax, std::fabs(v[j]));
-    scales[b] = scale_code(amax, 6.0f);
+    scales[b] = scale_code(v, j0, j1, 6.0f);
     const float s = e8m0_to_f32(scales[b]);
     for (int64_t j = j0; j < j1; ++j) {
       const uint8_t nib = f32_to_e2m1(v[j] / s);

@@ -176,6 +176,12 @@ class CachePools {
  private:
   BlockPool& state_pool(int ratio, bool indexer);
   bool state_needed(int l, int64_t pos) const;  // does a compressor's partial state matter at pos?
+  // One attention (kv) or indexer entry in this pool's format: encode into e, or the fp32 values of e
+  // (e itself for kF32, else decoded into scratch).
+  void encode_kv(uint8_t* e, const float* v) const;
+  const float* decode_kv(const uint8_t* e, float* scratch) const;
+  void encode_indexer(uint8_t* e, const float* v) const;
+  const float* decode_indexer(const uint8_t* e, float* scratch) const;
   const ModelConfig& cfg_;
   CacheFormat format_;
   BlockPool window_, compressed_, indexer_;
