@@ -41,36 +41,15 @@ TEST(BatchInvariance, MixedScheduleGivesBitIdenticalLogits) {
       std::vector<SequenceState> st;
       for (int s = 0; s < 3; ++s) st.push_back(model.pools().new_sequence());
       // Per step, the new tokens each sequence brings (0: not in this batch).
-      const std::vector<std::array<int64_t, 3>> steps = {{7, 1, 20}, {1, 1, 1}, {12, 30, 1}, {1, 0, 17},
-                                                         {19, 8, 1}, {0, 0, 0}};
-      std::array<int64_t, 3> done = {0, 0, 0};
-      for (const auto& step : steps) {
-        std::vector<SeqInput> batch;
-        std::vector<int> who;
-        for (int s = 0; s < 3; ++s) {
-          const int64_t n = std::min<int64_t>(step[size_t(s)], int64_t(toks[size_t(s)].size()) - done[size_t(s)]);
-          if (n <= 0) continue;
-          batch.push_back({&st[size_t(s)], std::span<const int32_t>(toks[size_t(s)].data() + done[size_t(s)], size_t(n)),
-                           true});
-          who.push_back(s);
-        }
-        if (batch.empty()) continue;
-        ForwardOutput out;
-        model.forward(ctx, batch, out);
-        int64_t row = 0;
-        for (size_t b = 0; b < batch.size(); ++b) {
-          const int s = who[b];
-          const int64_t n = int64_t(batch[b].tokens.size());
-          const float* got = out.logits.data() + row * V;
-          const float* want = alone[size_t(s)].data() + done[size_t(s)] * V;
-          for (int64_t i = 0; i < n * V; ++i)
-            ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
-                << (exact ? "exact" : "official") << " threads " << threads << " seq" << s << " token "
-                << done[size_t(s)] + i / V;
-          row += n;
-          done[size_t(s)] += n;
-        }
-      }
+      const std::vector<std::vector<int64_t>> steps = {{7, 1, 20}, {1, 1, 1}, {12, 30, 1}, {1, 0, 17},
+                                                       {19, 8, 1}, {0, 0, 0}};
+      const auto done = run_schedule(model, ctx, st, toks, steps, [&](int s, int64_t first, const float* got, int64_t n) {
+        const float* want = alone[size_t(s)].data() + first * V;
+        for (int64_t i = 0; i < n * V; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+              << (exact ? "exact" : "official") << " threads " << threads << " seq" << s << " token " << first + i / V;
+      });
+      if (::testing::Test::HasFatalFailure()) return;
       for (int s = 0; s < 3; ++s) EXPECT_EQ(done[size_t(s)], int64_t(toks[size_t(s)].size()));
       for (auto& x : st) model.pools().release(x);
     }

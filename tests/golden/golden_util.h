@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -85,5 +86,38 @@ class Golden {
  private:
   TensorStore store_;
 };
+
+// Feeds sequences by a mixed schedule, all rows of logits requested: per step, how many new tokens each
+// sequence brings (0, or none left: not in that step's batch). `seen(s, first, logits, n)` gets sequence
+// s's rows [first, first + n) ([n, V]) from each forward call. Returns the tokens fed per sequence.
+inline std::vector<int64_t> run_schedule(
+    Model& model, const ModelContext& ctx, std::vector<SequenceState>& st,
+    const std::vector<std::vector<int32_t>>& toks, const std::vector<std::vector<int64_t>>& steps,
+    const std::function<void(int s, int64_t first, const float* logits, int64_t n)>& seen) {
+  const int64_t V = model.config().vocab_size;
+  std::vector<int64_t> done(toks.size(), 0);
+  for (const auto& step : steps) {
+    std::vector<SeqInput> batch;
+    std::vector<int> who;
+    for (size_t s = 0; s < toks.size(); ++s) {
+      const int64_t n = std::min<int64_t>(step[s], int64_t(toks[s].size()) - done[s]);
+      if (n <= 0) continue;
+      batch.push_back({&st[s], std::span<const int32_t>(toks[s].data() + done[s], size_t(n)), true});
+      who.push_back(int(s));
+    }
+    if (batch.empty()) continue;
+    ForwardOutput out;
+    model.forward(ctx, batch, out);
+    int64_t row = 0;
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const int s = who[b];
+      const int64_t n = int64_t(batch[b].tokens.size());
+      seen(s, done[size_t(s)], out.logits.data() + row * V, n);
+      row += n;
+      done[size_t(s)] += n;
+    }
+  }
+  return done;
+}
 
 }  // namespace tachyon::dsv4::golden

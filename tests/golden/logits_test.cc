@@ -152,29 +152,11 @@ TEST(GoldenBatch, MixedPositionsEqualSingle) {
   std::vector<SequenceState> st(3);
   for (auto& s : st) s = model.pools().new_sequence();
   // Schedule: per step, how many new tokens each sequence takes (0 = not in this batch).
-  const std::vector<std::array<int64_t, 3>> steps = {{5, 100, 130}, {1, 1, 200}, {3, 49, 1}, {0, 0, 69}};
-  std::array<int64_t, 3> done = {0, 0, 0};
-  for (const auto& step : steps) {
-    std::vector<SeqInput> batch;
-    std::vector<int> who;
-    for (int s = 0; s < 3; ++s) {
-      const int64_t n = std::min<int64_t>(step[size_t(s)], int64_t(toks[size_t(s)].size()) - done[size_t(s)]);
-      if (n <= 0) continue;
-      batch.push_back({&st[size_t(s)], std::span<const int32_t>(toks[size_t(s)].data() + done[size_t(s)], size_t(n)), true});
-      who.push_back(s);
-    }
-    ForwardOutput out;
-    model.forward(ctx, batch, out);
-    int64_t row = 0;
-    for (size_t b = 0; b < batch.size(); ++b) {
-      const int s = who[b];
-      const int64_t n = int64_t(batch[b].tokens.size());
-      Metrics m = compare(out.logits.data() + row * V, alone[size_t(s)].data() + done[size_t(s)] * V, n, V);
-      EXPECT_LE(m.max_abs, 1e-5) << "seq" << s << " at " << done[size_t(s)];
-      row += n;
-      done[size_t(s)] += n;
-    }
-  }
+  const std::vector<std::vector<int64_t>> steps = {{5, 100, 130}, {1, 1, 200}, {3, 49, 1}, {0, 0, 69}};
+  const auto done = run_schedule(model, ctx, st, toks, steps, [&](int s, int64_t first, const float* got, int64_t n) {
+    Metrics m = compare(got, alone[size_t(s)].data() + first * V, n, V);
+    EXPECT_LE(m.max_abs, 1e-5) << "seq" << s << " at " << first;
+  });
   for (int s = 0; s < 3; ++s) EXPECT_EQ(done[size_t(s)], int64_t(toks[size_t(s)].size()));
   for (auto& s : st) model.pools().release(s);
   EXPECT_EQ(model.pools().bytes_in_use(), 0);
