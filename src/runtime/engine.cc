@@ -226,25 +226,45 @@ void Engine::finish_captures(std::vector<Capture>& caps) {
   cache_->settle();
 }
 
-bool Engine::deterministic(const Live& l) const {
-  const size_t k = l.req.output.size();
+bool Engine::deterministic(const Live& l, size_t k) const {
   return !l.params.forced_tokens.empty() || k < l.params.prefix_tokens.size() || l.sampler->greedy();
+}
+
+int32_t Engine::banned_token(const Live& l, size_t k) const {
+  const GenerationParams& p = l.params;
+  return int64_t(k) < p.min_tokens && !p.ignore_eos ? int32_t(ck_->config.eos_token_id) : -1;
+}
+
+bool Engine::resolve_draft(Live& l, const float* logits, int32_t x, const std::vector<float>& q, TokenOutput& tok) {
+  // Exact-distribution acceptance: keep the draft with probability min(1, p/q), else resample from the
+  // residual max(0, p - q). q is the distribution the draft was drawn from (same processing as p).
+  const int64_t V = ck_->config.vocab_size;
+  const Request& r = l.req;
+  std::vector<float> pt;
+  l.sampler->distribution(logits, V, r.prompt, r.output, banned_token(l, r.output.size()), pt);
+  if (q[size_t(x)] > 0 && l.sampler->accept(double(pt[size_t(x)]) / double(q[size_t(x)]))) {
+    tok.token = x;
+    return true;
+  }
+  std::vector<float> res(static_cast<size_t>(V));
+  double sum = 0;
+  for (int64_t v = 0; v < V; ++v) sum += res[size_t(v)] = std::max(0.0f, pt[size_t(v)] - q[size_t(v)]);
+  tok.token = l.sampler->draw(sum > 0 ? res : pt);
+  return false;
 }
 
 TokenOutput Engine::choose(Live& l, const float* logits) {
   const int64_t V = ck_->config.vocab_size;
   const GenerationParams& p = l.params;
   const Request& r = l.req;
-  const int eos = ck_->config.eos_token_id;
-  const bool block_eos = int64_t(r.output.size()) < p.min_tokens && !p.ignore_eos;
   TokenOutput tok;
   const size_t k = r.output.size();
   if (!p.forced_tokens.empty()) {
-    tok.token = k < p.forced_tokens.size() ? p.forced_tokens[k] : eos;
+    tok.token = k < p.forced_tokens.size() ? p.forced_tokens[k] : ck_->config.eos_token_id;
   } else if (k < p.prefix_tokens.size()) {
     tok.token = p.prefix_tokens[k];
   } else {
-    tok.token = l.sampler->sample(logits, V, r.prompt, r.output, block_eos ? eos : -1);
+    tok.token = l.sampler->sample(logits, V, r.prompt, r.output, banned_token(l, k));
   }
   return tok;
 }
@@ -278,12 +298,9 @@ void Engine::add_draft(Live& l, const float* mtp_logits) {
   // The draft stands at output index output.size() + draft.size(); penalties see the drafts before it.
   std::vector<int32_t> seen(r.output);
   seen.insert(seen.end(), r.draft.begin(), r.draft.end());
-  const GenerationParams& p = l.params;
   const size_t k = seen.size();
-  const int eos = ck_->config.eos_token_id;
-  const int32_t banned = int64_t(k) < p.min_tokens && !p.ignore_eos ? eos : -1;
-  const bool det = !p.forced_tokens.empty() || k < p.prefix_tokens.size() || l.sampler->greedy();
-  if (det) {
+  const int32_t banned = banned_token(l, k);
+  if (deterministic(l, k)) {
     // Greedy draft: the most likely token after the same processing (no random numbers drawn).
     float best = -INFINITY;
     int32_t arg = 0;
@@ -355,25 +372,8 @@ void Engine::run_step(StepPlan& plan) {
       const float* logits = out.logits.data() + (logit_row[i] + d) * V;
       TokenOutput tok;
       bool took_draft = false;
-      if (d < c.draft && !deterministic(l) && !qs[size_t(d)].empty()) {
-        // Exact-distribution acceptance: keep the draft with probability min(1, p/q), else resample
-        // from the residual max(0, p - q).
-        const GenerationParams& p = l.params;
-        const int eos = ck_->config.eos_token_id;
-        const int32_t banned = int64_t(r->output.size()) < p.min_tokens && !p.ignore_eos ? eos : -1;
-        std::vector<float> pt;
-        l.sampler->distribution(logits, V, r->prompt, r->output, banned, pt);
-        const std::vector<float>& q = qs[size_t(d)];  // non-empty: drafted the same way
-        const int32_t x = draft[size_t(d)];
-        if (q[size_t(x)] > 0 && l.sampler->accept(double(pt[size_t(x)]) / double(q[size_t(x)]))) {
-          tok.token = x;
-          took_draft = true;
-        } else {
-          std::vector<float> res(static_cast<size_t>(V));
-          double sum = 0;
-          for (int64_t v = 0; v < V; ++v) sum += res[size_t(v)] = std::max(0.0f, pt[size_t(v)] - q[size_t(v)]);
-          tok.token = l.sampler->draw(sum > 0 ? res : pt);
-        }
+      if (d < c.draft && !deterministic(l, r->output.size()) && !qs[size_t(d)].empty()) {
+        took_draft = resolve_draft(l, logits, draft[size_t(d)], qs[size_t(d)], tok);  // q drafted the same way
       } else {
         tok = choose(l, logits);
         took_draft = d < c.draft && tok.token == draft[size_t(d)];
@@ -441,7 +441,7 @@ void Engine::run_step(StepPlan& plan) {
         chains.push_back({&l, room, std::vector<float>(mstreams.begin() + (srow - 1) * hcD, mstreams.begin() + srow * hcD),
                           std::make_unique<dsv4::SpecLog>(), cache_->state(r).mtp_pos});
     }
-    for (int round = 1; !chains.empty(); ++round) {
+    while (!chains.empty()) {
       std::vector<dsv4::MtpInput> cin;
       for (Chain& ch : chains) {
         dsv4::SequenceState& st = cache_->state(ch.l->req);

@@ -118,8 +118,14 @@ class Engine {
   Engine() = default;
   void loop();
   void run_step(StepPlan& plan);
+  // Whether output index k is chosen without random numbers (forced, prefix or greedy).
+  bool deterministic(const Live& l, size_t k) const;
+  // The token sampling must not pick at output index k: EOS before min_tokens, else -1.
+  int32_t banned_token(const Live& l, size_t k) const;
+  // Speculative verification of draft x (drawn from q) against these logits: true if kept, else tok
+  // holds the replacement drawn from the residual distribution.
+  bool resolve_draft(Live& l, const float* logits, int32_t x, const std::vector<float>& q, TokenOutput& tok);
   // The token for output index output.size() from a row of logits (forced, prefix or sampled).
-  bool deterministic(const Live& l) const;
   TokenOutput choose(Live& l, const float* logits);
   // Appends a token to the request and fills its event (delivered at the end of the step); returns why
   // the request must stop (kNone: it goes on).
