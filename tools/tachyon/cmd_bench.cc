@@ -146,10 +146,10 @@ int run_spec(const BenchOpts& o) {
     if (!p.is_ok()) return fail(p.status());
     so.prompts = std::move(p).value();
   } else {  // random ids: acceptance shows the overhead on models without a trained MTP head
-    auto ck = dsv4::load_checkpoint(o.model);
-    if (!ck.is_ok()) return fail(ck.status());
+    auto cfg = ModelConfig::load(o.model);  // the engines load the weights
+    if (!cfg.is_ok()) return fail(cfg.status());
     std::mt19937_64 rng(o.seed);
-    std::uniform_int_distribution<int32_t> id(0, int32_t((*ck)->config.vocab_size) - 1);
+    std::uniform_int_distribution<int32_t> id(0, int32_t(cfg->vocab_size) - 1);
     for (int i = 0; i < o.spec_prompts; ++i) {
       so.prompts.emplace_back(size_t(o.prompt_len));
       for (int32_t& t : so.prompts.back()) t = id(rng);
