@@ -57,4 +57,18 @@ bool compressor_step(float* state, int ratio, int d, const float* kv, const floa
   return true;
 }
 
+int compressor_touched(int ratio, int d, int64_t pos, std::array<std::pair<int64_t, int64_t>, 4>& out) {
+  const bool overlap = ratio == 4;
+  const int c = overlap ? 2 : 1;
+  const int64_t rows = c * ratio, cols = c * d, half = rows * cols;  // kv rows, then as many score rows
+  const int slot = int(pos % ratio);
+  const int64_t row = overlap ? ratio + slot : slot;
+  out[0] = {row * cols, cols};
+  out[1] = {half + row * cols, cols};
+  if (!overlap || (pos + 1) % ratio != 0) return 2;
+  out[2] = {0, ratio * cols};
+  out[3] = {half, ratio * cols};
+  return 4;
+}
+
 }  // namespace tachyon::dsv4

@@ -4,6 +4,7 @@
 // sequential per sequence while every other op is position-independent.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -61,5 +62,10 @@ void moe_forward(const LayerEnv& env, const MoEWeights& w, const float* x, int64
 // (not yet normalised) vector to out [d] and returns true (spec §2.4, §3 item 4).
 bool compressor_step(float* state, int ratio, int d, const float* kv, const float* gate, const float* ape,
                      int64_t pos, float* out);
+
+// The parts of a compressor state that compressor_step at `pos` overwrites, as {offset, count} float
+// ranges: the kv and score rows of the position's slot and, where an overlapping compressor completes a
+// block, the previous-block halves that the shift replaces. Returns how many of `out` it filled.
+int compressor_touched(int ratio, int d, int64_t pos, std::array<std::pair<int64_t, int64_t>, 4>& out);
 
 }  // namespace tachyon::dsv4

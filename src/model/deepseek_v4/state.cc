@@ -1,9 +1,11 @@
 #include "model/deepseek_v4/state.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "core/check.h"
+#include "model/deepseek_v4/layers.h"
 
 namespace tachyon::dsv4 {
 
@@ -221,31 +223,38 @@ float* CachePools::indexer_state(SequenceState& s, int l) {
 }
 
 namespace {
-void append_state(std::vector<float>& log, const float* st, int64_t n) { log.insert(log.end(), st, st + n); }
+// Saves the parts of `st` that compressor_step at pos will overwrite.
+void save_touched(SpecLayerLog& g, const float* st, int ratio, int d, int64_t pos, bool indexer) {
+  std::array<std::pair<int64_t, int64_t>, 4> parts;
+  const int n = compressor_touched(ratio, d, pos, parts);
+  for (int i = 0; i < n; ++i) {
+    const auto [off, count] = parts[size_t(i)];
+    g.undo.push_back({pos, indexer, off, count, g.saved.size()});
+    g.saved.insert(g.saved.end(), st + off, st + off + count);
+  }
+}
 }  // namespace
 
 void CachePools::spec_log_before(SequenceState& s, int l, int64_t pos) {
   if (s.spec->layers.size() < s.layers.size()) s.spec->layers.resize(s.layers.size());
   SpecLayerLog& g = s.spec->layers[size_t(l)];
-  if (g.base >= 0) return;
-  g.base = pos;
-  g.n = 0;
-  g.comp.clear();
-  g.idx.clear();
+  if (g.base < 0) {
+    g.base = pos;
+    g.n = 0;
+    g.undo.clear();
+    g.saved.clear();
+  }
+  TACHYON_CHECK(pos == g.base + g.n, "speculative log: positions out of order");
   const int r = cfg_.ratio(l);
   if (r == 0) return;
-  append_state(g.comp, compressor_state(s, l), state_pool(r, false).entry_bytes() / int64_t(sizeof(float)));
-  if (r == 4) append_state(g.idx, indexer_state(s, l), state_pool(r, true).entry_bytes() / int64_t(sizeof(float)));
+  save_touched(g, compressor_state(s, l), r, cfg_.head_dim, pos, false);
+  if (r == 4) save_touched(g, indexer_state(s, l), r, cfg_.index_head_dim, pos, true);
 }
 
 void CachePools::spec_log_after(SequenceState& s, int l, int64_t pos) {
   SpecLayerLog& g = s.spec->layers[size_t(l)];
   TACHYON_CHECK(g.base >= 0 && pos == g.base + g.n, "speculative log: positions out of order");
   ++g.n;
-  const int r = cfg_.ratio(l);
-  if (r == 0) return;
-  append_state(g.comp, compressor_state(s, l), state_pool(r, false).entry_bytes() / int64_t(sizeof(float)));
-  if (r == 4) append_state(g.idx, indexer_state(s, l), state_pool(r, true).entry_bytes() / int64_t(sizeof(float)));
 }
 
 int64_t CachePools::trim_limit(const SequenceState& s, int l, int64_t pos) const {
@@ -274,17 +283,14 @@ void CachePools::rollback(SequenceState& s, int64_t new_pos, bool mtp) {
     SpecLayerLog* g = s.spec && size_t(l) < s.spec->layers.size() ? &s.spec->layers[size_t(l)] : nullptr;
     if (g && g->base >= 0) {
       TACHYON_CHECK(new_pos >= g->base && new_pos <= g->base + g->n, "rollback outside the speculative log");
-      const int64_t i = new_pos - g->base;
-      if (r > 0) {
-        const int64_t nc = state_pool(r, false).entry_bytes() / int64_t(sizeof(float));
-        std::copy_n(g->comp.data() + i * nc, nc, compressor_state(s, l));
-        if (r == 4) {
-          const int64_t ni = state_pool(r, true).entry_bytes() / int64_t(sizeof(float));
-          std::copy_n(g->idx.data() + i * ni, ni, indexer_state(s, l));
-        }
+      for (auto u = g->undo.rbegin(); u != g->undo.rend() && u->pos >= new_pos; ++u) {
+        float* st = u->indexer ? indexer_state(s, l) : compressor_state(s, l);
+        std::copy_n(g->saved.data() + u->at, u->count, st + u->offset);
       }
       g->base = -1;
       g->n = 0;
+      g->undo.clear();
+      g->saved.clear();
     } else {
       TACHYON_CHECK(new_pos == cur, "rollback of layer " + std::to_string(l) + ", fed without a speculative log");
     }

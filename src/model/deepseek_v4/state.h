@@ -78,14 +78,22 @@ struct Snapshot {
 };
 
 // Speculative positions (speculative decoding). While a SequenceState points at a SpecLog, every layer
-// the forward pass touches records its compressor/indexer partial states before its first logged
-// position and after each one, and keeps the window blocks that position `base` still needs, so that
-// CachePools::rollback can return the layer to any position in [base, base + n].
+// the forward pass touches saves, before each logged position, the parts of its compressor/indexer
+// partial states that the position is about to overwrite, and keeps the window blocks that position
+// `base` still needs, so that CachePools::rollback can return the layer to any position in
+// [base, base + n] by restoring the saved parts of the later positions, newest first.
+struct SpecUndo {
+  int64_t pos;      // the position that overwrote this part
+  bool indexer;     // the indexer's compressor state, else the attention compressor's
+  int64_t offset;   // first float of the part within the state
+  int64_t count;    // floats
+  size_t at;        // where the old values start in SpecLayerLog::saved
+};
 struct SpecLayerLog {
-  int64_t base = -1;        // first logged position (-1: nothing logged yet)
-  int64_t n = 0;            // positions logged
-  std::vector<float> comp;  // [n + 1, compressor state floats]: before base, then after each position
-  std::vector<float> idx;   // the same for the indexer's compressor
+  int64_t base = -1;          // first logged position (-1: nothing logged yet)
+  int64_t n = 0;              // positions logged
+  std::vector<SpecUndo> undo;  // in the order they were taken
+  std::vector<float> saved;    // the old values of every part in undo
 };
 struct SpecLog {
   std::vector<SpecLayerLog> layers;  // main layers, then the MTP layer (resized by the forward pass)
@@ -142,8 +150,8 @@ class CachePools {
   float* compressor_state(SequenceState& s, int l);
   float* indexer_state(SequenceState& s, int l);
 
-  // Speculative rollback. spec_log_before/after record layer l's partial states around position pos
-  // (the forward pass calls them while s.spec is set). rollback() returns the main layers (or, with
+  // Speculative rollback. spec_log_before saves what position pos is about to overwrite in layer l's
+  // partial states, spec_log_after counts the position (the forward pass calls them while s.spec is set). rollback() returns the main layers (or, with
   // `mtp`, the MTP layer) to exactly the state of a sequence that was fed only positions [0, new_pos):
   // partial states restored from the log, window/compressed/indexer blocks past new_pos freed, the window
   // trimmed, pos (mtp_pos) set; those layers' logs are cleared. new_pos must lie in [base, base + n] of
