@@ -1,5 +1,7 @@
 #include "runtime/spec_bench.h"
 
+#include <time.h>
+
 #include <chrono>
 #include <future>
 #include <memory>
@@ -11,11 +13,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One request's tokens and the times of its first and last token events.
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// One request's tokens and the times (wall and process CPU) of its first and last token events.
 struct Timed {
   std::mutex mu;
   std::vector<int32_t> tokens;
   Clock::time_point first, last;
+  double cpu_first = 0, cpu_last = 0;
   FinishReason reason = FinishReason::kNone;
   std::promise<void> done;
 };
@@ -30,8 +39,10 @@ Result<std::shared_ptr<Timed>> run_one(Engine& e, const std::vector<int32_t>& pr
       std::lock_guard<std::mutex> g(t->mu);
       if (ev.token) {
         const Clock::time_point now = Clock::now();
-        if (t->tokens.empty()) t->first = now;
+        const double cpu = process_cpu_seconds();
+        if (t->tokens.empty()) t->first = now, t->cpu_first = cpu;
         t->last = now;
+        t->cpu_last = cpu;
         t->tokens.push_back(ev.token->token);
       }
       if (ev.finished) {
@@ -50,39 +61,48 @@ Result<std::shared_ptr<Timed>> run_one(Engine& e, const std::vector<int32_t>& pr
   return t;
 }
 
-Result<SpecRun> run_engine(const SpecBenchOptions& opt, int k) {
+GenerationParams greedy_params(const SpecBenchOptions& opt) {
+  GenerationParams gp;
+  gp.max_tokens = opt.max_tokens;
+  gp.ignore_eos = opt.ignore_eos;
+  gp.sampling.temperature = 0;
+  return gp;
+}
+
+// An engine drafting k tokens per step (0: none), warmed up: first touch of weights and scratch buffers.
+Result<std::unique_ptr<Engine>> make_engine(const SpecBenchOptions& opt, int k) {
   EngineConfig cfg = opt.engine;
   cfg.speculative_tokens = k;
   cfg.prefix_caching = false;
   cfg.scheduler.max_num_seqs = 1;
   TACHYON_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e, Engine::create(cfg));
-  GenerationParams gp;
-  gp.max_tokens = opt.max_tokens;
-  gp.ignore_eos = opt.ignore_eos;
-  gp.sampling.temperature = 0;
-  {  // warm-up: first-touch of weights and scratch buffers
-    GenerationParams w = gp;
-    w.max_tokens = 4;
-    TACHYON_ASSIGN_OR_RETURN(auto t, run_one(*e, opt.prompts.front(), w));
-    (void)t;
+  GenerationParams w = greedy_params(opt);
+  w.max_tokens = 4;
+  TACHYON_ASSIGN_OR_RETURN(auto t, run_one(*e, opt.prompts.front(), w));
+  (void)t;
+  return e;
+}
+
+// Decodes `prompt` on `e` and adds it to `run`; the first round keeps the output, later rounds must
+// repeat it (greedy decoding is deterministic).
+Status add_prompt(Engine& e, const SpecBenchOptions& opt, size_t i, int round, SpecRun& run) {
+  TACHYON_ASSIGN_OR_RETURN(std::shared_ptr<Timed> t, run_one(e, opt.prompts[i], greedy_params(opt)));
+  std::lock_guard<std::mutex> g(t->mu);
+  if (t->tokens.size() > 1) {
+    run.tokens += int64_t(t->tokens.size()) - 1;
+    run.decode_s += std::chrono::duration<double>(t->last - t->first).count();
+    run.decode_cpu_s += t->cpu_last - t->cpu_first;
   }
-  const EngineStats before = e->stats();
-  SpecRun run;
-  for (const auto& p : opt.prompts) {
-    TACHYON_ASSIGN_OR_RETURN(std::shared_ptr<Timed> t, run_one(*e, p, gp));
-    std::lock_guard<std::mutex> g(t->mu);
-    if (t->tokens.size() > 1) {
-      run.tokens += int64_t(t->tokens.size()) - 1;
-      run.decode_s += std::chrono::duration<double>(t->last - t->first).count();
-    }
-    run.outputs.push_back(t->tokens);
-  }
-  const EngineStats after = e->stats();
+  if (round == 0) run.outputs.push_back(t->tokens);
+  else if (run.outputs[i] != t->tokens) return Status::error("bench: greedy output changed between rounds");
+  return Status::ok();
+}
+
+void finish(SpecRun& run, const EngineStats& before, const EngineStats& after) {
   run.drafts = after.spec_drafts - before.spec_drafts;
   run.draft_tokens = after.spec_draft_tokens - before.spec_draft_tokens;
   run.accepted_tokens = after.spec_accepted_tokens - before.spec_accepted_tokens;
   run.decode_tok_s = run.decode_s > 0 ? double(run.tokens) / run.decode_s : 0;
-  return run;
 }
 
 }  // namespace
@@ -90,13 +110,24 @@ Result<SpecRun> run_engine(const SpecBenchOptions& opt, int k) {
 Result<SpecBenchResult> run_spec_bench(const SpecBenchOptions& opt) {
   if (opt.k < 1) return Status::error("speculative bench: k must be at least 1");
   if (opt.prompts.empty()) return Status::error("speculative bench: no prompts");
+  if (opt.rounds < 1) return Status::error("speculative bench: rounds must be at least 1");
+  // Both engines decode every prompt in turn, so that a slow phase of the machine hits both alike.
+  TACHYON_ASSIGN_OR_RETURN(std::unique_ptr<Engine> plain, make_engine(opt, 0));
+  TACHYON_ASSIGN_OR_RETURN(std::unique_ptr<Engine> spec, make_engine(opt, opt.k));
   SpecBenchResult r;
-  TACHYON_ASSIGN_OR_RETURN(r.plain, run_engine(opt, 0));
-  TACHYON_ASSIGN_OR_RETURN(r.spec, run_engine(opt, opt.k));
+  const EngineStats p0 = plain->stats(), s0 = spec->stats();
+  for (int round = 0; round < opt.rounds; ++round)
+    for (size_t i = 0; i < opt.prompts.size(); ++i) {
+      TACHYON_RETURN_IF_ERROR(add_prompt(*plain, opt, i, round, r.plain));
+      TACHYON_RETURN_IF_ERROR(add_prompt(*spec, opt, i, round, r.spec));
+    }
+  finish(r.plain, p0, plain->stats());
+  finish(r.spec, s0, spec->stats());
   for (size_t i = 0; i < opt.prompts.size(); ++i) r.mismatched_prompts += r.plain.outputs[i] != r.spec.outputs[i];
   if (r.spec.draft_tokens > 0) r.acceptance_rate = double(r.spec.accepted_tokens) / double(r.spec.draft_tokens);
   if (r.spec.drafts > 0) r.mean_accepted_len = 1.0 + double(r.spec.accepted_tokens) / double(r.spec.drafts);
   if (r.plain.decode_tok_s > 0) r.speedup = r.spec.decode_tok_s / r.plain.decode_tok_s;
+  if (r.spec.decode_cpu_s > 0) r.cpu_speedup = r.plain.decode_cpu_s / r.spec.decode_cpu_s;
   return r;
 }
 

@@ -2,11 +2,15 @@
 // decoding, measured through the Engine one request at a time (batch 1, greedy), on given prompts.
 //
 //   plain     an engine without speculation decodes every prompt
-//   spec      an engine drafting k tokens per step with the MTP module decodes the same prompts
+//   spec      an engine drafting k tokens per step with the MTP module decodes the same prompts; the two
+//             take turns, prompt by prompt, for `rounds` rounds, so that drift in the machine's speed
+//             affects both alike
 //   decode    tok/s counts the tokens after each request's first one, over the time from its first
-//             token event to its last (prefill excluded)
+//             token event to its last (prefill excluded); the process CPU time over the same spans is
+//             kept too (with one thread it ignores time the OS gave to other processes)
 //   ratios    acceptance_rate = accepted / draft tokens; mean_accepted_len = tokens per verification
-//             step = 1 + accepted / drafts (the ideal speed-up); speedup = spec / plain decode tok/s
+//             step = 1 + accepted / drafts (the ideal speed-up); speedup = spec / plain decode tok/s;
+//             cpu_speedup = plain / spec decode CPU time
 #pragma once
 
 #include <cstdint>
@@ -23,11 +27,13 @@ struct SpecBenchOptions {
   std::vector<std::vector<int32_t>> prompts;
   int64_t max_tokens = 64;
   bool ignore_eos = false;
+  int rounds = 1;
 };
 
 struct SpecRun {
   int64_t tokens = 0;   // decoded tokens after each request's first
   double decode_s = 0;  // summed over requests: first token event to last
+  double decode_cpu_s = 0;  // process CPU time over the same spans
   double decode_tok_s = 0;
   int64_t drafts = 0, draft_tokens = 0, accepted_tokens = 0;
   std::vector<std::vector<int32_t>> outputs;  // per prompt
@@ -35,7 +41,7 @@ struct SpecRun {
 
 struct SpecBenchResult {
   SpecRun plain, spec;
-  double acceptance_rate = 0, mean_accepted_len = 0, speedup = 0;
+  double acceptance_rate = 0, mean_accepted_len = 0, speedup = 0, cpu_speedup = 0;
   int64_t mismatched_prompts = 0;  // prompts whose greedy tokens differ between the runs (must be 0)
 };
 

@@ -27,7 +27,7 @@ struct BenchOpts {
   uint64_t seed = 1;
   bool json = false;
   // Speculative decoding comparison (runtime/spec_bench.h) instead of the kernel bench.
-  int speculative_tokens = 0, spec_prompts = 4;
+  int speculative_tokens = 0, spec_prompts = 4, spec_rounds = 1;
   std::string prompts_file;
 };
 
@@ -134,6 +134,8 @@ Result<std::vector<std::vector<int32_t>>> load_prompts(const std::string& file, 
   return out;
 }
 
+double per_token_ms(double seconds, int64_t tokens) { return tokens > 0 ? 1e3 * seconds / double(tokens) : 0.0; }
+
 int run_spec(const BenchOpts& o) {
   runtime::SpecBenchOptions so;
   so.engine.model_dir = o.model;
@@ -141,6 +143,7 @@ int run_spec(const BenchOpts& o) {
   so.engine.numerics = o.numerics;
   so.k = o.speculative_tokens;
   so.max_tokens = o.gen_len;
+  so.rounds = o.spec_rounds;
   if (!o.prompts_file.empty()) {
     auto p = load_prompts(o.prompts_file, o.model);
     if (!p.is_ok()) return fail(p.status());
@@ -163,9 +166,13 @@ int run_spec(const BenchOpts& o) {
     j["speculative_tokens"] = o.speculative_tokens;
     j["prompts"] = so.prompts.size();
     j["max_tokens"] = o.gen_len;
+    j["rounds"] = o.spec_rounds;
     j["decode_tok_s_without_spec"] = r->plain.decode_tok_s;
     j["decode_tok_s_with_spec"] = r->spec.decode_tok_s;
     j["spec_speedup"] = r->speedup;
+    j["decode_cpu_ms_per_token_without_spec"] = per_token_ms(r->plain.decode_cpu_s, r->plain.tokens);
+    j["decode_cpu_ms_per_token_with_spec"] = per_token_ms(r->spec.decode_cpu_s, r->spec.tokens);
+    j["spec_speedup_cpu"] = r->cpu_speedup;
     j["acceptance_rate"] = r->acceptance_rate;
     j["mean_accepted_len"] = r->mean_accepted_len;
     j["speedup_vs_ideal"] = r->mean_accepted_len > 0 ? r->speedup / r->mean_accepted_len : 0.0;
@@ -182,6 +189,9 @@ int run_spec(const BenchOpts& o) {
                 static_cast<long long>(r->plain.tokens));
     std::printf("decode with speculation    %9.2f tok/s  (%lld tokens)  x%.3f\n", r->spec.decode_tok_s,
                 static_cast<long long>(r->spec.tokens), r->speedup);
+    std::printf("decode CPU time            %9.3f -> %.3f ms/token  x%.3f\n",
+                per_token_ms(r->plain.decode_cpu_s, r->plain.tokens), per_token_ms(r->spec.decode_cpu_s, r->spec.tokens),
+                r->cpu_speedup);
     std::printf("acceptance                 %9.3f  (%lld of %lld drafts)\n", r->acceptance_rate,
                 static_cast<long long>(r->spec.accepted_tokens), static_cast<long long>(r->spec.draft_tokens));
     std::printf("mean accepted length       %9.3f tokens per step (ideal speed-up); achieved %.0f %% of it\n",
@@ -210,6 +220,10 @@ void add_bench(CLI::App& app, Action& action) {
       ->check(CLI::Range(0, 16));
   c->add_option("--prompts", o->prompts_file,
                 "With --speculative-tokens: JSON lines of chat requests or {\"prompt\": text} (else random ids)");
+  c->add_option("--spec-rounds", o->spec_rounds,
+                "With --speculative-tokens: times each prompt is decoded by each engine (they take turns)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   c->add_option("--spec-prompts", o->spec_prompts, "With --speculative-tokens and no --prompts: random prompts")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
