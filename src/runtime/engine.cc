@@ -235,24 +235,6 @@ int32_t Engine::banned_token(const Live& l, size_t k) const {
   return int64_t(k) < p.min_tokens && !p.ignore_eos ? int32_t(ck_->config.eos_token_id) : -1;
 }
 
-bool Engine::resolve_draft(Live& l, const float* logits, int32_t x, const std::vector<float>& q, TokenOutput& tok) {
-  // Exact-distribution acceptance: keep the draft with probability min(1, p/q), else resample from the
-  // residual max(0, p - q). q is the distribution the draft was drawn from (same processing as p).
-  const int64_t V = ck_->config.vocab_size;
-  const Request& r = l.req;
-  std::vector<float> pt;
-  l.sampler->distribution(logits, V, r.prompt, r.output, banned_token(l, r.output.size()), pt);
-  if (q[size_t(x)] > 0 && l.sampler->accept(double(pt[size_t(x)]) / double(q[size_t(x)]))) {
-    tok.token = x;
-    return true;
-  }
-  std::vector<float> res(static_cast<size_t>(V));
-  double sum = 0;
-  for (int64_t v = 0; v < V; ++v) sum += res[size_t(v)] = std::max(0.0f, pt[size_t(v)] - q[size_t(v)]);
-  tok.token = l.sampler->draw(sum > 0 ? res : pt);
-  return false;
-}
-
 TokenOutput Engine::choose(Live& l, const float* logits) {
   const int64_t V = ck_->config.vocab_size;
   const GenerationParams& p = l.params;
@@ -292,39 +274,14 @@ FinishReason Engine::emit(Live& l, const TokenOutput& chosen, const float* logit
   return why;
 }
 
-void Engine::add_draft(Live& l, const float* mtp_logits) {
-  const int64_t V = ck_->config.vocab_size;
-  Request& r = l.req;
-  // The draft stands at output index output.size() + draft.size(); penalties see the drafts before it.
-  std::vector<int32_t> seen(r.output);
-  seen.insert(seen.end(), r.draft.begin(), r.draft.end());
-  const size_t k = seen.size();
-  const int32_t banned = banned_token(l, k);
-  if (deterministic(l, k)) {
-    // Greedy draft: the most likely token after the same processing (no random numbers drawn).
-    float best = -INFINITY;
-    int32_t arg = 0;
-    for (int64_t i = 0; i < V; ++i)
-      if (mtp_logits[i] > best && int32_t(i) != banned) best = mtp_logits[i], arg = int32_t(i);
-    r.draft.push_back(arg);
-    l.draft_probs.emplace_back();
-    return;
-  }
-  std::vector<float> q;
-  l.sampler->distribution(mtp_logits, V, r.prompt, seen, banned, q);
-  r.draft.push_back(l.sampler->draw(q));
-  l.draft_probs.push_back(std::move(q));
-}
-
 void Engine::run_step(StepPlan& plan) {
-  const int64_t V = ck_->config.vocab_size;
-  const int K = cfg_.speculative_tokens;
-  const bool spec = K > 0;
   const size_t nc = plan.chunks.size();
   std::vector<std::vector<int32_t>> feeds(nc);
   std::vector<dsv4::SeqInput> inputs;
   std::vector<dsv4::SpecLog> logs(nc);
-  std::vector<int64_t> logit_row(nc), stream_row(nc);  // each chunk's first logits row and first token row
+  StepOutcome o;
+  o.logit_row.resize(nc);
+  o.stream_row.resize(nc);
   int64_t rows = 0, T = 0;
   for (size_t i = 0; i < nc; ++i) {
     const ScheduledChunk& c = plan.chunks[i];
@@ -333,34 +290,40 @@ void Engine::run_step(StepPlan& plan) {
     dsv4::SequenceState& st = cache_->state(*c.req);
     if (c.draft > 0) st.spec = &logs[i];
     inputs.push_back({&st, feeds[i], c.draft > 0});
-    logit_row[i] = rows;
-    stream_row[i] = T;
+    o.logit_row[i] = rows;
+    o.stream_row[i] = T;
     rows += c.draft > 0 ? c.n : 1;
     T += c.n;
   }
   std::vector<Capture> caps = plan_captures(plan);
-  dsv4::ForwardOutput out;
-  model_->forward(ctx_, inputs, out);
+  model_->forward(ctx_, inputs, o.out);
+  const bool spec = cfg_.speculative_tokens > 0;
   if (!spec) finish_captures(caps);
   sched_->complete(plan);
+  sample_step(plan, o);
+  if (spec) {
+    std::vector<DraftChain> chains = mtp_step(plan, o);
+    finish_captures(caps);  // after the MTP pass: the captures hold the MTP layer's state too
+    draft_chains(std::move(chains));
+  }
+  deliver_step(plan, o);
+}
 
-  // Sample (and, for chunks with drafts, verify); finishing is applied after the MTP pass.
-  int64_t prompt_tokens = 0, gen_tokens = 0, finished = 0, drafts = 0, draft_tokens = 0, accepted_tokens = 0;
-  std::vector<FinishReason> why(nc, FinishReason::kNone);
-  std::vector<int64_t> committed(nc, 0);  // positions of this chunk the state keeps
-  std::vector<char> sampled(nc, 0);       // the chunk reached the end of its request (before this step's tokens)
-  struct Pending {
-    size_t chunk;
-    RequestEvent ev;
-  };
-  std::vector<Pending> pending;  // token events, delivered once the step's work (the MTP pass too) is done
+// Samples (and, for chunks with drafts, verifies) every chunk that reached the end of its request; the
+// token events wait in o.pending, finishing is applied by deliver_step.
+void Engine::sample_step(const StepPlan& plan, StepOutcome& o) {
+  const int64_t V = ck_->config.vocab_size;
+  const size_t nc = plan.chunks.size();
+  o.why.assign(nc, FinishReason::kNone);
+  o.committed.assign(nc, 0);
+  o.sampled.assign(nc, 0);
   for (size_t i = 0; i < nc; ++i) {
     const ScheduledChunk& c = plan.chunks[i];
     Request* r = c.req;
-    prompt_tokens += std::max<int64_t>(0, std::min<int64_t>(c.start + c.n, int64_t(r->prompt.size())) - c.start);
-    committed[i] = c.n - c.draft;
+    o.prompt_tokens += std::max<int64_t>(0, std::min<int64_t>(c.start + c.n, int64_t(r->prompt.size())) - c.start);
+    o.committed[i] = c.n - c.draft;
     if (!c.samples()) continue;
-    sampled[i] = 1;
+    o.sampled[i] = 1;
     Live& l = *live_.at(r->id);
     std::vector<int32_t> draft(r->draft.begin(), r->draft.begin() + c.draft);
     std::vector<std::vector<float>> qs;
@@ -369,7 +332,7 @@ void Engine::run_step(StepPlan& plan) {
     l.draft_probs.clear();
     int64_t accepted = 0;
     for (int64_t d = 0; d <= c.draft; ++d) {
-      const float* logits = out.logits.data() + (logit_row[i] + d) * V;
+      const float* logits = o.out.logits.data() + (o.logit_row[i] + d) * V;
       TokenOutput tok;
       bool took_draft = false;
       if (d < c.draft && !deterministic(l, r->output.size()) && !qs[size_t(d)].empty()) {
@@ -378,127 +341,61 @@ void Engine::run_step(StepPlan& plan) {
         tok = choose(l, logits);
         took_draft = d < c.draft && tok.token == draft[size_t(d)];
       }
-      ++gen_tokens;
+      ++o.gen_tokens;
       if (took_draft) ++accepted;
-      pending.push_back({i, {}});
-      why[i] = emit(l, tok, logits, pending.back().ev);
-      if (why[i] != FinishReason::kNone || !took_draft) break;
+      o.pending.push_back({i, {}});
+      o.why[i] = emit(l, tok, logits, o.pending.back().ev);
+      if (o.why[i] != FinishReason::kNone || !took_draft) break;
     }
     if (c.draft > 0) {
-      ++drafts;
-      draft_tokens += c.draft;
-      accepted_tokens += accepted;
+      ++o.drafts;
+      o.draft_tokens += c.draft;
+      o.accepted_tokens += accepted;
       r->num_computed += accepted;
-      committed[i] = 1 + accepted;
+      o.committed[i] = 1 + accepted;
       dsv4::SequenceState& st = cache_->state(*r);
-      model_->pools().rollback(st, c.start + committed[i]);
+      model_->pools().rollback(st, c.start + o.committed[i]);
       st.spec = nullptr;
     }
   }
+}
 
-  if (spec) {
-    // The MTP layer follows the main model over every committed position whose next token is known,
-    // then drafts for the requests that go on decoding.
-    std::vector<dsv4::MtpInput> mins;
-    std::vector<size_t> mchunk;
-    std::vector<std::vector<int32_t>> nexts(nc);
-    for (size_t i = 0; i < nc; ++i) {
-      const ScheduledChunk& c = plan.chunks[i];
-      if (why[i] != FinishReason::kNone) continue;
-      dsv4::SequenceState& st = cache_->state(*c.req);
-      TACHYON_CHECK(st.mtp_pos == c.start, "MTP layer out of step with the main model");
-      for (int64_t t = c.start + 1; t <= c.start + committed[i]; ++t) nexts[i].push_back(c.req->token_at(t));
-      mins.push_back({&st, out.final_streams.data() + stream_row[i] * ck_->config.hc_mult * ck_->config.hidden_size,
-                      nexts[i], false});
-      mchunk.push_back(i);
-    }
-    std::vector<float> mlogits, mstreams;
-    if (!mins.empty()) model_->mtp_forward(ctx_, mins, mlogits, &mstreams);
-    finish_captures(caps);
-    // Drafting: the first draft from the committed pass, more by chaining the MTP layer on its own
-    // output streams (positions that are rolled back afterwards).
-    const int64_t hcD = int64_t(ck_->config.hc_mult) * ck_->config.hidden_size;
-    struct Chain {
-      Live* l;
-      int64_t room;                 // drafts this request may still take
-      std::vector<float> streams;   // [hc, D] MTP output of its last position
-      std::unique_ptr<dsv4::SpecLog> log;
-      int64_t base;
-    };
-    std::vector<Chain> chains;
-    int64_t srow = 0;
-    for (size_t m = 0; m < mins.size(); ++m) {
-      const ScheduledChunk& c = plan.chunks[mchunk[m]];
-      const int64_t n = int64_t(mins[m].next_tokens.size());
-      srow += n;
-      if (!sampled[mchunk[m]]) continue;
-      Live& l = *live_.at(c.req->id);
-      const Request& r = l.req;
-      const int64_t room = std::min<int64_t>(K, r.max_new_tokens - int64_t(r.output.size()) - 1);
-      if (room <= 0) continue;
-      add_draft(l, mlogits.data() + int64_t(m) * V);
-      if (room > 1)
-        chains.push_back({&l, room, std::vector<float>(mstreams.begin() + (srow - 1) * hcD, mstreams.begin() + srow * hcD),
-                          std::make_unique<dsv4::SpecLog>(), cache_->state(r).mtp_pos});
-    }
-    while (!chains.empty()) {
-      std::vector<dsv4::MtpInput> cin;
-      for (Chain& ch : chains) {
-        dsv4::SequenceState& st = cache_->state(ch.l->req);
-        st.spec = ch.log.get();
-        cin.push_back({&st, ch.streams.data(), std::span<const int32_t>(&ch.l->req.draft.back(), 1), true});
-      }
-      std::vector<float> cl, cs;
-      model_->mtp_forward(ctx_, cin, cl, &cs);
-      std::vector<Chain> next;
-      for (size_t m = 0; m < chains.size(); ++m) {
-        Chain& ch = chains[m];
-        add_draft(*ch.l, cl.data() + int64_t(m) * V);
-        if (int64_t(ch.l->req.draft.size()) < ch.room) {
-          ch.streams.assign(cs.begin() + int64_t(m) * hcD, cs.begin() + int64_t(m + 1) * hcD);
-          next.push_back(std::move(ch));
-        } else {
-          dsv4::SequenceState& st = cache_->state(ch.l->req);
-          model_->pools().rollback(st, ch.base, true);
-          st.spec = nullptr;
-        }
-      }
-      chains = std::move(next);
-    }
-  }
-
-  // Deliver the step's tokens. A sink that declines (its client is gone) stops its request; the
-  // request's later tokens of this step are dropped.
+// Delivers the step's tokens, finishes the requests that stop and publishes the step's counts. A sink
+// that declines (its client is gone) stops its request; the request's later tokens of this step are
+// dropped.
+void Engine::deliver_step(const StepPlan& plan, StepOutcome& o) {
+  const size_t nc = plan.chunks.size();
   std::vector<char> declined(nc, 0);
-  for (Pending& pe : pending) {
+  for (Pending& pe : o.pending) {
     if (declined[pe.chunk]) continue;
     Live& l = *live_.at(plan.chunks[pe.chunk].req->id);
     if (!l.sink(pe.ev)) {
       declined[pe.chunk] = 1;
-      if (why[pe.chunk] == FinishReason::kNone) why[pe.chunk] = FinishReason::kStop;
+      if (o.why[pe.chunk] == FinishReason::kNone) o.why[pe.chunk] = FinishReason::kStop;
     }
   }
 
   const dsv4::CachePools& pools = model_->pools();
   TACHYON_CHECK(pools.bytes_in_use() - pools.snapshot_only_bytes() <= cache_->used_units() * CacheManager::kUnitBytes,
                 "cache pools hold more than the accounting reserved");
+  int64_t finished = 0;
   for (size_t i = 0; i < nc; ++i) {
-    if (why[i] == FinishReason::kNone) continue;
+    if (o.why[i] == FinishReason::kNone) continue;
     Request* r = plan.chunks[i].req;
     Live& l = *live_.at(r->id);
-    sched_->finish(r, why[i]);
-    emit_final(l, why[i]);
+    sched_->finish(r, o.why[i]);
+    emit_final(l, o.why[i]);
     live_.erase(r->id);
     ++finished;
   }
   std::lock_guard<std::mutex> g(mu_);
-  stats_.prompt_tokens_total += prompt_tokens;
-  stats_.generation_tokens_total += gen_tokens;
+  stats_.prompt_tokens_total += o.prompt_tokens;
+  stats_.generation_tokens_total += o.gen_tokens;
   stats_.requests_finished += finished;
   stats_.steps++;
-  stats_.spec_drafts += drafts;
-  stats_.spec_draft_tokens += draft_tokens;
-  stats_.spec_accepted_tokens += accepted_tokens;
+  stats_.spec_drafts += o.drafts;
+  stats_.spec_draft_tokens += o.draft_tokens;
+  stats_.spec_accepted_tokens += o.accepted_tokens;
 }
 
 }  // namespace tachyon::runtime

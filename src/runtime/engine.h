@@ -115,9 +115,39 @@ class Engine {
     std::unique_ptr<Sampler> sampler;
     std::vector<std::vector<float>> draft_probs;  // per draft token, the distribution it was drawn from
   };
+  // One token event of a step, delivered once the step's work (the MTP pass too) is done.
+  struct Pending {
+    size_t chunk;
+    RequestEvent ev;
+  };
+  // What a step computed and decided, per chunk of its plan, between the forward pass and delivery.
+  struct StepOutcome {
+    dsv4::ForwardOutput out;
+    std::vector<int64_t> logit_row, stream_row;  // each chunk's first logits row and first token row
+    std::vector<FinishReason> why;               // kNone: the request goes on
+    std::vector<int64_t> committed;              // positions of the chunk that the state keeps
+    std::vector<char> sampled;                   // the chunk reached the end of its request
+    std::vector<Pending> pending;
+    int64_t prompt_tokens = 0, gen_tokens = 0, drafts = 0, draft_tokens = 0, accepted_tokens = 0;
+  };
+  // A request drafting more than one token: the MTP layer chained on its own output.
+  struct DraftChain {
+    Live* l;
+    int64_t room;                // drafts this request may take in all
+    std::vector<float> streams;  // [hc, D] MTP output of its last position
+    std::unique_ptr<dsv4::SpecLog> log;
+    int64_t base;                // MTP position to roll back to when the chain is done
+  };
   Engine() = default;
   void loop();
+  // schedule -> forward -> sample_step -> (mtp_step) -> deliver_step
   void run_step(StepPlan& plan);
+  void sample_step(const StepPlan& plan, StepOutcome& o);
+  void deliver_step(const StepPlan& plan, StepOutcome& o);
+  // Speculative decoding (engine_spec.cc): the MTP pass over the committed positions and the first draft
+  // of each request; returns the requests that draft more (chained, by draft_chains).
+  std::vector<DraftChain> mtp_step(const StepPlan& plan, StepOutcome& o);
+  void draft_chains(std::vector<DraftChain> chains);
   // Whether output index k is chosen without random numbers (forced, prefix or greedy).
   bool deterministic(const Live& l, size_t k) const;
   // The token sampling must not pick at output index k: EOS before min_tokens, else -1.
