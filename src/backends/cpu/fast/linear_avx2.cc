@@ -237,27 +237,44 @@ TACHYON_AVX2 void rows(const float* x, int64_t i0, const WeightView& w, float* y
   for (; a.n < n1; ++a.n, ++a.y) tile<1, T>(a);
 }
 
+// Rows [c0, c1) for tokens [i, i + T) with the tile height that suits the format at this token count.
+// Dense rows have one accumulator per output, so taller tiles give the eight or more independent FMA
+// chains that hide the FMA latency (a one-row tile of four tokens ran at half speed). FP8 and FP4 tiles
+// also hold block sums and decoded vectors; taller ones spilled and measured slower.
+template <int T>
+TACHYON_AVX2 void token_group(const float* x, int64_t i, const WeightView& w, float* y, int64_t c0, int64_t c1) {
+  const bool dense = w.fmt == WFormat::kF32 || w.fmt == WFormat::kBF16;
+  if constexpr (T == 1) {
+    rows<4, 1>(x, i, w, y, c0, c1);
+  } else if constexpr (T == 2) {
+    if (w.fmt == WFormat::kFP4) rows<2, 2>(x, i, w, y, c0, c1);  // four decoded vectors per row
+    else rows<4, 2>(x, i, w, y, c0, c1);
+  } else if constexpr (T == 3) {
+    if (dense) rows<4, 3>(x, i, w, y, c0, c1);
+    else if (w.fmt == WFormat::kFP8) rows<2, 3>(x, i, w, y, c0, c1);  // six chains: ~10% faster than three
+    else rows<1, 3>(x, i, w, y, c0, c1);
+  } else {
+    if (dense) rows<3, 4>(x, i, w, y, c0, c1);
+    else rows<1, 4>(x, i, w, y, c0, c1);
+  }
+}
+
 }  // namespace
 
 TACHYON_AVX2 void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin,
                          int64_t n_end) {
   if (gemm_applies(m, w)) return gemm(x, m, w, y, n_begin, n_end);
-  // Chunks of rows whose weights stay in L1/L2 while every token tile passes over them.
-  const int64_t chunk = std::max<int64_t>(4, (65536 / std::max<int64_t>(1, row_bytes(w))) & ~int64_t(3));
+  // Chunks of rows (a multiple of every tile height) whose weights stay in L1/L2 while every token
+  // group passes over them.
+  const int64_t chunk = std::max<int64_t>(12, (65536 / std::max<int64_t>(1, row_bytes(w))) / 12 * 12);
   for (int64_t c0 = n_begin; c0 < n_end; c0 += chunk) {
     const int64_t c1 = std::min(n_end, c0 + chunk);
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) rows<1, 4>(x, i, w, y, c0, c1);
+    for (; i + 4 <= m; i += 4) token_group<4>(x, i, w, y, c0, c1);
     switch (m - i) {
-      case 3:  // FP8: two rows give six independent FMA chains (measured ~10% faster than one)
-        if (w.fmt == WFormat::kFP8) rows<2, 3>(x, i, w, y, c0, c1);
-        else rows<1, 3>(x, i, w, y, c0, c1);
-        break;
-      case 2:  // FP4 tiles hold four decoded vectors per row, so fewer rows
-        if (w.fmt == WFormat::kFP4) rows<2, 2>(x, i, w, y, c0, c1);
-        else rows<4, 2>(x, i, w, y, c0, c1);
-        break;
-      case 1: rows<4, 1>(x, i, w, y, c0, c1); break;
+      case 3: token_group<3>(x, i, w, y, c0, c1); break;
+      case 2: token_group<2>(x, i, w, y, c0, c1); break;
+      case 1: token_group<1>(x, i, w, y, c0, c1); break;
       default: break;
     }
   }
