@@ -148,6 +148,25 @@ void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64
   else body(0, n_heads);
 }
 
+void indexer_scores(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
+                    const float* const* keys, int64_t n_keys, float* out) {
+  if (n_keys <= 0) return;
+  if (!ctx.fast()) {
+    cpu::ref::indexer_scores(q, n_heads, d, w, keys, n_keys, out);
+    return;
+  }
+  // Groups of eight keys split across threads once a share is worth a fork (each key is n_heads * d
+  // multiply-adds); every key's result is the same however the groups fall.
+  const int64_t groups = (n_keys + 7) / 8;
+  const int64_t per_group = std::max<int64_t>(1, 8 * n_heads * d);
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / per_group);
+  auto body = [&](int64_t b, int64_t e) {
+    cpu::fast::indexer_scores(q, n_heads, d, w, keys, out, b * 8, std::min(n_keys, e * 8));
+  };
+  if (ctx.pool) ctx.pool->parallel_for(groups, grain, body);
+  else body(0, groups);
+}
+
 void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,
                        float* pre, float* post, float* comb) {
   cpu::ref::hc_split_sinkhorn(mixes, scale3, base, hc, iters, eps, pre, post, comb);

@@ -50,6 +50,9 @@ void hadamard(float* x, int64_t n);
 void topk(const float* scores, int64_t n, int64_t k, int32_t* out);
 void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* const* keys,
                     int64_t n_keys, const float* sink, float scale, float* out);
+// Lightning-indexer scores of n_keys compressed blocks (cpu::ref::indexer_scores; bit-exact either kernel).
+void indexer_scores(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
+                    const float* const* keys, int64_t n_keys, float* out);
 void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,
                        float* pre, float* post, float* comb);
 

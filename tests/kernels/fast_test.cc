@@ -309,6 +309,36 @@ TEST(FastAttentionSink, MatchesRef) {
   }
 }
 
+// Equal bits, or both NaN (which NaN an operation passes on may differ).
+bool same_value(float a, float b) { return (std::isnan(a) && std::isnan(b)) || same_bits(a, b); }
+
+// The indexer scores: bit for bit what the scalar reference computes, for any key range and head count
+// (eight-head groups and the remainder), with zero, negative and NaN dot products.
+TEST(FastIndexerScores, BitExactWithRef) {
+  REQUIRE_FAST();
+  Rng rng(450);
+  struct Case { int64_t H, d, n_keys; };
+  for (const Case c : {Case{1, 1, 1}, Case{3, 5, 7}, Case{8, 64, 8}, Case{13, 64, 9}, Case{64, 128, 33},
+                       Case{8, 128, 100}, Case{16, 3, 17}}) {
+    auto a = attn_data(rng, c.H, c.d, c.n_keys);
+    const auto w = randn(rng, size_t(c.H));
+    if (c.n_keys > 2) {
+      std::fill(a.keys[1].begin(), a.keys[1].end(), 0.0f);  // every dot product 0
+      a.keys[2][0] = std::numeric_limits<float>::quiet_NaN();
+    }
+    std::vector<float> yr(size_t(c.n_keys)), yf(size_t(c.n_keys), 99.0f);
+    ref::indexer_scores(a.q.data(), c.H, c.d, w.data(), a.kp.data(), c.n_keys, yr.data());
+    fast::indexer_scores(a.q.data(), c.H, c.d, w.data(), a.kp.data(), yf.data(), 0, c.n_keys);
+    for (size_t j = 0; j < yr.size(); ++j)
+      ASSERT_TRUE(same_value(yf[j], yr[j])) << "H=" << c.H << " d=" << c.d << " key " << j << ": " << yf[j] << " vs " << yr[j];
+    // A key range writes only its keys.
+    std::vector<float> yp(size_t(c.n_keys), 99.0f);
+    fast::indexer_scores(a.q.data(), c.H, c.d, w.data(), a.kp.data(), yp.data(), 1, c.n_keys);
+    ASSERT_EQ(yp[0], 99.0f);
+    for (size_t j = 1; j < yr.size(); ++j) ASSERT_TRUE(same_value(yp[j], yf[j]));
+  }
+}
+
 // ops:: with a thread pool and fast kernels vs ops:: forced onto the references.
 TEST(OpsDispatch, ThreadedFastMatchesScalar) {
   ThreadPool pool(4);

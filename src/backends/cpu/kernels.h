@@ -58,6 +58,9 @@ void attention_sink(const float* q, int64_t d, const float* const* keys, int64_t
                     float scale, float* out, int64_t h_begin, int64_t h_end);
 uint64_t stream_sum(const uint64_t* p, int64_t n);
 void dot_f64(const float* a, const float* w, int64_t n, int64_t n_out, double* out);
+// Keys [j_begin, j_end) only; bit-exact with ref:: (eight keys per vector, each lane in ref::'s order).
+void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, const float* const* keys,
+                    float* out, int64_t j_begin, int64_t j_end);
 }  // namespace fast
 
 namespace ref {
@@ -95,6 +98,12 @@ void topk(const float* scores, int64_t n, int64_t k, int32_t* out);
 //   s_j = scale * q.k_j; o = sum_j e^(s_j - M) k_j / (sum_j e^(s_j - M) + e^(sink - M)).
 void attention_sink(const float* q, int64_t n_heads, int64_t d, const float* const* keys, int64_t n_keys,
                     const float* sink, float scale, float* out);
+
+// Lightning-indexer block scores (spec §2.5): out[j] = sum over heads h, in order, of
+// max(q_h . k_j, 0) * w[h], each dot product summed over the d dims in order; every product and sum
+// rounded to fp32 on its own (no fused multiply-add). q [n_heads, d], keys[j] -> d floats.
+void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, const float* const* keys,
+                    int64_t n_keys, float* out);
 
 // Hyper-connection split (spec §2.2 step 3): mixes [(2+hc)*hc] -> pre [hc], post [hc], comb [hc, hc]
 // with `iters` Sinkhorn passes.

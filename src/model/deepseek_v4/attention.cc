@@ -95,6 +95,8 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
   std::vector<const float*> keys;
   std::vector<float> key_buf;                           // [n_keys, hd] decoded compact entries
   std::vector<float> scores;
+  std::vector<float> ikey_buf;                          // [n_blocks, ID] decoded indexer keys
+  std::vector<const float*> ikeys;
   std::vector<int32_t> picked;
   std::vector<int32_t> topk_trace;                      // [T, index_topk] for the trace
   if (has_indexer && ctx.trace) topk_trace.assign(size_t(T * cfg.index_topk), -1);
@@ -141,16 +143,11 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
         }
         if (ctx.numerics.indexer_quant) ops::fp4_fake_quant(ctx.ops, iqt, IH, ID, ID, 32);
         scores.assign(size_t(n_blocks), 0.0f);          // [n_blocks]
-        for (int64_t j = 0; j < n_blocks; ++j) {
-          const float* k = env.pools.indexer_get(seq, env.layer, j, entry.data());
-          float s = 0.0f;
-          for (int64_t h = 0; h < IH; ++h) {
-            float dot = 0.0f;
-            for (int64_t e = 0; e < ID; ++e) dot += iqt[h * ID + e] * k[e];
-            s += std::max(dot, 0.0f) * iw[size_t(t * IH + h)];
-          }
-          scores[size_t(j)] = s;
-        }
+        if (int64_t(ikey_buf.size()) < n_blocks * ID) ikey_buf.resize(size_t(n_blocks * ID));
+        ikeys.resize(size_t(n_blocks));
+        for (int64_t j = 0; j < n_blocks; ++j)
+          ikeys[size_t(j)] = env.pools.indexer_get(seq, env.layer, j, &ikey_buf[size_t(j * ID)]);  // [ID]
+        ops::indexer_scores(ctx.ops, iqt, IH, ID, &iw[size_t(t * IH)], ikeys.data(), n_blocks, scores.data());
         const int64_t k = std::min<int64_t>(cfg.index_topk, n_blocks);
         picked.resize(size_t(k));
         ops::topk(scores.data(), n_blocks, k, picked.data());

@@ -114,6 +114,19 @@ void attention_sink(const float* q, int64_t n_heads, int64_t d, const float* con
   }
 }
 
+void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, const float* const* keys,
+                    int64_t n_keys, float* out) {
+  for (int64_t j = 0; j < n_keys; ++j) {
+    float s = 0.0f;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float dot = 0.0f;
+      for (int64_t e = 0; e < d; ++e) dot += q[h * d + e] * keys[j][e];
+      s += std::max(dot, 0.0f) * w[h];
+    }
+    out[j] = s;
+  }
+}
+
 void dot_f64(const float* a, const float* w, int64_t n, int64_t n_out, double* out) {
   for (int64_t o = 0; o < n_out; ++o) {
     const float* b = w + o * n;
