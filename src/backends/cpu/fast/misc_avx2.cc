@@ -146,6 +146,29 @@ TACHYON_AVX2 inline void axpy(float p, const float* v, float* o, int64_t d) {
     _mm256_storeu_ps(o + c, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + c), _mm256_loadu_ps(o + c)));
   for (; c < d; ++c) o[c] += p * v[c];
 }
+// Four dot products with the same q, each computed exactly as dot() computes it (two chains over
+// 16-column steps, the same tail): q is loaded once per step for four keys.
+TACHYON_AVX2 inline void dot4(const float* a, const float* const* b, int64_t d, float* out) {
+  __m256 s0[4], s1[4];
+  for (int i = 0; i < 4; ++i) s0[i] = s1[i] = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 16 <= d; c += 16) {
+    const __m256 a0 = _mm256_loadu_ps(a + c), a1 = _mm256_loadu_ps(a + c + 8);
+    for (int i = 0; i < 4; ++i) {
+      s0[i] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[i] + c), s0[i]);
+      s1[i] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b[i] + c + 8), s1[i]);
+    }
+  }
+  for (; c + 8 <= d; c += 8) {
+    const __m256 a0 = _mm256_loadu_ps(a + c);
+    for (int i = 0; i < 4; ++i) s0[i] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[i] + c), s0[i]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    float s = hsum(_mm256_add_ps(s0[i], s1[i]));
+    for (int64_t e = c; e < d; ++e) s += a[e] * b[i][e];
+    out[i] = s;
+  }
+}
 }  // namespace
 
 TACHYON_AVX2 void attention_sink(const float* q, int64_t d, const float* const* keys, int64_t n_keys,
@@ -153,23 +176,36 @@ TACHYON_AVX2 void attention_sink(const float* q, int64_t d, const float* const* 
   std::vector<float> s(static_cast<size_t>(n_keys));
   for (int64_t h = h_begin; h < h_end; ++h) {
     const float* qh = q + h * d;
+    int64_t j = 0;
+    for (; j + 4 <= n_keys; j += 4) dot4(qh, keys + j, d, &s[size_t(j)]);
+    for (; j < n_keys; ++j) s[size_t(j)] = dot(qh, keys[j], d);
     float mx = sink[h];
-    for (int64_t j = 0; j < n_keys; ++j) {
-      s[size_t(j)] = dot(qh, keys[j], d) * scale;
+    for (j = 0; j < n_keys; ++j) {
+      s[size_t(j)] *= scale;
       mx = std::max(mx, s[size_t(j)]);
     }
     float denom = std::exp(sink[h] - mx);
-    float* oh = out + h * d;
-    std::fill(oh, oh + d, 0.0f);
-    for (int64_t j = 0; j < n_keys; ++j) {
-      const float p = std::exp(s[size_t(j)] - mx);
-      denom += p;
-      axpy(p, keys[j], oh, d);
+    for (j = 0; j < n_keys; ++j) {
+      s[size_t(j)] = std::exp(s[size_t(j)] - mx);  // now the weight p_j
+      denom += s[size_t(j)];
     }
+    // o = sum_j p_j k_j in key order for every column, 64 columns at a time held in registers.
+    float* oh = out + h * d;
+    int64_t c = 0;
+    for (; c + 64 <= d; c += 64) {
+      __m256 acc[8];
+      for (auto& v : acc) v = _mm256_setzero_ps();
+      for (j = 0; j < n_keys; ++j) {
+        const __m256 pv = _mm256_set1_ps(s[size_t(j)]);
+        for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(keys[j] + c + 8 * i), acc[i]);
+      }
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(oh + c + 8 * i, acc[i]);
+    }
+    std::fill(oh + c, oh + d, 0.0f);
+    for (j = 0; j < n_keys; ++j) axpy(s[size_t(j)], keys[j] + c, oh + c, d - c);
     const float inv = 1.0f / denom;
     const __m256 iv = _mm256_set1_ps(inv);
-    int64_t c = 0;
-    for (; c + 8 <= d; c += 8) _mm256_storeu_ps(oh + c, _mm256_mul_ps(_mm256_loadu_ps(oh + c), iv));
+    for (c = 0; c + 8 <= d; c += 8) _mm256_storeu_ps(oh + c, _mm256_mul_ps(_mm256_loadu_ps(oh + c), iv));
     for (; c < d; ++c) oh[c] *= inv;
   }
 }
