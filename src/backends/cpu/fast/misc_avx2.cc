@@ -146,68 +146,107 @@ TACHYON_AVX2 inline void axpy(float p, const float* v, float* o, int64_t d) {
     _mm256_storeu_ps(o + c, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + c), _mm256_loadu_ps(o + c)));
   for (; c < d; ++c) o[c] += p * v[c];
 }
-// Four dot products with the same q, each computed exactly as dot() computes it (two chains over
-// 16-column steps, the same tail): q is loaded once per step for four keys.
-TACHYON_AVX2 inline void dot4(const float* a, const float* const* b, int64_t d, float* out) {
-  __m256 s0[4], s1[4];
-  for (int i = 0; i < 4; ++i) s0[i] = s1[i] = _mm256_setzero_ps();
+// Dot products of NH query heads with NK keys, each computed exactly as dot() computes it (two chains
+// over 16-column steps, the same tail): every loaded q or key slice serves several products, which
+// halves the key traffic from L2 for a pair of heads.
+template <int NH, int NK>
+TACHYON_AVX2 inline void dots(const float* const (&a)[NH], const float* const* b, int64_t d, float (&out)[NH][NK]) {
+  __m256 s0[NH][NK], s1[NH][NK];
+  for (int h = 0; h < NH; ++h)
+    for (int i = 0; i < NK; ++i) s0[h][i] = s1[h][i] = _mm256_setzero_ps();
   int64_t c = 0;
   for (; c + 16 <= d; c += 16) {
-    const __m256 a0 = _mm256_loadu_ps(a + c), a1 = _mm256_loadu_ps(a + c + 8);
-    for (int i = 0; i < 4; ++i) {
-      s0[i] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[i] + c), s0[i]);
-      s1[i] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b[i] + c + 8), s1[i]);
+    for (int i = 0; i < NK; ++i) {
+      const __m256 b0 = _mm256_loadu_ps(b[i] + c), b1 = _mm256_loadu_ps(b[i] + c + 8);
+      for (int h = 0; h < NH; ++h) {
+        s0[h][i] = _mm256_fmadd_ps(_mm256_loadu_ps(a[h] + c), b0, s0[h][i]);
+        s1[h][i] = _mm256_fmadd_ps(_mm256_loadu_ps(a[h] + c + 8), b1, s1[h][i]);
+      }
     }
   }
-  for (; c + 8 <= d; c += 8) {
-    const __m256 a0 = _mm256_loadu_ps(a + c);
-    for (int i = 0; i < 4; ++i) s0[i] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[i] + c), s0[i]);
+  for (; c + 8 <= d; c += 8)
+    for (int i = 0; i < NK; ++i) {
+      const __m256 b0 = _mm256_loadu_ps(b[i] + c);
+      for (int h = 0; h < NH; ++h) s0[h][i] = _mm256_fmadd_ps(_mm256_loadu_ps(a[h] + c), b0, s0[h][i]);
+    }
+  for (int h = 0; h < NH; ++h)
+    for (int i = 0; i < NK; ++i) {
+      float s = hsum(_mm256_add_ps(s0[h][i], s1[h][i]));
+      for (int64_t e = c; e < d; ++e) s += a[h][e] * b[i][e];
+      out[h][i] = s;
+    }
+}
+
+// NH heads from h0: scores, softmax with the sink, then o = sum_j p_j k_j in key order for every column
+// (columns in register blocks of 64 / NH per head, the rest through axpy), scaled by 1 / denominator.
+template <int NH>
+TACHYON_AVX2 void sink_heads(const float* q, int64_t d, const float* const* keys, int64_t n_keys, const float* sink,
+                             float scale, float* out, int64_t h0, std::vector<float>& p) {
+  constexpr int NK = 4 / NH;
+  p.resize(size_t(NH * n_keys));
+  const float* qh[NH];
+  for (int h = 0; h < NH; ++h) qh[h] = q + (h0 + h) * d;
+  int64_t j = 0;
+  for (; j + NK <= n_keys; j += NK) {
+    float r[NH][NK];
+    dots<NH, NK>(qh, keys + j, d, r);
+    for (int h = 0; h < NH; ++h)
+      for (int i = 0; i < NK; ++i) p[size_t(h * n_keys + j + i)] = r[h][i];
   }
-  for (int i = 0; i < 4; ++i) {
-    float s = hsum(_mm256_add_ps(s0[i], s1[i]));
-    for (int64_t e = c; e < d; ++e) s += a[e] * b[i][e];
-    out[i] = s;
+  for (; j < n_keys; ++j)
+    for (int h = 0; h < NH; ++h) p[size_t(h * n_keys + j)] = dot(qh[h], keys[j], d);
+  float inv[NH];
+  for (int h = 0; h < NH; ++h) {
+    float* ph = &p[size_t(h * n_keys)];
+    const float sk = sink[h0 + h];
+    float mx = sk;
+    for (j = 0; j < n_keys; ++j) {
+      ph[j] *= scale;
+      mx = std::max(mx, ph[j]);
+    }
+    float denom = std::exp(sk - mx);
+    for (j = 0; j < n_keys; ++j) {
+      ph[j] = std::exp(ph[j] - mx);  // now the weight p_j
+      denom += ph[j];
+    }
+    inv[h] = 1.0f / denom;
+  }
+  constexpr int V = 8 / NH;  // vectors per head in a column block
+  int64_t c = 0;
+  for (; c + 8 * V <= d; c += 8 * V) {
+    __m256 acc[NH][V];
+    for (auto& row : acc)
+      for (auto& v : row) v = _mm256_setzero_ps();
+    for (j = 0; j < n_keys; ++j) {
+      __m256 kv[V];
+      for (int i = 0; i < V; ++i) kv[i] = _mm256_loadu_ps(keys[j] + c + 8 * i);
+      for (int h = 0; h < NH; ++h) {
+        const __m256 pv = _mm256_set1_ps(p[size_t(h * n_keys + j)]);
+        for (int i = 0; i < V; ++i) acc[h][i] = _mm256_fmadd_ps(pv, kv[i], acc[h][i]);
+      }
+    }
+    for (int h = 0; h < NH; ++h)
+      for (int i = 0; i < V; ++i) _mm256_storeu_ps(out + (h0 + h) * d + c + 8 * i, acc[h][i]);
+  }
+  for (int h = 0; h < NH; ++h) {
+    float* oh = out + (h0 + h) * d;
+    std::fill(oh + c, oh + d, 0.0f);
+    for (j = 0; j < n_keys; ++j) axpy(p[size_t(h * n_keys + j)], keys[j] + c, oh + c, d - c);
+    const __m256 iv = _mm256_set1_ps(inv[h]);
+    int64_t e = 0;
+    for (; e + 8 <= d; e += 8) _mm256_storeu_ps(oh + e, _mm256_mul_ps(_mm256_loadu_ps(oh + e), iv));
+    for (; e < d; ++e) oh[e] *= inv[h];
   }
 }
 }  // namespace
 
+// Heads in pairs (the pair shares every key load), a last odd head alone.
 TACHYON_AVX2 void attention_sink(const float* q, int64_t d, const float* const* keys, int64_t n_keys,
                                  const float* sink, float scale, float* out, int64_t h_begin, int64_t h_end) {
-  std::vector<float> s(static_cast<size_t>(n_keys));
-  for (int64_t h = h_begin; h < h_end; ++h) {
-    const float* qh = q + h * d;
-    int64_t j = 0;
-    for (; j + 4 <= n_keys; j += 4) dot4(qh, keys + j, d, &s[size_t(j)]);
-    for (; j < n_keys; ++j) s[size_t(j)] = dot(qh, keys[j], d);
-    float mx = sink[h];
-    for (j = 0; j < n_keys; ++j) {
-      s[size_t(j)] *= scale;
-      mx = std::max(mx, s[size_t(j)]);
-    }
-    float denom = std::exp(sink[h] - mx);
-    for (j = 0; j < n_keys; ++j) {
-      s[size_t(j)] = std::exp(s[size_t(j)] - mx);  // now the weight p_j
-      denom += s[size_t(j)];
-    }
-    // o = sum_j p_j k_j in key order for every column, 64 columns at a time held in registers.
-    float* oh = out + h * d;
-    int64_t c = 0;
-    for (; c + 64 <= d; c += 64) {
-      __m256 acc[8];
-      for (auto& v : acc) v = _mm256_setzero_ps();
-      for (j = 0; j < n_keys; ++j) {
-        const __m256 pv = _mm256_set1_ps(s[size_t(j)]);
-        for (int i = 0; i < 8; ++i) acc[i] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(keys[j] + c + 8 * i), acc[i]);
-      }
-      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(oh + c + 8 * i, acc[i]);
-    }
-    std::fill(oh + c, oh + d, 0.0f);
-    for (j = 0; j < n_keys; ++j) axpy(s[size_t(j)], keys[j] + c, oh + c, d - c);
-    const float inv = 1.0f / denom;
-    const __m256 iv = _mm256_set1_ps(inv);
-    for (c = 0; c + 8 <= d; c += 8) _mm256_storeu_ps(oh + c, _mm256_mul_ps(_mm256_loadu_ps(oh + c), iv));
-    for (; c < d; ++c) oh[c] *= inv;
-  }
+  std::vector<float> p;
+  int64_t h = h_begin;
+  for (; h + 2 <= h_end; h += 2) sink_heads<2>(q, d, keys, n_keys, sink, scale, out, h, p);
+  if (h < h_end) sink_heads<1>(q, d, keys, n_keys, sink, scale, out, h, p);
 }
 
 // Eight keys per vector (lane l = key j0 + l), eight heads at a time for eight independent add chains.
