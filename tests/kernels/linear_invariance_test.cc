@@ -71,6 +71,16 @@ TEST(LinearInvariance, TokenResultsDoNotDependOnBatch) {
   }
 }
 
+// Prefill-sized calls (about a hundred tokens, over a thousand columns with a partial last FP8 block):
+// every token still gets what it gets alone.
+TEST(LinearInvariance, PrefillSizedCallsMatchSingleTokenCalls) {
+  REQUIRE_FAST();
+  uint64_t seed = 950;
+  for (WFormat fmt : {WFormat::kF32, WFormat::kBF16, WFormat::kFP8}) check_invariant(fmt, 101, 9, 1100, 3, 128, ++seed);
+  check_invariant(WFormat::kFP8, 97, 6, 600, 0, 20, ++seed);
+  check_invariant(WFormat::kFP4, 100, 7, 1120, 5, 128, ++seed);
+}
+
 TEST(LinearInvariance, ThreadedOpsMatchSingleTokenCalls) {
   REQUIRE_FAST();
   const ThreadPool pool(3);
