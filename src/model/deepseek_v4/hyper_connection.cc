@@ -1,6 +1,7 @@
 // Manifold-constrained hyper-connections (spec §2.2, §2.8, §7 item 10): the residual is hc streams;
 // each sublayer reads a weighted sum of them and writes back through post weights and a Sinkhorn-
 // normalised stream-mixing matrix C (C[i][j] carries stream i into stream j).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -30,8 +31,19 @@ void hc_mixes(const ModelContext& ctx, const ModelConfig& cfg, const TensorRef& 
       for (int64_t o = 0; o < n_mix; ++o) mixes[size_t(t * n_mix + o)] = float(d[size_t(o)]) * r;
     }
   };
-  if (ctx.ops.pool) ctx.ops.pool->parallel_for(T, 1, rows);
-  else rows(0, T);
+  if (!ctx.ops.pool) return rows(0, T);
+  if (T > 1) return ctx.ops.pool->parallel_for(T, 1, rows);
+  // One token (decode): the outputs split across threads in groups of four (each output is the same
+  // whichever group computes it), the mean square on the calling thread.
+  std::vector<double> d(static_cast<size_t>(n_mix));   // [n_mix]
+  ctx.ops.pool->parallel_for((n_mix + 3) / 4, 1, [&](int64_t g0, int64_t g1) {
+    const int64_t o0 = g0 * 4, o1 = std::min(n_mix, g1 * 4);
+    ops::dot_f64(ctx.ops, streams, w + o0 * hcD, hcD, o1 - o0, d.data() + o0);
+  });
+  double ss = 0;
+  ops::dot_f64(ctx.ops, streams, streams, hcD, 1, &ss);
+  const float r = 1.0f / std::sqrt(float(ss / double(hcD)) + float(cfg.rms_norm_eps));
+  for (int64_t o = 0; o < n_mix; ++o) mixes[size_t(o)] = float(d[size_t(o)]) * r;
 }
 
 // y[t] = sum_i weight[t, i] * streams[t, i]
