@@ -197,7 +197,7 @@ TACHYON_AVX2 void sink_heads(const float* q, int64_t d, const float* const* keys
     for (int h = 0; h < NH; ++h) p[size_t(h * n_keys + j)] = dot(qh[h], keys[j], d);
   float inv[NH];
   for (int h = 0; h < NH; ++h) {
-    float* ph = &p[size_t(h * n_keys)];
+    float* ph = p.data() + h * n_keys;  // (no element when there are no keys)
     const float sk = sink[h0 + h];
     float mx = sk;
     for (j = 0; j < n_keys; ++j) {
