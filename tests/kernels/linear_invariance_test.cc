@@ -78,6 +78,7 @@ TEST(LinearInvariance, PrefillSizedCallsMatchSingleTokenCalls) {
   uint64_t seed = 950;
   for (WFormat fmt : {WFormat::kF32, WFormat::kBF16, WFormat::kFP8}) check_invariant(fmt, 101, 9, 1100, 3, 128, ++seed);
   check_invariant(WFormat::kFP8, 97, 6, 600, 0, 20, ++seed);
+  for (WFormat fmt : {WFormat::kF32, WFormat::kBF16}) check_invariant(fmt, 43, 29, 300, 2, 128, ++seed);  // tiles
   check_invariant(WFormat::kFP4, 100, 7, 1120, 5, 128, ++seed);
 }
 
