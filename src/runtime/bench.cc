@@ -1,7 +1,5 @@
 #include "runtime/bench.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -17,12 +15,6 @@ using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
-
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 // Reads one byte of every page of every tensor, so that no timed forward pays for page faults.
@@ -136,7 +128,7 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
   // ---- decode, batch 1 ----
   prof.clear();
   double weight_bytes = 0, cache_bytes = 0, experts = 0;
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = dsv4::process_cpu_seconds();
   for (int64_t i = 0; i < opt.gen_len; ++i) {
     const int32_t tok = random_tokens(rng, 1, cfg.vocab_size)[0];
     const int64_t pos = seq.pos;
@@ -148,7 +140,7 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     cache_bytes += double(traffic.cache_read_bytes(pos));
     experts += double(c.total_experts());
   }
-  r.decode_cpu_s = cpu_seconds() - cpu0;
+  r.decode_cpu_s = dsv4::process_cpu_seconds() - cpu0;
   model.pools().release(seq);
   const double steps = double(opt.gen_len);
   r.decode_tok_s = steps / r.decode_s;

@@ -1,23 +1,17 @@
 #include "runtime/spec_bench.h"
 
-#include <time.h>
-
 #include <chrono>
 #include <future>
 #include <memory>
 #include <mutex>
+
+#include "model/deepseek_v4/profile.h"
 
 namespace tachyon::runtime {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double process_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
 
 // One request's tokens and the times (wall and process CPU) of its first and last token events.
 struct Timed {
@@ -39,7 +33,7 @@ Result<std::shared_ptr<Timed>> run_one(Engine& e, const std::vector<int32_t>& pr
       std::lock_guard<std::mutex> g(t->mu);
       if (ev.token) {
         const Clock::time_point now = Clock::now();
-        const double cpu = process_cpu_seconds();
+        const double cpu = dsv4::process_cpu_seconds();
         if (t->tokens.empty()) t->first = now, t->cpu_first = cpu;
         t->last = now;
         t->cpu_last = cpu;

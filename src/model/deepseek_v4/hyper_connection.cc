@@ -20,30 +20,33 @@ void hc_mixes(const ModelContext& ctx, const ModelConfig& cfg, const TensorRef& 
   const int64_t n_mix = fn.dim(0);
   const float* w = fn.data<float>();                     // [n_mix, hc * D]
   mixes.resize(size_t(T * n_mix));                       // [T, n_mix]
+  // mixes[t] from the dot products d [n_mix] of token t.
+  auto finish = [&](int64_t t, const double* d) {
+    const float* a = streams + t * hcD;                  // [hc * D]
+    double ss = 0;
+    ops::dot_f64(ctx.ops, a, a, hcD, 1, &ss);
+    const float r = 1.0f / std::sqrt(float(ss / double(hcD)) + float(cfg.rms_norm_eps));
+    for (int64_t o = 0; o < n_mix; ++o) mixes[size_t(t * n_mix + o)] = float(d[o]) * r;
+  };
+  if (T == 1 && ctx.ops.pool) {
+    // One token (decode): the outputs split across threads in groups of four (each output is the same
+    // whichever group computes it).
+    std::vector<double> d(static_cast<size_t>(n_mix));  // [n_mix]
+    ctx.ops.pool->parallel_for((n_mix + 3) / 4, 1, [&](int64_t g0, int64_t g1) {
+      const int64_t o0 = g0 * 4, o1 = std::min(n_mix, g1 * 4);
+      ops::dot_f64(ctx.ops, streams, w + o0 * hcD, hcD, o1 - o0, d.data() + o0);
+    });
+    return finish(0, d.data());
+  }
   auto rows = [&](int64_t t0, int64_t t1) {
-    std::vector<double> d(static_cast<size_t>(n_mix));
+    std::vector<double> dt(static_cast<size_t>(n_mix));
     for (int64_t t = t0; t < t1; ++t) {
-      const float* a = streams + t * hcD;                // [hc * D]
-      double ss = 0;
-      ops::dot_f64(ctx.ops, a, a, hcD, 1, &ss);
-      const float r = 1.0f / std::sqrt(float(ss / double(hcD)) + float(cfg.rms_norm_eps));
-      ops::dot_f64(ctx.ops, a, w, hcD, n_mix, d.data());
-      for (int64_t o = 0; o < n_mix; ++o) mixes[size_t(t * n_mix + o)] = float(d[size_t(o)]) * r;
+      ops::dot_f64(ctx.ops, streams + t * hcD, w, hcD, n_mix, dt.data());
+      finish(t, dt.data());
     }
   };
-  if (!ctx.ops.pool) return rows(0, T);
-  if (T > 1) return ctx.ops.pool->parallel_for(T, 1, rows);
-  // One token (decode): the outputs split across threads in groups of four (each output is the same
-  // whichever group computes it), the mean square on the calling thread.
-  std::vector<double> d(static_cast<size_t>(n_mix));   // [n_mix]
-  ctx.ops.pool->parallel_for((n_mix + 3) / 4, 1, [&](int64_t g0, int64_t g1) {
-    const int64_t o0 = g0 * 4, o1 = std::min(n_mix, g1 * 4);
-    ops::dot_f64(ctx.ops, streams, w + o0 * hcD, hcD, o1 - o0, d.data() + o0);
-  });
-  double ss = 0;
-  ops::dot_f64(ctx.ops, streams, streams, hcD, 1, &ss);
-  const float r = 1.0f / std::sqrt(float(ss / double(hcD)) + float(cfg.rms_norm_eps));
-  for (int64_t o = 0; o < n_mix; ++o) mixes[size_t(o)] = float(d[size_t(o)]) * r;
+  if (ctx.ops.pool) ctx.ops.pool->parallel_for(T, 1, rows);
+  else rows(0, T);
 }
 
 // y[t] = sum_i weight[t, i] * streams[t, i]

@@ -53,11 +53,13 @@ struct Profile {
   void clear() { *this = Profile{}; }
 };
 
-inline double thread_cpu_seconds() {
+inline double cpu_clock_seconds(clockid_t clock) {
   timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(clock, &ts);
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
+inline double thread_cpu_seconds() { return cpu_clock_seconds(CLOCK_THREAD_CPUTIME_ID); }
+inline double process_cpu_seconds() { return cpu_clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 // Adds the lifetime of the scope to profile->seconds[family] (and its CPU time to cpu_seconds); does
 // nothing when profile is null.

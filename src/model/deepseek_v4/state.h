@@ -151,10 +151,11 @@ class CachePools {
   float* indexer_state(SequenceState& s, int l);
 
   // Speculative rollback. spec_log_before saves what position pos is about to overwrite in layer l's
-  // partial states, spec_log_after counts the position (the forward pass calls them while s.spec is set). rollback() returns the main layers (or, with
-  // `mtp`, the MTP layer) to exactly the state of a sequence that was fed only positions [0, new_pos):
-  // partial states restored from the log, window/compressed/indexer blocks past new_pos freed, the window
-  // trimmed, pos (mtp_pos) set; those layers' logs are cleared. new_pos must lie in [base, base + n] of
+  // partial states, spec_log_after counts the position (the forward pass calls them while s.spec is
+  // set). rollback() returns the main layers (or, with `mtp`, the MTP layer) to exactly the state of a
+  // sequence that was fed only positions [0, new_pos): partial states restored from the log,
+  // window/compressed/indexer blocks past new_pos freed, the window trimmed, pos (mtp_pos) set; those
+  // layers' logs are cleared. new_pos must lie in [base, base + n] of
   // every logged layer; a layer without a log must not have been fed since the last rollback.
   void spec_log_before(SequenceState& s, int l, int64_t pos);
   void spec_log_after(SequenceState& s, int l, int64_t pos);

@@ -126,18 +126,6 @@ TACHYON_AVX2 void rmsnorm(const float* x, const uint16_t* w, int64_t m, int64_t 
 }
 
 namespace {
-TACHYON_AVX2 inline float dot(const float* a, const float* b, int64_t d) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  int64_t c = 0;
-  for (; c + 16 <= d; c += 16) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), _mm256_loadu_ps(b + c + 8), s1);
-  }
-  for (; c + 8 <= d; c += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
-  float s = hsum(_mm256_add_ps(s0, s1));
-  for (; c < d; ++c) s += a[c] * b[c];
-  return s;
-}
 // o[0, d) += p * v[0, d)
 TACHYON_AVX2 inline void axpy(float p, const float* v, float* o, int64_t d) {
   const __m256 pv = _mm256_set1_ps(p);
@@ -146,8 +134,8 @@ TACHYON_AVX2 inline void axpy(float p, const float* v, float* o, int64_t d) {
     _mm256_storeu_ps(o + c, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + c), _mm256_loadu_ps(o + c)));
   for (; c < d; ++c) o[c] += p * v[c];
 }
-// Dot products of NH query heads with NK keys, each computed exactly as dot() computes it (two chains
-// over 16-column steps, the same tail): every loaded q or key slice serves several products, which
+// Dot products of NH query heads with NK keys, each in two chains over 16-column steps (then one 8-column
+// step, the lane sum and a scalar tail): every loaded q or key slice serves several products, which
 // halves the key traffic from L2 for a pair of heads.
 template <int NH, int NK>
 TACHYON_AVX2 inline void dots(const float* const (&a)[NH], const float* const* b, int64_t d, float (&out)[NH][NK]) {
@@ -193,8 +181,11 @@ TACHYON_AVX2 void sink_heads(const float* q, int64_t d, const float* const* keys
     for (int h = 0; h < NH; ++h)
       for (int i = 0; i < NK; ++i) p[size_t(h * n_keys + j + i)] = r[h][i];
   }
-  for (; j < n_keys; ++j)
-    for (int h = 0; h < NH; ++h) p[size_t(h * n_keys + j)] = dot(qh[h], keys[j], d);
+  for (; j < n_keys; ++j) {
+    float r[NH][1];
+    dots<NH, 1>(qh, keys + j, d, r);
+    for (int h = 0; h < NH; ++h) p[size_t(h * n_keys + j)] = r[h][0];
+  }
   float inv[NH];
   for (int h = 0; h < NH; ++h) {
     float* ph = p.data() + h * n_keys;  // (no element when there are no keys)
@@ -258,37 +249,35 @@ TACHYON_AVX2 inline __m256 unfused_mul(__m256 a, __m256 b) {
   asm("" : "+x"(p));
   return p;
 }
+
+// s + the terms of NH heads (q [NH, d], w [NH]) in head order, for the eight keys of kt [d, 8]; the NH
+// dot products are independent add chains.
+template <int NH>
+TACHYON_AVX2 inline __m256 indexer_heads(const float* q, int64_t d, const float* w, const float* kt, __m256 s) {
+  __m256 dot[NH];
+  for (auto& v : dot) v = _mm256_setzero_ps();
+  for (int64_t e = 0; e < d; ++e) {
+    const __m256 kv = _mm256_loadu_ps(kt + e * 8);
+    for (int i = 0; i < NH; ++i) dot[i] = _mm256_add_ps(dot[i], unfused_mul(_mm256_broadcast_ss(q + i * d + e), kv));
+  }
+  // max(zero, dot) returns dot when it is NaN, as std::max(dot, 0.0f) does.
+  for (int i = 0; i < NH; ++i)
+    s = _mm256_add_ps(s, unfused_mul(_mm256_max_ps(_mm256_setzero_ps(), dot[i]), _mm256_broadcast_ss(w + i)));
+  return s;
+}
 }  // namespace
 
 TACHYON_AVX2 void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, const float* const* keys,
                                  float* out, int64_t j_begin, int64_t j_end) {
   std::vector<float> kt(static_cast<size_t>(d * 8));  // [d, 8] the group's keys, transposed
-  constexpr int kH = 8;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += 8) {
     const int64_t nk = std::min<int64_t>(8, j_end - j0);
     for (int64_t l = 0; l < 8; ++l)
       for (int64_t e = 0; e < d; ++e) kt[size_t(e * 8 + l)] = l < nk ? keys[j0 + l][e] : 0.0f;
     __m256 s = _mm256_setzero_ps();
-    const __m256 zero = _mm256_setzero_ps();
     int64_t h = 0;
-    for (; h + kH <= n_heads; h += kH) {
-      __m256 dot[kH];
-      for (auto& v : dot) v = _mm256_setzero_ps();
-      for (int64_t e = 0; e < d; ++e) {
-        const __m256 kv = _mm256_loadu_ps(&kt[size_t(e * 8)]);
-        for (int i = 0; i < kH; ++i)
-          dot[i] = _mm256_add_ps(dot[i], unfused_mul(_mm256_broadcast_ss(q + (h + i) * d + e), kv));
-      }
-      // max(zero, dot) returns dot when it is NaN, as std::max(dot, 0.0f) does.
-      for (int i = 0; i < kH; ++i)
-        s = _mm256_add_ps(s, unfused_mul(_mm256_max_ps(zero, dot[i]), _mm256_broadcast_ss(w + h + i)));
-    }
-    for (; h < n_heads; ++h) {
-      __m256 dot = _mm256_setzero_ps();
-      for (int64_t e = 0; e < d; ++e)
-        dot = _mm256_add_ps(dot, unfused_mul(_mm256_broadcast_ss(q + h * d + e), _mm256_loadu_ps(&kt[size_t(e * 8)])));
-      s = _mm256_add_ps(s, unfused_mul(_mm256_max_ps(zero, dot), _mm256_broadcast_ss(w + h)));
-    }
+    for (; h + 8 <= n_heads; h += 8) s = indexer_heads<8>(q + h * d, d, w + h, kt.data(), s);
+    for (; h < n_heads; ++h) s = indexer_heads<1>(q + h * d, d, w + h, kt.data(), s);
     alignas(32) float lanes[8];
     _mm256_store_ps(lanes, s);
     std::copy(lanes, lanes + nk, out + j0);
