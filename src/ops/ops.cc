@@ -1,6 +1,7 @@
 #include "ops/ops.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/check.h"
@@ -114,6 +115,29 @@ void fp4_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_
 void rmsnorm(const OpContext& ctx, const float* x, const uint16_t* w, int64_t m, int64_t d, float eps, float* y) {
   if (ctx.fast()) cpu::fast::rmsnorm(x, w, m, d, eps, y);
   else cpu::ref::rmsnorm(x, w, m, d, eps, y);
+}
+
+float quantize_i8(const float* x, int64_t k, int64_t kp, int8_t* q) {
+  TACHYON_CHECK(k >= 0 && kp >= k, "quantize_i8: kp must be at least k");
+  float amax = 0;
+  for (int64_t j = 0; j < k; ++j) amax = std::max(amax, std::fabs(x[j]));
+  std::fill(q, q + kp, int8_t(0));
+  if (amax == 0) return 0;
+  const float scale = amax / 127.0f;
+  for (int64_t j = 0; j < k; ++j) q[j] = int8_t(std::clamp(std::nearbyint(x[j] / scale), -127.0f, 127.0f));
+  return scale;
+}
+
+void dot_i8(const OpContext& ctx, const int8_t* x, const int8_t* w, int64_t k, int64_t n_out, int32_t* out) {
+  TACHYON_CHECK(k > 0 && k % 32 == 0 && k < (int64_t(1) << 31) / (127 * 127), "dot_i8: bad k");
+  const bool fast = ctx.fast();
+  auto body = [&](int64_t b, int64_t e) {
+    if (fast) cpu::fast::dot_i8(x, w + b * k, k, e - b, out + b);
+    else cpu::ref::dot_i8(x, w + b * k, k, e - b, out + b);
+  };
+  const int64_t grain = std::max<int64_t>(4, (int64_t(1) << 16) / k);
+  if (ctx.pool) ctx.pool->parallel_for(n_out, grain, body);
+  else body(0, n_out);
 }
 
 void dot_f64(const OpContext& ctx, const float* a, const float* w, int64_t n, int64_t n_out, double* out) {

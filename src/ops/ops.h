@@ -45,6 +45,13 @@ void fp4_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_
 void rmsnorm(const OpContext& ctx, const float* x, const uint16_t* w_bf16, int64_t m, int64_t d, float eps, float* y);
 // out[o] = a . w[o] in double (cpu::ref::dot_f64's order; bit-exact either kernel), w [n_out, n].
 void dot_f64(const OpContext& ctx, const float* a, const float* w, int64_t n, int64_t n_out, double* out);
+// Symmetric int8 quantisation of x[k] into q[kp] (kp >= k, zero-padded): scale = max|x| / 127 and
+// q = x / scale rounded to nearest (ties to even), in [-127, 127]; returns the scale (0 if x is all zero).
+// Then |x[j] - scale * q[j]| <= scale / 2 (up to one rounding of x / scale).
+float quantize_i8(const float* x, int64_t k, int64_t kp, int8_t* q);
+// out[o] = x . w[o] over int8 rows w [n_out, k] (cpu::ref::dot_i8: int32, exact; bit-exact either kernel),
+// k a multiple of 32 and k * 127^2 < 2^31. Threads split the rows.
+void dot_i8(const OpContext& ctx, const int8_t* x, const int8_t* w, int64_t k, int64_t n_out, int32_t* out);
 void rope(float* x, int64_t dim, const float* cos_sin, bool inverse);
 void hadamard(float* x, int64_t n);
 void topk(const float* scores, int64_t n, int64_t k, int32_t* out);
