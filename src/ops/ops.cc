@@ -164,12 +164,16 @@ void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64
     cpu::ref::attention_sink(q, n_heads, d, keys, n_keys, sink, scale, out);
     return;
   }
-  auto body = [&](int64_t b, int64_t e) { cpu::fast::attention_sink(q, d, keys, n_keys, sink, scale, out, b, e); };
-  // Split heads across threads once a head's work (two passes over n_keys * d) is worth a fork.
-  const int64_t per_head = std::max<int64_t>(1, n_keys * d);
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / per_head);
-  if (ctx.pool) ctx.pool->parallel_for(n_heads, grain, body);
-  else body(0, n_heads);
+  // Units of two heads (the kernel runs heads in pairs that share each key load), split across threads
+  // once a unit's work (two passes over n_keys * d per head) is worth a fork.
+  const int64_t units = (n_heads + 1) / 2;
+  auto body = [&](int64_t b, int64_t e) {
+    cpu::fast::attention_sink(q, d, keys, n_keys, sink, scale, out, 2 * b, std::min(n_heads, 2 * e));
+  };
+  const int64_t per_unit = std::max<int64_t>(1, 2 * n_keys * d);
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / per_unit);
+  if (ctx.pool) ctx.pool->parallel_for(units, grain, body);
+  else body(0, units);
 }
 
 void indexer_scores(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
