@@ -36,13 +36,18 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
     return error("kv cache dtype '{}' needs official numerics (exact numerics keep fp32 entries)",
                  dsv4::cache_format_name(format));
   e->model_ = std::make_unique<dsv4::Model>(*e->ck_, format);
+  if (cfg.speculative_tokens < 0) return Status::error("speculative_tokens must be at least 0");
+  if (cfg.speculative_tokens > 0 && e->ck_->weights.mtp.empty())
+    return Status::error("speculative decoding needs an MTP module, and this checkpoint has none");
+  if (cfg.spec_draft_head != "int8" && cfg.spec_draft_head != "bf16")
+    return error("unknown draft head '{}' (int8, bf16)", cfg.spec_draft_head);
+  e->draft_logits_ = cfg.spec_draft_head == "int8" ? dsv4::MtpLogits::kDraft : dsv4::MtpLogits::kExact;
+  // The int8 draft head is built before the cache is sized from the memory left.
+  if (cfg.speculative_tokens > 0 && e->draft_logits_ == dsv4::MtpLogits::kDraft) e->model_->enable_draft_head(e->ctx_);
   int64_t budget = cfg.cache_memory;
   if (budget <= 0) budget = int64_t(double(available_memory_bytes()) * cfg.cache_fraction);
   if (budget <= 0) return Status::error("cannot size the cache: give --cache-memory");
   e->cache_bytes_ = budget;
-  if (cfg.speculative_tokens < 0) return Status::error("speculative_tokens must be at least 0");
-  if (cfg.speculative_tokens > 0 && e->ck_->weights.mtp.empty())
-    return Status::error("speculative decoding needs an MTP module, and this checkpoint has none");
   e->cache_ = std::make_unique<CacheManager>(e->ck_->config, e->model_->pools(), budget, cfg.prefix_caching,
                                              cfg.speculative_tokens);
   int64_t max_len = e->cache_->max_tokens();

@@ -39,6 +39,10 @@ struct EngineConfig {
   // Speculative decoding with the MTP module: draft this many tokens per decode step (chained MTP for
   // more than one) and verify them in the step's forward pass. 0 = off.
   int speculative_tokens = 0;
+  // Where drafts get their logits: "int8" (an int8 copy of the head screens every row, then only the
+  // rows that can be the largest logit are computed exactly: dsv4::DraftHead; vocab x hidden bytes) or
+  // "bf16" (the head itself). Greedy drafts are the same tokens either way.
+  std::string spec_draft_head = "int8";
 };
 
 struct GenerationParams {
@@ -108,6 +112,7 @@ class Engine {
   void shutdown();
 
  private:
+  dsv4::MtpLogits draft_logits_ = dsv4::MtpLogits::kDraft;
   struct Live {
     Request req;
     GenerationParams params;

@@ -28,7 +28,7 @@ std::vector<Engine::DraftChain> Engine::mtp_step(const StepPlan& plan, StepOutco
   }
   if (mins.empty()) return {};
   std::vector<float> mlogits, mstreams;
-  model_->mtp_forward(ctx_, mins, mlogits, &mstreams);
+  model_->mtp_forward(ctx_, mins, mlogits, &mstreams, draft_logits_);
   // The first draft of each request that goes on decoding comes from this pass; chains take more.
   std::vector<DraftChain> chains;
   int64_t srow = 0;
@@ -60,7 +60,7 @@ void Engine::draft_chains(std::vector<DraftChain> chains) {
       cin.push_back({&st, ch.streams.data(), std::span<const int32_t>(&ch.l->req.draft.back(), 1), true});
     }
     std::vector<float> cl, cs;
-    model_->mtp_forward(ctx_, cin, cl, &cs);
+    model_->mtp_forward(ctx_, cin, cl, &cs, draft_logits_);
     std::vector<DraftChain> next;
     for (size_t m = 0; m < chains.size(); ++m) {
       DraftChain& ch = chains[m];

@@ -21,7 +21,8 @@ const std::string kDemo = std::string(TACHYON_TEST_DATA) + "/../../assets/tachyo
 using test_support::Collected;
 using test_support::collect;
 
-std::unique_ptr<Engine> engine(int k, int64_t batched_tokens = 64, bool prefix = true) {
+std::unique_ptr<Engine> engine(int k, int64_t batched_tokens = 64, bool prefix = true,
+                               const std::string& draft_head = "int8") {
   EngineConfig cfg;
   cfg.model_dir = kDemo;
   cfg.threads = 2;
@@ -31,6 +32,7 @@ std::unique_ptr<Engine> engine(int k, int64_t batched_tokens = 64, bool prefix =
   cfg.scheduler.max_waiting = 1024;
   cfg.prefix_caching = prefix;
   cfg.speculative_tokens = k;
+  cfg.spec_draft_head = draft_head;
   auto e = Engine::create(cfg);
   EXPECT_TRUE(e.is_ok()) << e.status().message();
   return e.is_ok() ? std::move(e).value() : nullptr;
@@ -102,6 +104,38 @@ TEST(SpecDecode, GreedyTokensAreIdenticalWithAndWithoutSpeculation) {
                   (long long)st.steps);
     }
   }
+}
+
+TEST(SpecDecode, Int8DraftHeadDraftsWhatTheBf16HeadDrafts) {
+  // Greedy drafts are the argmax of the MTP logits, which the int8 screen keeps exact: the same drafts,
+  // so the same acceptance.
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<GenerationParams> params;
+  for (int i = 0; i < 3; ++i) {
+    prompts.push_back(prompt_of(i + 20, 10 + 30 * i));
+    GenerationParams gp;
+    gp.max_tokens = 24;
+    gp.ignore_eos = true;
+    params.push_back(gp);
+  }
+  EngineStats st[2];
+  std::vector<std::vector<int32_t>> out[2];
+  for (int h = 0; h < 2; ++h) {
+    auto e = engine(2, 64, true, h == 0 ? "int8" : "bf16");
+    ASSERT_TRUE(e);
+    out[h] = run(*e, prompts, params, false);
+    st[h] = e->stats();
+  }
+  EXPECT_EQ(out[0], out[1]);
+  EXPECT_GT(st[0].spec_accepted_tokens, 0);
+  EXPECT_EQ(st[0].spec_drafts, st[1].spec_drafts);
+  EXPECT_EQ(st[0].spec_draft_tokens, st[1].spec_draft_tokens);
+  EXPECT_EQ(st[0].spec_accepted_tokens, st[1].spec_accepted_tokens);
+  EngineConfig bad;
+  bad.model_dir = kDemo;
+  bad.speculative_tokens = 1;
+  bad.spec_draft_head = "int4";
+  EXPECT_FALSE(Engine::create(bad).is_ok());
 }
 
 TEST(SpecDecode, SampledGenerationIsReproducibleFromItsSeed) {

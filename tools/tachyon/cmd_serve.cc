@@ -57,6 +57,7 @@ struct ServeOptions {
   bool prefix_caching = true;
   std::string kv_cache_dtype = "auto";
   int speculative_tokens = 0;
+  std::string spec_draft_head = "int8";
 };
 
 int run(const ServeOptions& o) {
@@ -85,6 +86,7 @@ int run(const ServeOptions& o) {
   cfg.engine.prefix_caching = o.prefix_caching;
   cfg.engine.kv_cache_dtype = o.kv_cache_dtype;
   cfg.engine.speculative_tokens = o.speculative_tokens;
+  cfg.engine.spec_draft_head = o.spec_draft_head;
   cfg.forced_output = o.forced_output;
 
   // Signals go to one waiting thread; every thread started from here on inherits the mask.
@@ -172,6 +174,11 @@ void add_serve(CLI::App& app, Action& action) {
   c->add_option("--speculative-tokens", o->speculative_tokens,
                 "Speculative decoding: draft this many tokens per step with the model's MTP module (0 = off)")
       ->check(CLI::Range(0, 16));
+  c->add_option("--spec-draft-head", o->spec_draft_head,
+                "Draft logits: int8 (an int8 copy of the head screens the vocabulary, the rows that can win are "
+                "computed exactly; vocab x hidden bytes) or bf16 (the head itself)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"int8", "bf16"}));
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   c->add_option("--http-threads", o->http_threads, "HTTP worker threads (0 = max(64, 4 * max-num-seqs))");

@@ -78,7 +78,7 @@ void Model::block(const ModelContext& ctx, const LayerWeights& w, int layer, std
 }
 
 void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorRef& norm, const float* streams,
-                 int64_t rows, float* logits, const std::string& prefix) {
+                 int64_t rows, float* logits, const std::string& prefix, const DraftHead* draft) {
   const int64_t D = cfg_.hidden_size;
   std::vector<float> y(size_t(rows * D)), yn(size_t(rows * D));  // [rows, D]
   {
@@ -97,7 +97,12 @@ void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorR
   head_w.k = D;
   head_w.weight = w_.head;
   ProfileScope s(ctx.profile, OpFamily::kHead);
-  ops::linear(ctx.ops, yn.data(), rows, view(head_w), logits);  // [rows, V] fp32
+  if (draft) draft->logits(ctx.ops, view(head_w), yn.data(), rows, logits);  // [rows, V] fp32
+  else ops::linear(ctx.ops, yn.data(), rows, view(head_w), logits);         // [rows, V] fp32
+}
+
+void Model::enable_draft_head(const ModelContext& ctx) {
+  if (!draft_head_) draft_head_ = std::make_unique<DraftHead>(ctx.ops, w_.head.data<uint16_t>(), cfg_.vocab_size, cfg_.hidden_size);
 }
 
 void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, ForwardOutput& out) {
@@ -140,8 +145,10 @@ void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, Fo
 }
 
 void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits,
-                        std::vector<float>* streams) {
+                        std::vector<float>* streams, MtpLogits mode) {
   TACHYON_CHECK(!w_.mtp.empty(), "this checkpoint has no MTP module");
+  TACHYON_CHECK(mode == MtpLogits::kExact || draft_head_, "draft logits need enable_draft_head()");
+  const DraftHead* draft = mode == MtpLogits::kDraft ? draft_head_.get() : nullptr;
   const MtpWeights& m = w_.mtp[0];
   const int64_t D = cfg_.hidden_size, hc = cfg_.hc_mult, V = cfg_.vocab_size;
   const float eps = float(cfg_.rms_norm_eps);
@@ -178,12 +185,12 @@ void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch
   for (const MtpInput& in : batch) all = all && in.all_logits;
   if (all) {
     logits.resize(size_t(T * V));
-    head(ctx, m.hc_head, m.norm, X.data(), T, logits.data(), "mtp.");
+    head(ctx, m.hc_head, m.norm, X.data(), T, logits.data(), "mtp.", draft);
   } else {
     const std::vector<float> sel = logit_rows(batch, spans, X, hc * D);  // [rows, hc, D]
     const int64_t rows = int64_t(sel.size()) / (hc * D);
     logits.resize(size_t(rows * V));
-    head(ctx, m.hc_head, m.norm, sel.data(), rows, logits.data(), "mtp.");
+    head(ctx, m.hc_head, m.norm, sel.data(), rows, logits.data(), "mtp.", draft);
   }
   if (streams) *streams = std::move(X);
 }

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "model/deepseek_v4/context.h"
+#include "model/deepseek_v4/draft_head.h"
 #include "model/deepseek_v4/rope.h"
 #include "model/deepseek_v4/state.h"
 #include "model/deepseek_v4/weights.h"
@@ -33,6 +35,10 @@ struct MtpInput {
   bool all_logits = true;               // logits for every row, else only for the last one
 };
 
+// Logits of the MTP module: exact, or for drafting (DraftHead: the same largest logit, the others
+// approximate) once enable_draft_head() has run.
+enum class MtpLogits { kExact, kDraft };
+
 class Model {
  public:
   // `cache` is the storage format of the attention cache; kCompact requires official numerics.
@@ -48,13 +54,15 @@ class Model {
   // MTP block's output streams [sum n, hc, D] (a chained draft feeds them back in place of the main
   // model's streams of the next position).
   void mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits,
-                   std::vector<float>* streams = nullptr);
+                   std::vector<float>* streams = nullptr, MtpLogits mode = MtpLogits::kExact);
+  // Builds the int8 draft head (vocab x hidden bytes) that MtpLogits::kDraft uses.
+  void enable_draft_head(const ModelContext& ctx);
 
  private:
   void block(const ModelContext& ctx, const LayerWeights& w, int layer, std::span<const struct TokenSpan> spans,
              const int32_t* token_ids, int64_t T, std::vector<float>& streams, const std::string& prefix);
   void head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorRef& norm, const float* streams,
-            int64_t rows, float* logits, const std::string& prefix);
+            int64_t rows, float* logits, const std::string& prefix, const DraftHead* draft = nullptr);
 
   const Checkpoint& ck_;
   const ModelConfig& cfg_;
@@ -62,6 +70,7 @@ class Model {
   CachePools pools_;
   RopeTable rope_window_;      // ratio-0 layers and MTP: rope_theta, no YaRN
   RopeTable rope_compressed_;  // ratio > 0 layers: compress_rope_theta with YaRN
+  std::unique_ptr<DraftHead> draft_head_;  // enable_draft_head()
 };
 
 }  // namespace tachyon::dsv4

@@ -1,0 +1,93 @@
+#include "model/deepseek_v4/draft_head.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "core/check.h"
+#include "core/dtype.h"
+
+namespace tachyon::dsv4 {
+
+namespace {
+// Largest element, through eight running maxima that the compiler keeps in registers.
+float max_of(const std::vector<float>& v) {
+  float m[8];
+  std::fill(m, m + 8, -INFINITY);
+  size_t r = 0;
+  for (; r + 8 <= v.size(); r += 8)
+    for (size_t l = 0; l < 8; ++l) m[l] = std::max(m[l], v[r + l]);
+  for (; r < v.size(); ++r) m[0] = std::max(m[0], v[r]);
+  return *std::max_element(m, m + 8);
+}
+}  // namespace
+
+DraftHead::DraftHead(const ops::OpContext& ctx, const uint16_t* head, int64_t n, int64_t k)
+    : n_(n), k_(k), kp_((k + 31) / 32 * 32), q_(size_t(n * kp_)), scale_(size_t(n)), l1_(size_t(n)) {
+  TACHYON_CHECK(n > 0 && k > 0, "draft head: empty head");
+  auto body = [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(static_cast<size_t>(k));  // [k]
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t j = 0; j < k; ++j) row[size_t(j)] = bf16_to_f32(head[r * k + j]);
+      int8_t* q = q_.data() + r * kp_;
+      scale_[size_t(r)] = ops::quantize_i8(row.data(), k, kp_, q);
+      int64_t s = 0;
+      for (int64_t j = 0; j < k; ++j) s += std::abs(int(q[j]));
+      l1_[size_t(r)] = float(double(scale_[size_t(r)]) * double(s) * 1.000001);  // rounded up
+    }
+  };
+  if (ctx.pool) ctx.pool->parallel_for(n, 256, body);
+  else body(0, n);
+}
+
+int64_t DraftHead::logits(const ops::OpContext& ctx, const cpu::WeightView& exact, const float* x, int64_t rows,
+                          float* out) const {
+  TACHYON_CHECK(exact.fmt == cpu::WFormat::kBF16 && exact.n == n_ && exact.k == k_, "draft head: wrong exact head");
+  std::vector<int8_t> xq(static_cast<size_t>(kp_));     // [kp]
+  std::vector<int32_t> acc(static_cast<size_t>(n_));    // [n]
+  std::vector<float> lo(static_cast<size_t>(n_)), hi(static_cast<size_t>(n_));  // [n] logit -/+ bound
+  const double k = double(k_), gamma = 1.01 * k * 0x1p-24;  // fp32 summation error of k terms, relative
+  int64_t n_exact = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* xi = x + i * k_;
+    float* oi = out + i * n_;
+    const float sx = ops::quantize_i8(xi, k_, kp_, xq.data());
+    int64_t qsum = 0;
+    for (int8_t v : xq) qsum += std::abs(int(v));
+    ops::dot_i8(ctx, xq.data(), q_.data(), kp_, n_, acc.data());
+    // x = xh + dx with |dx| <= ex, a row w = wh + dw with |dw| <= ew = 0.50001 sw (half a step, plus one
+    // rounding of x / scale): |x.w - xh.wh| <= ex |wh|_1 + ew |xh|_1 + k ex ew. The exact logit is an fp32
+    // sum of k products, off x.w by at most gamma |x|_1 max|w| <= gamma (|xh|_1 + k ex) 127.5 sw. So the
+    // bound is ex |wh|_1 + sw c. The approximate logit float(acc) * (sx * sw) carries three roundings,
+    // covered by 2^-21 |a|, and the bound's own float arithmetic by the factor 1.0001.
+    const double x1 = double(sx) * double(qsum), ex = 0.50001 * double(sx);
+    const float exf = float(ex), c = float(0.50001 * x1 + k * ex * 0.50001 + gamma * (x1 + k * ex) * 127.5);
+    for (int64_t r = 0; r < n_; ++r) {  // (vectorises)
+      const float sw = scale_[size_t(r)];
+      const float a = float(acc[size_t(r)]) * (sx * sw);
+      const float b = (exf * l1_[size_t(r)] + sw * c + 0x1p-21f * std::fabs(a)) * 1.0001f;
+      oi[r] = a;
+      lo[size_t(r)] = a - b;
+      hi[size_t(r)] = a + b;
+    }
+    const float floor_max = max_of(lo);  // the largest lower bound
+    // Exact logits for every row that can reach floor_max, by runs of adjacent rows.
+    for (int64_t r = 0; r < n_;) {
+      if (hi[size_t(r)] < floor_max) {
+        ++r;
+        continue;
+      }
+      int64_t e = r + 1;
+      while (e < n_ && hi[size_t(e)] >= floor_max) ++e;
+      cpu::WeightView v = exact;
+      v.row0 = exact.row0 + r;
+      v.n = e - r;
+      ops::linear(ctx, xi, 1, v, oi + r);  // [1, e - r]
+      n_exact += e - r;
+      r = e;
+    }
+  }
+  return n_exact;
+}
+
+}  // namespace tachyon::dsv4
