@@ -383,7 +383,18 @@ void Engine::deliver_step(const StepPlan& plan, StepOutcome& o) {
   const dsv4::CachePools& pools = model_->pools();
   TACHYON_CHECK(pools.bytes_in_use() - pools.snapshot_only_bytes() <= cache_->used_units() * CacheManager::kUnitBytes,
                 "cache pools hold more than the accounting reserved");
-  int64_t finished = 0;
+  // The counters take this step before any request's final event goes out, so whoever waits for that
+  // event and then reads stats() sees the whole step.
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stats_.prompt_tokens_total += o.prompt_tokens;
+    stats_.generation_tokens_total += o.gen_tokens;
+    stats_.requests_finished += std::count_if(o.why.begin(), o.why.end(), [](FinishReason w) { return w != FinishReason::kNone; });
+    stats_.steps++;
+    stats_.spec_drafts += o.drafts;
+    stats_.spec_draft_tokens += o.draft_tokens;
+    stats_.spec_accepted_tokens += o.accepted_tokens;
+  }
   for (size_t i = 0; i < nc; ++i) {
     if (o.why[i] == FinishReason::kNone) continue;
     Request* r = plan.chunks[i].req;
@@ -391,16 +402,7 @@ void Engine::deliver_step(const StepPlan& plan, StepOutcome& o) {
     sched_->finish(r, o.why[i]);
     emit_final(l, o.why[i]);
     live_.erase(r->id);
-    ++finished;
   }
-  std::lock_guard<std::mutex> g(mu_);
-  stats_.prompt_tokens_total += o.prompt_tokens;
-  stats_.generation_tokens_total += o.gen_tokens;
-  stats_.requests_finished += finished;
-  stats_.steps++;
-  stats_.spec_drafts += o.drafts;
-  stats_.spec_draft_tokens += o.draft_tokens;
-  stats_.spec_accepted_tokens += o.accepted_tokens;
 }
 
 }  // namespace tachyon::runtime
