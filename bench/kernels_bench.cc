@@ -1,5 +1,6 @@
 // Micro-benchmarks of the CPU kernels, scalar reference vs vectorised: single-token GEMV (the decode-time
-// case) over FP8, FP4 and BF16 weights, a small-batch FP8 GEMM, fake quantisation and attention.
+// case) over FP8, FP4 and BF16 weights, a small-batch FP8 GEMM, fake quantisation, attention, the int8
+// screening dot product, and the decode-plus-FMA ceiling of the weight decoders.
 // Linear benchmarks report bytes_per_second = weight bytes streamed per call (the memory-bound figure).
 // Single-threaded: they measure the kernels, not the thread pool.
 #include <benchmark/benchmark.h>
@@ -8,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "backends/cpu/fast/linear_decode.h"
 #include "backends/cpu/kernels.h"
 
 namespace {
@@ -75,6 +77,32 @@ void BM_linear_fast(benchmark::State& st, WFormat fmt, int64_t n, int64_t k) { r
 
 BENCHMARK_CAPTURE(BM_linear_ref, fp8_2048x2048, WFormat::kFP8, 2048, 2048)->Arg(1);
 BENCHMARK_CAPTURE(BM_linear_fast, fp8_2048x2048, WFormat::kFP8, 2048, 2048)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(8)->Arg(12)->Arg(16);
+// From memory rather than cache: one token against each of 24 weight matrices in turn (96-192 MB in all,
+// several times the last-level cache), as a decode step reads its layers.
+void BM_linear_fast_dram(benchmark::State& st, WFormat fmt, int64_t n, int64_t k) {
+  if (!fast::available()) {
+    st.SkipWithError("CPU lacks the fast kernels");
+    return;
+  }
+  std::vector<Weights> ws;
+  for (int i = 0; i < 24; ++i) ws.push_back(make(fmt, n, k));
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(static_cast<size_t>(k)), y(static_cast<size_t>(n));
+  for (auto& v : x) v = nd(rng);
+  size_t i = 0;
+  for (auto _ : st) {
+    fast::linear(x.data(), 1, ws[i].view, y.data(), 0, n);
+    i = (i + 1) % ws.size();
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * ws[0].bytes);
+}
+BENCHMARK_CAPTURE(BM_linear_fast_dram, fp8_2048x2048, WFormat::kFP8, 2048, 2048);
+BENCHMARK_CAPTURE(BM_linear_fast_dram, fp4_2048x4096, WFormat::kFP4, 2048, 4096);
+BENCHMARK_CAPTURE(BM_linear_fast_dram, bf16_2048x2048, WFormat::kBF16, 2048, 2048);
+
 // Shapes of the small demo model (cache-resident weights): query up-projection, expert, output head.
 BENCHMARK_CAPTURE(BM_linear_fast, fp8_1024x128, WFormat::kFP8, 1024, 128)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_linear_fast, fp4_256x256, WFormat::kFP4, 256, 256)->Arg(1)->Arg(2);
@@ -128,6 +156,82 @@ void BM_attention_sink(benchmark::State& st) {
 }
 BENCHMARK(BM_attention_sink<false>)->Arg(256);
 BENCHMARK(BM_attention_sink<true>)->Arg(256);
+
+// The MTP draft head's screening pass on the demo model's head shape (int8, 8192 x 256).
+void BM_dot_i8(benchmark::State& st, bool Fast) {
+  if (Fast && !fast::available()) {
+    st.SkipWithError("CPU lacks the fast kernels");
+    return;
+  }
+  const int64_t n = 8192, k = 256;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> v(-127, 127);
+  std::vector<int8_t> x(static_cast<size_t>(k)), w(size_t(n * k));
+  for (auto& e : x) e = int8_t(v(rng));
+  for (auto& e : w) e = int8_t(v(rng));
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  for (auto _ : st) {
+    if (Fast) fast::dot_i8(x.data(), w.data(), k, n, out.data());
+    else ref::dot_i8(x.data(), w.data(), k, n, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * n * k);
+}
+BENCHMARK_CAPTURE(BM_dot_i8, ref, false);
+BENCHMARK_CAPTURE(BM_dot_i8, fast, true);
+
+// Ceiling of the decode-as-you-go linear kernels on one core: the fast kernels' own FP8 / FP4 / BF16
+// decoders (linear_decode.h) feeding eight independent FMA chains over 16 KB of codes that stay in L1,
+// against FMAs alone. Weights per second here bound what any one-token tile built on these decoders can
+// reach from memory.
+enum class Dec { kFP8, kFP4, kBF16, kNone };
+template <Dec D>
+TACHYON_AVX2 float decode_ceiling_pass(const uint8_t* codes, const float* x, int64_t n) {
+  __m256 a[8];
+  for (auto& v : a) v = _mm256_setzero_ps();
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (int64_t j = 0; j < n; j += 64) {
+    __m256 w[8];
+    switch (D) {
+      case Dec::kFP8:
+        fast::dec32_fp8_nonan(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + j)), w);
+        fast::dec32_fp8_nonan(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + j + 32)), w + 4);
+        break;
+      case Dec::kFP4:
+        fast::dec32_fp4(codes + j / 2, w);
+        fast::dec32_fp4(codes + j / 2 + 16, w + 4);
+        break;
+      case Dec::kBF16:
+        for (int q = 0; q < 8; ++q) w[q] = fast::dec8(reinterpret_cast<const uint16_t*>(codes) + (j + 8 * q) % 8192);
+        break;
+      case Dec::kNone:
+        for (auto& v : w) v = one;
+        break;
+    }
+    const float* xj = x + (j & 2047);
+    for (int q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(_mm256_loadu_ps(xj + 8 * q), w[q], a[q]);
+  }
+  for (int q = 1; q < 8; ++q) a[0] = _mm256_add_ps(a[0], a[q]);
+  return fast::hsum(a[0]);
+}
+template <Dec D>
+void BM_decode_ceiling(benchmark::State& st) {
+  if (!fast::available()) {
+    st.SkipWithError("CPU lacks the fast kernels");
+    return;
+  }
+  const int64_t n = 16384;  // weights per pass
+  std::vector<uint8_t> codes(16384);
+  for (size_t i = 0; i < codes.size(); ++i) codes[i] = uint8_t((i * 37) & 0x77);  // no NaN codes
+  std::vector<float> xbuf(2048 + 64 + 16, 0.5f);  // x on a cache-line boundary: no split loads
+  const float* x = xbuf.data() + (16 - (reinterpret_cast<uintptr_t>(xbuf.data()) / 4) % 16) % 16;
+  for (auto _ : st) benchmark::DoNotOptimize(decode_ceiling_pass<D>(codes.data(), x, n));
+  st.counters["weights/s"] = benchmark::Counter(double(st.iterations() * n), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_decode_ceiling<Dec::kFP8>);
+BENCHMARK(BM_decode_ceiling<Dec::kFP4>);
+BENCHMARK(BM_decode_ceiling<Dec::kBF16>);
+BENCHMARK(BM_decode_ceiling<Dec::kNone>);
 
 }  // namespace
 
