@@ -20,6 +20,12 @@ float max_of(const std::vector<float>& v) {
   for (; r < v.size(); ++r) m[0] = std::max(m[0], v[r]);
   return *std::max_element(m, m + 8);
 }
+
+int64_t abs_sum(const int8_t* q, int64_t n) {
+  int64_t s = 0;
+  for (int64_t j = 0; j < n; ++j) s += std::abs(int(q[j]));
+  return s;
+}
 }  // namespace
 
 DraftHead::DraftHead(const ops::OpContext& ctx, const uint16_t* head, int64_t n, int64_t k)
@@ -31,9 +37,7 @@ DraftHead::DraftHead(const ops::OpContext& ctx, const uint16_t* head, int64_t n,
       for (int64_t j = 0; j < k; ++j) row[size_t(j)] = bf16_to_f32(head[r * k + j]);
       int8_t* q = q_.data() + r * kp_;
       scale_[size_t(r)] = ops::quantize_i8(row.data(), k, kp_, q);
-      int64_t s = 0;
-      for (int64_t j = 0; j < k; ++j) s += std::abs(int(q[j]));
-      l1_[size_t(r)] = float(double(scale_[size_t(r)]) * double(s) * 1.000001);  // rounded up
+      l1_[size_t(r)] = float(double(scale_[size_t(r)]) * double(abs_sum(q, k)) * 1.000001);  // rounded up
     }
   };
   if (ctx.pool) ctx.pool->parallel_for(n, 256, body);
@@ -52,8 +56,7 @@ int64_t DraftHead::logits(const ops::OpContext& ctx, const cpu::WeightView& exac
     const float* xi = x + i * k_;
     float* oi = out + i * n_;
     const float sx = ops::quantize_i8(xi, k_, kp_, xq.data());
-    int64_t qsum = 0;
-    for (int8_t v : xq) qsum += std::abs(int(v));
+    const int64_t qsum = abs_sum(xq.data(), kp_);
     ops::dot_i8(ctx, xq.data(), q_.data(), kp_, n_, acc.data());
     // x = xh + dx with |dx| <= ex, a row w = wh + dw with |dw| <= ew = 0.50001 sw (half a step, plus one
     // rounding of x / scale): |x.w - xh.wh| <= ex |wh|_1 + ew |xh|_1 + k ex ew. The exact logit is an fp32

@@ -27,8 +27,6 @@ class DraftHead {
   int64_t logits(const ops::OpContext& ctx, const cpu::WeightView& exact, const float* x, int64_t rows,
                  float* out) const;
 
-  int64_t bytes() const { return int64_t(q_.size()) + int64_t(scale_.size() * sizeof(float) + l1_.size() * sizeof(float)); }
-
  private:
   int64_t n_, k_, kp_;         // kp_: k rounded up to 32 (zero padding)
   std::vector<int8_t> q_;      // [n, kp]
