@@ -1,6 +1,7 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -119,6 +120,11 @@ void Engine::cancel(uint64_t id) {
 EngineStats Engine::stats() const {
   std::lock_guard<std::mutex> g(mu_);
   return stats_;
+}
+
+EngineProfile Engine::profile() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return prof_shared_;
 }
 
 void Engine::publish_stats(int64_t preempted) {
@@ -301,15 +307,34 @@ void Engine::run_step(StepPlan& plan) {
     T += c.n;
   }
   std::vector<Capture> caps = plan_captures(plan);
+  // Decode steps only go into the profile: every chunk feeds its next token and its drafts.
+  const bool timed = cfg_.profile && std::all_of(plan.chunks.begin(), plan.chunks.end(), [](const ScheduledChunk& c) {
+    return c.n - c.draft == 1 && c.samples();
+  });
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::now();
+  ctx_.profile = timed ? &prof_.forward : nullptr;
   model_->forward(ctx_, inputs, o.out);
+  const Clock::time_point t1 = Clock::now();
   const bool spec = cfg_.speculative_tokens > 0;
   if (!spec) finish_captures(caps);
   sched_->complete(plan);
   sample_step(plan, o);
+  double mtp_s = 0;
   if (spec) {
+    ctx_.profile = timed ? &prof_.mtp : nullptr;
+    const Clock::time_point m0 = Clock::now();
     std::vector<DraftChain> chains = mtp_step(plan, o);
     finish_captures(caps);  // after the MTP pass: the captures hold the MTP layer's state too
     draft_chains(std::move(chains));
+    mtp_s = std::chrono::duration<double>(Clock::now() - m0).count();
+  }
+  ctx_.profile = nullptr;
+  if (timed) {
+    prof_.steps++;
+    prof_.forward_s += std::chrono::duration<double>(t1 - t0).count();
+    prof_.mtp_s += mtp_s;
+    prof_.step_s += std::chrono::duration<double>(Clock::now() - t0).count();
   }
   deliver_step(plan, o);
 }
@@ -394,6 +419,7 @@ void Engine::deliver_step(const StepPlan& plan, StepOutcome& o) {
     stats_.spec_drafts += o.drafts;
     stats_.spec_draft_tokens += o.draft_tokens;
     stats_.spec_accepted_tokens += o.accepted_tokens;
+    if (cfg_.profile) prof_shared_ = prof_;
   }
   for (size_t i = 0; i < nc; ++i) {
     if (o.why[i] == FinishReason::kNone) continue;

@@ -43,6 +43,9 @@ struct EngineConfig {
   // rows that can be the largest logit are computed exactly: dsv4::DraftHead; vocab x hidden bytes) or
   // "bf16" (the head itself). Greedy drafts are the same tokens either way.
   std::string spec_draft_head = "int8";
+  // Per-op-family timers over decode steps (every chunk feeds one token plus its drafts): see
+  // Engine::profile(). Off by default; the timers read the clock around each op family.
+  bool profile = false;
 };
 
 struct GenerationParams {
@@ -96,6 +99,14 @@ struct EngineStats {
   int64_t spec_drafts = 0, spec_draft_tokens = 0, spec_accepted_tokens = 0;
 };
 
+// Where the decode steps' time went (EngineConfig::profile): the main forward pass and the MTP passes
+// (first draft and chained drafts) by op family, and wall time per phase. Steps that prefill are left out.
+struct EngineProfile {
+  dsv4::Profile forward, mtp;
+  int64_t steps = 0;
+  double step_s = 0, forward_s = 0, mtp_s = 0;  // whole step; main forward; MTP passes
+};
+
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> create(const EngineConfig& cfg);
@@ -106,6 +117,7 @@ class Engine {
   SubmitResult submit(std::vector<int32_t> prompt, const GenerationParams& params, EventSink sink);
   void cancel(uint64_t id);  // finishes with reason kCancelled; its sink sees the final event
   EngineStats stats() const;
+  EngineProfile profile() const;  // zeros unless EngineConfig::profile
   const ModelConfig& model_config() const { return ck_->config; }
   int64_t max_model_len() const { return max_model_len_; }
   int64_t cache_bytes() const { return cache_bytes_; }
@@ -192,6 +204,8 @@ class Engine {
   std::vector<uint64_t> cancels_;
   std::unordered_map<uint64_t, std::unique_ptr<Live>> live_;  // engine thread only
   EngineStats stats_;  // guarded by mu_
+  EngineProfile prof_;          // engine thread only
+  EngineProfile prof_shared_;   // guarded by mu_: prof_ as of the last step
   uint64_t next_id_ = 1;
   bool stop_ = false;
   std::thread thread_;

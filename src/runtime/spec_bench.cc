@@ -69,6 +69,7 @@ Result<std::unique_ptr<Engine>> make_engine(const SpecBenchOptions& opt, int k) 
   cfg.speculative_tokens = k;
   cfg.prefix_caching = false;
   cfg.scheduler.max_num_seqs = 1;
+  cfg.profile = true;
   TACHYON_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e, Engine::create(cfg));
   GenerationParams w = greedy_params(opt);
   w.max_tokens = 4;
@@ -92,7 +93,19 @@ Status add_prompt(Engine& e, const SpecBenchOptions& opt, size_t i, int round, S
   return Status::ok();
 }
 
-void finish(SpecRun& run, const EngineStats& before, const EngineStats& after) {
+void finish(SpecRun& run, const EngineStats& before, const EngineStats& after, const EngineProfile& p0,
+            const EngineProfile& p1) {
+  run.steps = p1.steps - p0.steps;
+  if (run.steps > 0) {
+    const double n = double(run.steps);
+    for (size_t f = 0; f < run.forward_op_s.size(); ++f) {
+      run.forward_op_s[f] = (p1.forward.seconds[f] - p0.forward.seconds[f]) / n;
+      run.mtp_op_s[f] = (p1.mtp.seconds[f] - p0.mtp.seconds[f]) / n;
+    }
+    run.step_s = (p1.step_s - p0.step_s) / n;
+    run.forward_s = (p1.forward_s - p0.forward_s) / n;
+    run.mtp_s = (p1.mtp_s - p0.mtp_s) / n;
+  }
   run.drafts = after.spec_drafts - before.spec_drafts;
   run.draft_tokens = after.spec_draft_tokens - before.spec_draft_tokens;
   run.accepted_tokens = after.spec_accepted_tokens - before.spec_accepted_tokens;
@@ -110,13 +123,14 @@ Result<SpecBenchResult> run_spec_bench(const SpecBenchOptions& opt) {
   TACHYON_ASSIGN_OR_RETURN(std::unique_ptr<Engine> spec, make_engine(opt, opt.k));
   SpecBenchResult r;
   const EngineStats p0 = plain->stats(), s0 = spec->stats();
+  const EngineProfile pp0 = plain->profile(), sp0 = spec->profile();
   for (int round = 0; round < opt.rounds; ++round)
     for (size_t i = 0; i < opt.prompts.size(); ++i) {
       TACHYON_RETURN_IF_ERROR(add_prompt(*plain, opt, i, round, r.plain));
       TACHYON_RETURN_IF_ERROR(add_prompt(*spec, opt, i, round, r.spec));
     }
-  finish(r.plain, p0, plain->stats());
-  finish(r.spec, s0, spec->stats());
+  finish(r.plain, p0, plain->stats(), pp0, plain->profile());
+  finish(r.spec, s0, spec->stats(), sp0, spec->profile());
   for (size_t i = 0; i < opt.prompts.size(); ++i) r.mismatched_prompts += r.plain.outputs[i] != r.spec.outputs[i];
   if (r.spec.draft_tokens > 0) r.acceptance_rate = double(r.spec.accepted_tokens) / double(r.spec.draft_tokens);
   if (r.spec.drafts > 0) r.mean_accepted_len = 1.0 + double(r.spec.accepted_tokens) / double(r.spec.drafts);

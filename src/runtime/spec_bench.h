@@ -11,8 +11,11 @@
 //   ratios    acceptance_rate = accepted / draft tokens; mean_accepted_len = tokens per verification
 //             step = 1 + accepted / drafts (the ideal speed-up); speedup = spec / plain decode tok/s;
 //             cpu_speedup = plain / spec decode CPU time
+//   profile   both engines time their decode steps by op family (EngineConfig::profile): where a
+//             verification step and its MTP pass spend their time, against a plain step
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -37,6 +40,11 @@ struct SpecRun {
   double decode_tok_s = 0;
   int64_t drafts = 0, draft_tokens = 0, accepted_tokens = 0;
   std::vector<std::vector<int32_t>> outputs;  // per prompt
+  // Per decode step, averaged over the run's decode steps (Engine::profile): seconds of the main forward
+  // by op family, of the MTP passes by op family, and wall time of the step, the forward and the MTP.
+  int64_t steps = 0;
+  std::array<double, size_t(dsv4::OpFamily::kCount)> forward_op_s{}, mtp_op_s{};
+  double step_s = 0, forward_s = 0, mtp_s = 0;
 };
 
 struct SpecBenchResult {

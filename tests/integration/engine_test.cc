@@ -75,6 +75,29 @@ TEST(Engine, ConcurrentGreedyRequestsMatchTheirSoloRun) {
   EXPECT_EQ((*e)->stats().cache_units_used, 0);
 }
 
+// EngineConfig::profile times decode steps only (a batch of one request: one step per token after the
+// first), and nothing at all when it is off.
+TEST(Engine, ProfileCountsDecodeStepsOnlyWhenOn) {
+  for (bool on : {false, true}) {
+    EngineConfig cfg = config(64 << 20);
+    cfg.profile = on;
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.is_ok()) << e.status().message();
+    auto c = std::make_shared<Collected>();
+    GenerationParams gp;
+    gp.max_tokens = 6;
+    gp.ignore_eos = true;
+    ASSERT_EQ((*e)->submit(prompt_of(3), gp, collect(c)).code, SubmitCode::kOk);
+    ASSERT_TRUE(c->wait(120));
+    const EngineProfile p = (*e)->profile();
+    EXPECT_EQ(p.steps, on ? 5 : 0);
+    EXPECT_EQ(p.mtp_s, 0);
+    EXPECT_EQ(p.forward.seconds[size_t(dsv4::OpFamily::kHead)] > 0, on);
+    EXPECT_EQ(p.forward_s > 0, on);
+    EXPECT_GE(p.step_s, p.forward_s);
+  }
+}
+
 TEST(Engine, SmallCachePreemptsButEveryRequestCompletes) {
   // Room for about two of these sequences at a time (fp32 cache entries; the sizes are tuned to them).
   EngineConfig cfg = config(1 << 20);

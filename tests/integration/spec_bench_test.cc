@@ -39,6 +39,22 @@ TEST(SpecBench, CountsAgreeAndGreedyOutputsMatch) {
   EXPECT_DOUBLE_EQ(r->acceptance_rate, double(r->spec.accepted_tokens) / double(r->spec.draft_tokens));
   EXPECT_DOUBLE_EQ(r->mean_accepted_len, 1.0 + double(r->spec.accepted_tokens) / double(r->spec.drafts));
   EXPECT_DOUBLE_EQ(r->speedup, r->spec.decode_tok_s / r->plain.decode_tok_s);
+  // The step profile: one plain decode step per token after the first; a speculative step decodes one
+  // token or more and verifies its drafts; only the speculative engine runs MTP passes.
+  EXPECT_EQ(r->plain.steps, r->plain.tokens);
+  EXPECT_GE(r->spec.steps, r->spec.drafts);
+  EXPECT_LT(r->spec.steps, r->spec.tokens);
+  EXPECT_EQ(r->plain.mtp_s, 0);
+  EXPECT_GT(r->spec.mtp_s, 0);
+  for (const SpecRun* run : {&r->plain, &r->spec}) {
+    EXPECT_GT(run->forward_s, 0);
+    EXPECT_GE(run->step_s, run->forward_s + run->mtp_s);
+    double ops = 0;
+    for (double v : run->forward_op_s) ops += v;
+    EXPECT_GT(ops, 0);
+    EXPECT_LE(ops, run->forward_s);
+  }
+  EXPECT_GT(r->spec.mtp_op_s[size_t(dsv4::OpFamily::kHead)], 0);
 }
 
 TEST(SpecBench, RejectsBadOptions) {

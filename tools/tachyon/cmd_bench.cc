@@ -137,6 +137,24 @@ Result<std::vector<std::vector<int32_t>>> load_prompts(const std::string& file, 
 
 double per_token_ms(double seconds, int64_t tokens) { return tokens > 0 ? 1e3 * seconds / double(tokens) : 0.0; }
 
+// Where a decode step goes, without speculation and with it (its verification forward and MTP passes).
+void print_spec_steps(const runtime::SpecRun& plain, const runtime::SpecRun& spec) {
+  std::printf("\nms per decode step    plain    verify      MTP\n");
+  for (size_t f = 0; f < plain.forward_op_s.size(); ++f)
+    std::printf("  %-16s %9.3f %9.3f %9.3f\n", std::string(dsv4::kOpFamilyNames[f]).c_str(), plain.forward_op_s[f] * 1e3,
+                spec.forward_op_s[f] * 1e3, spec.mtp_op_s[f] * 1e3);
+  auto sum = [](const auto& a) {
+    double s = 0;
+    for (double v : a) s += v;
+    return s;
+  };
+  std::printf("  %-16s %9.3f %9.3f %9.3f\n", "other", (plain.forward_s - sum(plain.forward_op_s)) * 1e3,
+              (spec.forward_s - sum(spec.forward_op_s)) * 1e3, (spec.mtp_s - sum(spec.mtp_op_s)) * 1e3);
+  std::printf("  %-16s %9.3f %9.3f %9.3f\n", "pass", plain.forward_s * 1e3, spec.forward_s * 1e3, spec.mtp_s * 1e3);
+  std::printf("  whole step       %9.3f %9.3f           (%lld and %lld steps)\n", plain.step_s * 1e3, spec.step_s * 1e3,
+              static_cast<long long>(plain.steps), static_cast<long long>(spec.steps));
+}
+
 int run_spec(const BenchOpts& o) {
   runtime::SpecBenchOptions so;
   so.engine.model_dir = o.model;
@@ -184,6 +202,13 @@ int run_spec(const BenchOpts& o) {
     j["accepted_tokens"] = r->spec.accepted_tokens;
     j["decoded_tokens"] = r->spec.tokens;
     j["greedy_mismatched_prompts"] = r->mismatched_prompts;
+    j["step_ms_without_spec"] = r->plain.step_s * 1e3;
+    j["step_ms_with_spec"] = r->spec.step_s * 1e3;
+    j["verify_forward_ms"] = r->spec.forward_s * 1e3;
+    j["mtp_ms"] = r->spec.mtp_s * 1e3;
+    j["step_ms_by_family"] = {{"plain_forward", op_times(r->plain.forward_op_s)},
+                              {"verify_forward", op_times(r->spec.forward_op_s)},
+                              {"mtp", op_times(r->spec.mtp_op_s)}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%zu prompts, up to %lld tokens each, greedy, batch 1, k = %d\n", so.prompts.size(),
@@ -200,6 +225,7 @@ int run_spec(const BenchOpts& o) {
     std::printf("mean accepted length       %9.3f tokens per step (ideal speed-up); achieved %.0f %% of it\n",
                 r->mean_accepted_len, r->mean_accepted_len > 0 ? 100.0 * r->speedup / r->mean_accepted_len : 0.0);
     std::printf("greedy outputs differing   %9lld prompts\n", static_cast<long long>(r->mismatched_prompts));
+    print_spec_steps(r->plain, r->spec);
   }
   return r->mismatched_prompts == 0 ? 0 : fail(Status::error("speculation changed greedy output"));
 }
