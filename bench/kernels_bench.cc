@@ -76,7 +76,7 @@ void BM_linear_ref(benchmark::State& st, WFormat fmt, int64_t n, int64_t k) { ru
 void BM_linear_fast(benchmark::State& st, WFormat fmt, int64_t n, int64_t k) { run_linear(st, true, fmt, n, k); }
 
 BENCHMARK_CAPTURE(BM_linear_ref, fp8_2048x2048, WFormat::kFP8, 2048, 2048)->Arg(1);
-BENCHMARK_CAPTURE(BM_linear_fast, fp8_2048x2048, WFormat::kFP8, 2048, 2048)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(8)->Arg(12)->Arg(16);
+BENCHMARK_CAPTURE(BM_linear_fast, fp8_2048x2048, WFormat::kFP8, 2048, 2048)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(8)->Arg(12)->Arg(16)->Arg(128);
 // From memory rather than cache: one token against each of 24 weight matrices in turn (96-192 MB in all,
 // several times the last-level cache), as a decode step reads its layers.
 void BM_linear_fast_dram(benchmark::State& st, WFormat fmt, int64_t n, int64_t k) {
@@ -108,7 +108,7 @@ BENCHMARK_CAPTURE(BM_linear_fast, fp8_1024x128, WFormat::kFP8, 1024, 128)->Arg(1
 BENCHMARK_CAPTURE(BM_linear_fast, fp4_256x256, WFormat::kFP4, 256, 256)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_linear_fast, bf16_8192x256, WFormat::kBF16, 8192, 256)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_linear_ref, fp4_1024x2048, WFormat::kFP4, 1024, 2048)->Arg(1);
-BENCHMARK_CAPTURE(BM_linear_fast, fp4_1024x2048, WFormat::kFP4, 1024, 2048)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(16);
+BENCHMARK_CAPTURE(BM_linear_fast, fp4_1024x2048, WFormat::kFP4, 1024, 2048)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(8)->Arg(16)->Arg(128);
 BENCHMARK_CAPTURE(BM_linear_ref, bf16_2048x2048, WFormat::kBF16, 2048, 2048)->Arg(1);
 BENCHMARK_CAPTURE(BM_linear_fast, bf16_2048x2048, WFormat::kBF16, 2048, 2048)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(8)->Arg(12)->Arg(16)->Arg(32)->Arg(128);
 

@@ -42,9 +42,12 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
     return Status::error("speculative decoding needs an MTP module, and this checkpoint has none");
   if (cfg.spec_draft_head != "int8" && cfg.spec_draft_head != "bf16")
     return error("unknown draft head '{}' (int8, bf16)", cfg.spec_draft_head);
+  if (cfg.greedy_head != "int8" && cfg.greedy_head != "bf16")
+    return error("unknown greedy head '{}' (int8, bf16)", cfg.greedy_head);
   e->draft_logits_ = cfg.spec_draft_head == "int8" ? dsv4::MtpLogits::kDraft : dsv4::MtpLogits::kExact;
-  // The int8 draft head is built before the cache is sized from the memory left.
-  if (cfg.speculative_tokens > 0 && e->draft_logits_ == dsv4::MtpLogits::kDraft) e->model_->enable_draft_head(e->ctx_);
+  // The int8 head is built before the cache is sized from the memory left.
+  if ((cfg.speculative_tokens > 0 && e->draft_logits_ == dsv4::MtpLogits::kDraft) || cfg.greedy_head == "int8")
+    e->model_->enable_draft_head(e->ctx_);
   int64_t budget = cfg.cache_memory;
   if (budget <= 0) budget = int64_t(double(available_memory_bytes()) * cfg.cache_fraction);
   if (budget <= 0) return Status::error("cannot size the cache: give --cache-memory");
@@ -237,6 +240,19 @@ void Engine::finish_captures(std::vector<Capture>& caps) {
   cache_->settle();
 }
 
+bool Engine::argmax_only(const Live& l, const ScheduledChunk& c) const {
+  if (cfg_.greedy_head != "int8") return false;
+  if (!c.samples()) return true;  // nobody reads the row
+  const GenerationParams& p = l.params;
+  if (p.top_logprobs >= 0) return false;
+  for (int64_t d = 0; d <= c.draft; ++d) {
+    const size_t k = l.req.output.size() + size_t(d);
+    if (!p.forced_tokens.empty() || k < p.prefix_tokens.size()) continue;  // chosen without logits
+    if (!l.sampler->plain_greedy() || banned_token(l, k) >= 0) return false;
+  }
+  return true;
+}
+
 bool Engine::deterministic(const Live& l, size_t k) const {
   return !l.params.forced_tokens.empty() || k < l.params.prefix_tokens.size() || l.sampler->greedy();
 }
@@ -300,7 +316,7 @@ void Engine::run_step(StepPlan& plan) {
     for (int64_t d = 0; d < c.draft; ++d) feeds[i].push_back(c.req->draft[size_t(d)]);
     dsv4::SequenceState& st = cache_->state(*c.req);
     if (c.draft > 0) st.spec = &logs[i];
-    inputs.push_back({&st, feeds[i], c.draft > 0});
+    inputs.push_back({&st, feeds[i], c.draft > 0, argmax_only(*live_.at(c.req->id), c)});
     o.logit_row[i] = rows;
     o.stream_row[i] = T;
     rows += c.draft > 0 ? c.n : 1;

@@ -43,6 +43,10 @@ struct EngineConfig {
   // rows that can be the largest logit are computed exactly: dsv4::DraftHead; vocab x hidden bytes) or
   // "bf16" (the head itself). Greedy drafts are the same tokens either way.
   std::string spec_draft_head = "int8";
+  // Where a plain greedy request (no logprobs, penalties or bias) gets its next token: "int8" takes the
+  // argmax from the same int8 screen of the head (the token is the exact head's; vocab x hidden bytes
+  // of memory), "bf16" computes every logit.
+  std::string greedy_head = "int8";
   // Per-op-family timers over decode steps (every chunk feeds one token plus its drafts): see
   // Engine::profile(). Off by default; the timers read the clock around each op family.
   bool profile = false;
@@ -165,6 +169,8 @@ class Engine {
   // of each request; returns the requests that draft more (chained, by draft_chains).
   std::vector<DraftChain> mtp_step(const StepPlan& plan, StepOutcome& o);
   void draft_chains(std::vector<DraftChain> chains);
+  // Whether the chunk's logits rows are only needed for their argmax (SeqInput::argmax_only).
+  bool argmax_only(const Live& l, const ScheduledChunk& c) const;
   // Whether output index k is chosen without random numbers (forced, prefix or greedy).
   bool deterministic(const Live& l, size_t k) const;
   // The token sampling must not pick at output index k: EOS before min_tokens, else -1.

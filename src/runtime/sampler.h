@@ -39,6 +39,11 @@ class Sampler {
   // True with probability p (p >= 1: always), from the request's random stream.
   bool accept(double p) { return uniform() < p; }
   bool greedy() const { return p_.temperature <= 0.0f; }
+  // Greedy with nothing that changes logits first (no bias or penalties): the token is the raw argmax.
+  bool plain_greedy() const {
+    return greedy() && p_.logit_bias.empty() && p_.presence_penalty == 0.0f && p_.frequency_penalty == 0.0f &&
+           p_.repetition_penalty == 1.0f;
+  }
 
   // Log-probability of `token` under the model's distribution (raw logits), and the k most likely.
   static void logprobs(const float* logits, int64_t vocab, int32_t token, int k, float* token_logprob,

@@ -1,7 +1,10 @@
 // The engine end to end on the golden tiny checkpoint: concurrent requests are batched and give the
 // same greedy tokens as a plain one-request decode loop; cancellation and small caches (forcing
 // preemption) leave every cache unit returned.
+#include <algorithm>
+#include <bit>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -96,6 +99,103 @@ TEST(Engine, ProfileCountsDecodeStepsOnlyWhenOn) {
     EXPECT_EQ(p.forward_s > 0, on);
     EXPECT_GE(p.step_s, p.forward_s);
   }
+}
+
+// SeqInput::argmax_only rows (the int8 screen of the head) keep the exact head's largest logit, its
+// lowest index and its bits, with every other entry at or below it; the other rows of the same pass are
+// bit-identical to the exact head's; past two such rows the pass computes every row exactly.
+TEST(Engine, ArgmaxOnlyRowsKeepTheExactLargestLogit) {
+  auto ck = dsv4::load_checkpoint(kModel);
+  ASSERT_TRUE(ck.is_ok());
+  const int64_t V = (*ck)->config.vocab_size;
+  ThreadPool pool(2);
+  dsv4::ModelContext ctx;
+  ctx.ops = ops::OpContext::make(pool);
+  for (const std::vector<char>& screen : {std::vector<char>{1, 0, 1}, std::vector<char>{1, 1, 1}}) {
+    dsv4::Model exact(**ck), screened(**ck);
+    screened.enable_draft_head(ctx);
+    dsv4::ForwardOutput out[2];
+    for (int m = 0; m < 2; ++m) {
+      dsv4::Model& model = m == 0 ? exact : screened;
+      std::vector<dsv4::SequenceState> st;
+      std::vector<std::vector<int32_t>> prompts;
+      for (int i = 0; i < 3; ++i) {
+        st.push_back(model.pools().new_sequence());
+        prompts.push_back(prompt_of(30 + i));
+      }
+      std::vector<dsv4::SeqInput> in;
+      for (int i = 0; i < 3; ++i) in.push_back({&st[size_t(i)], prompts[size_t(i)], false, m == 1 && screen[size_t(i)]});
+      model.forward(ctx, in, out[m]);
+      for (auto& s : st) model.pools().release(s);
+    }
+    ASSERT_EQ(out[0].logits.size(), size_t(3 * V));
+    ASSERT_EQ(out[1].logits.size(), size_t(3 * V));
+    const bool all = screen[1] != 0;  // three argmax rows: past the screen's limit
+    for (int64_t r = 0; r < 3; ++r) {
+      const float* e = out[0].logits.data() + r * V;
+      const float* g = out[1].logits.data() + r * V;
+      if (!screen[size_t(r)] || all) {
+        EXPECT_EQ(std::memcmp(e, g, size_t(V) * sizeof(float)), 0) << r;
+        continue;
+      }
+      const int64_t ea = std::max_element(e, e + V) - e, ga = std::max_element(g, g + V) - g;
+      EXPECT_EQ(ea, ga) << r;
+      EXPECT_EQ(std::bit_cast<uint32_t>(e[ea]), std::bit_cast<uint32_t>(g[ga])) << r;
+      int64_t differing = 0;
+      for (int64_t v = 0; v < V; ++v) differing += std::bit_cast<uint32_t>(e[v]) != std::bit_cast<uint32_t>(g[v]);
+      EXPECT_GT(differing, 0) << r;  // the screen did run: most rows keep their int8 approximation
+    }
+  }
+}
+
+// The int8 screen (greedy_head "int8", the default) gives the tokens of the exact head: requests
+// decoded alone (one screened row per step) and together (more rows than the screen takes, and requests
+// with logprobs or penalties, which always get every logit).
+TEST(Engine, Int8GreedyHeadGivesTheExactHeadsTokens) {
+  struct Out {
+    std::vector<std::vector<int32_t>> tokens;
+    std::vector<std::vector<float>> logprobs;
+    bool operator==(const Out&) const = default;
+  };
+  Out out[2];
+  for (int h = 0; h < 2; ++h) {
+    EngineConfig cfg = config(64 << 20);
+    cfg.greedy_head = h == 0 ? "int8" : "bf16";
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.is_ok()) << e.status().message();
+    for (int round = 0; round < 2; ++round) {  // alone, then five at once
+      const int n = round == 0 ? 2 : 5;
+      std::vector<std::shared_ptr<Collected>> c;
+      std::vector<std::shared_ptr<std::vector<float>>> lp;
+      for (int i = 0; i < n; ++i) {
+        c.push_back(std::make_shared<Collected>());
+        lp.push_back(std::make_shared<std::vector<float>>());
+        GenerationParams gp;
+        gp.max_tokens = 12;
+        gp.ignore_eos = true;
+        if (i == 3) gp.top_logprobs = 0;
+        if (i == 4) gp.sampling.repetition_penalty = 1.3f;
+        EventSink sink = [inner = collect(c.back()), l = lp.back()](const RequestEvent& ev) {
+          if (ev.token) l->push_back(ev.token->logprob);  // the engine thread only
+          return inner(ev);
+        };
+        ASSERT_EQ((*e)->submit(prompt_of(40 + i), gp, sink).code, SubmitCode::kOk);
+        if (round == 0) {
+          ASSERT_TRUE(c.back()->wait(120));
+        }
+      }
+      for (int i = 0; i < n; ++i) {
+        ASSERT_TRUE(c[size_t(i)]->wait(120));
+        out[h].tokens.push_back(c[size_t(i)]->tokens);
+        out[h].logprobs.push_back(*lp[size_t(i)]);
+      }
+    }
+  }
+  EXPECT_EQ(out[0].tokens, out[1].tokens);
+  EXPECT_EQ(out[0].logprobs, out[1].logprobs);
+  EngineConfig bad = config(64 << 20);
+  bad.greedy_head = "int4";
+  EXPECT_FALSE(Engine::create(bad).is_ok());
 }
 
 TEST(Engine, SmallCachePreemptsButEveryRequestCompletes) {

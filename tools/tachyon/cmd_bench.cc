@@ -29,6 +29,7 @@ struct BenchOpts {
   // Speculative decoding comparison (runtime/spec_bench.h) instead of the kernel bench.
   int speculative_tokens = 0, spec_prompts = 4, spec_rounds = 1;
   std::string spec_draft_head = "int8";
+  std::string greedy_head = "int8";
   std::string prompts_file;
 };
 
@@ -162,6 +163,7 @@ int run_spec(const BenchOpts& o) {
   so.engine.numerics = o.numerics;
   so.k = o.speculative_tokens;
   so.engine.spec_draft_head = o.spec_draft_head;
+  so.engine.greedy_head = o.greedy_head;
   so.max_tokens = o.gen_len;
   so.rounds = o.spec_rounds;
   if (!o.prompts_file.empty()) {
@@ -185,6 +187,7 @@ int run_spec(const BenchOpts& o) {
     nlohmann::ordered_json j;
     j["speculative_tokens"] = o.speculative_tokens;
     j["spec_draft_head"] = o.spec_draft_head;
+    j["greedy_head"] = o.greedy_head;
     j["prompts"] = so.prompts.size();
     j["max_tokens"] = o.gen_len;
     j["rounds"] = o.spec_rounds;
@@ -254,6 +257,10 @@ void add_bench(CLI::App& app, Action& action) {
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   c->add_option("--spec-draft-head", o->spec_draft_head, "With --speculative-tokens: draft logits from int8 or bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"int8", "bf16"}));
+  c->add_option("--greedy-head", o->greedy_head,
+                "With --speculative-tokens: both engines take greedy tokens from the int8 screen or the bf16 head")
       ->capture_default_str()
       ->check(CLI::IsMember({"int8", "bf16"}));
   c->add_option("--spec-prompts", o->spec_prompts, "With --speculative-tokens and no --prompts: random prompts")

@@ -58,6 +58,7 @@ struct ServeOptions {
   std::string kv_cache_dtype = "auto";
   int speculative_tokens = 0;
   std::string spec_draft_head = "int8";
+  std::string greedy_head = "int8";
 };
 
 int run(const ServeOptions& o) {
@@ -87,6 +88,7 @@ int run(const ServeOptions& o) {
   cfg.engine.kv_cache_dtype = o.kv_cache_dtype;
   cfg.engine.speculative_tokens = o.speculative_tokens;
   cfg.engine.spec_draft_head = o.spec_draft_head;
+  cfg.engine.greedy_head = o.greedy_head;
   cfg.forced_output = o.forced_output;
 
   // Signals go to one waiting thread; every thread started from here on inherits the mask.
@@ -177,6 +179,11 @@ void add_serve(CLI::App& app, Action& action) {
   c->add_option("--spec-draft-head", o->spec_draft_head,
                 "Draft logits: int8 (an int8 copy of the head screens the vocabulary, the rows that can win are "
                 "computed exactly; vocab x hidden bytes) or bf16 (the head itself)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"int8", "bf16"}));
+  c->add_option("--greedy-head", o->greedy_head,
+                "Greedy requests without logprobs, penalties or bias: int8 (the int8 screen of the head finds the "
+                "exact argmax; vocab x hidden bytes) or bf16 (every logit computed)")
       ->capture_default_str()
       ->check(CLI::IsMember({"int8", "bf16"}));
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");

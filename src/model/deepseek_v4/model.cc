@@ -1,6 +1,7 @@
 // Embedding -> hyper-connected blocks -> head mix -> norm -> logits, and the MTP module (spec §2.1-2.9).
 #include "model/deepseek_v4/model.h"
 
+#include <algorithm>
 #include <span>
 #include <vector>
 
@@ -18,6 +19,7 @@ Model::Model(const Checkpoint& ck, CacheFormat cache)
       rope_compressed_(ck.config.qk_rope_head_dim, ck.config.compress_rope_theta, true, ck.config) {}
 
 namespace {
+constexpr int64_t kMaxScreenedRows = 2;
 void trace_tensor(const ModelContext& ctx, const std::string& name, const float* p, std::vector<int64_t> shape) {
   if (ctx.trace) ctx.trace->tensor(name, p, shape);
 }
@@ -78,8 +80,9 @@ void Model::block(const ModelContext& ctx, const LayerWeights& w, int layer, std
 }
 
 void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorRef& norm, const float* streams,
-                 int64_t rows, float* logits, const std::string& prefix, const DraftHead* draft) {
-  const int64_t D = cfg_.hidden_size;
+                 int64_t rows, float* logits, const std::string& prefix, const DraftHead* draft,
+                 std::span<const char> screen) {
+  const int64_t D = cfg_.hidden_size, V = cfg_.vocab_size;
   std::vector<float> y(size_t(rows * D)), yn(size_t(rows * D));  // [rows, D]
   {
     ProfileScope s(ctx.profile, OpFamily::kMhc);
@@ -93,12 +96,32 @@ void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorR
   trace_tensor(ctx, prefix + "final_normed", yn.data(), {rows, D});
   Linear head_w;
   head_w.fmt = WFormat::kBF16;
-  head_w.n = cfg_.vocab_size;
+  head_w.n = V;
   head_w.k = D;
   head_w.weight = w_.head;
   ProfileScope s(ctx.profile, OpFamily::kHead);
-  if (draft) draft->logits(ctx.ops, view(head_w), yn.data(), rows, logits);  // [rows, V] fp32
-  else ops::linear(ctx.ops, yn.data(), rows, view(head_w), logits);         // [rows, V] fp32
+  int64_t n_screen = screen.empty() ? rows : std::count(screen.begin(), screen.end(), char(1));
+  // The screen reads the int8 head once per row, the exact head reads the BF16 head once for all rows:
+  // past two rows of a forward pass, the exact head is as cheap.
+  if (!screen.empty() && n_screen > kMaxScreenedRows) n_screen = 0;
+  if (!draft || n_screen == 0) {
+    ops::linear(ctx.ops, yn.data(), rows, view(head_w), logits);  // [rows, V] fp32
+  } else if (n_screen == rows) {
+    draft->logits(ctx.ops, view(head_w), yn.data(), rows, logits);  // [rows, V] fp32
+  } else {
+    // Both kinds of rows: each group gathered, run, and scattered back.
+    for (char kind : {char(0), char(1)}) {
+      std::vector<int64_t> idx;
+      for (int64_t r = 0; r < rows; ++r)
+        if ((screen[size_t(r)] != 0) == (kind != 0)) idx.push_back(r);
+      const int64_t n = int64_t(idx.size());
+      std::vector<float> xg(size_t(n * D)), lg(size_t(n * V));  // [n, D], [n, V]
+      for (int64_t i = 0; i < n; ++i) std::copy_n(yn.data() + idx[size_t(i)] * D, D, xg.data() + i * D);
+      if (kind) draft->logits(ctx.ops, view(head_w), xg.data(), n, lg.data());
+      else ops::linear(ctx.ops, xg.data(), n, view(head_w), lg.data());
+      for (int64_t i = 0; i < n; ++i) std::copy_n(lg.data() + i * V, V, logits + idx[size_t(i)] * V);
+    }
+  }
 }
 
 void Model::enable_draft_head(const ModelContext& ctx) {
@@ -139,8 +162,10 @@ void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, Fo
   // Logits for the requested rows.
   const std::vector<float> sel = logit_rows(batch, spans, X, hc * D);  // [rows, hc, D]
   const int64_t rows = int64_t(sel.size()) / (hc * D);
+  std::vector<char> screen;  // per row: argmax_only
+  for (size_t b = 0; b < batch.size(); ++b) screen.insert(screen.end(), size_t(batch[b].all_logits ? spans[b].n : 1), batch[b].argmax_only);
   out.logits.resize(size_t(rows * V));
-  head(ctx, w_.hc_head, w_.norm, sel.data(), rows, out.logits.data(), "");
+  head(ctx, w_.hc_head, w_.norm, sel.data(), rows, out.logits.data(), "", draft_head_.get(), screen);
   out.final_streams = std::move(X);
 }
 

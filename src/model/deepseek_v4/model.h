@@ -19,6 +19,10 @@ struct SeqInput {
   SequenceState* state = nullptr;
   std::span<const int32_t> tokens;  // new tokens, at positions state->pos ...
   bool all_logits = false;          // logits for every new token, else only for the last one
+  // The caller needs only each row's largest logit and its index (greedy sampling without logprobs,
+  // penalties or bias). With the draft head enabled and at most two such rows in the pass, these rows
+  // come from it (DraftHead): that maximum and its lowest index are exact, every other entry is below it.
+  bool argmax_only = false;
 };
 
 struct ForwardOutput {
@@ -55,14 +59,18 @@ class Model {
   // model's streams of the next position).
   void mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits,
                    std::vector<float>* streams = nullptr, MtpLogits mode = MtpLogits::kExact);
-  // Builds the int8 draft head (vocab x hidden bytes) that MtpLogits::kDraft uses.
+  // Builds the int8 draft head (vocab x hidden bytes) that MtpLogits::kDraft and SeqInput::argmax_only
+  // use.
   void enable_draft_head(const ModelContext& ctx);
 
  private:
   void block(const ModelContext& ctx, const LayerWeights& w, int layer, std::span<const struct TokenSpan> spans,
              const int32_t* token_ids, int64_t T, std::vector<float>& streams, const std::string& prefix);
+  // Logits of `rows` final streams. Rows with screen[r] != 0 (all rows when screen is empty) come from
+  // `draft` when it is given; the others from the exact head.
   void head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorRef& norm, const float* streams,
-            int64_t rows, float* logits, const std::string& prefix, const DraftHead* draft = nullptr);
+            int64_t rows, float* logits, const std::string& prefix, const DraftHead* draft = nullptr,
+            std::span<const char> screen = {});
 
   const Checkpoint& ck_;
   const ModelConfig& cfg_;
