@@ -158,27 +158,28 @@ BENCHMARK(BM_attention_sink<false>)->Arg(256);
 BENCHMARK(BM_attention_sink<true>)->Arg(256);
 
 // The MTP draft head's screening pass on the demo model's head shape (int8, 8192 x 256).
+// Arg: queries.
 void BM_dot_i8(benchmark::State& st, bool Fast) {
   if (Fast && !fast::available()) {
     st.SkipWithError("CPU lacks the fast kernels");
     return;
   }
-  const int64_t n = 8192, k = 256;
+  const int64_t n = 8192, k = 256, m = st.range(0);
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> v(-127, 127);
-  std::vector<int8_t> x(static_cast<size_t>(k)), w(size_t(n * k));
+  std::vector<int8_t> x(size_t(m * k)), w(size_t(n * k));
   for (auto& e : x) e = int8_t(v(rng));
   for (auto& e : w) e = int8_t(v(rng));
-  std::vector<int32_t> out(static_cast<size_t>(n));
+  std::vector<int32_t> out(size_t(m * n));
   for (auto _ : st) {
-    if (Fast) fast::dot_i8(x.data(), w.data(), k, n, out.data());
-    else ref::dot_i8(x.data(), w.data(), k, n, out.data());
+    if (Fast) fast::dot_i8(x.data(), m, w.data(), k, n, out.data(), n);
+    else ref::dot_i8(x.data(), m, w.data(), k, n, out.data(), n);
     benchmark::DoNotOptimize(out.data());
   }
   st.SetBytesProcessed(int64_t(st.iterations()) * n * k);
 }
-BENCHMARK_CAPTURE(BM_dot_i8, ref, false);
-BENCHMARK_CAPTURE(BM_dot_i8, fast, true);
+BENCHMARK_CAPTURE(BM_dot_i8, ref, false)->Arg(1);
+BENCHMARK_CAPTURE(BM_dot_i8, fast, true)->Arg(1)->Arg(2)->Arg(4);
 
 // Ceiling of the decode-as-you-go linear kernels on one core: the fast kernels' own FP8 / FP4 / BF16
 // decoders (linear_decode.h) feeding eight independent FMA chains over 16 KB of codes that stay in L1,

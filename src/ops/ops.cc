@@ -128,12 +128,13 @@ float quantize_i8(const float* x, int64_t k, int64_t kp, int8_t* q) {
   return scale;
 }
 
-void dot_i8(const OpContext& ctx, const int8_t* x, const int8_t* w, int64_t k, int64_t n_out, int32_t* out) {
+void dot_i8(const OpContext& ctx, const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out) {
   TACHYON_CHECK(k > 0 && k % 32 == 0 && k < (int64_t(1) << 31) / (127 * 127), "dot_i8: bad k");
+  TACHYON_CHECK(m >= 1, "dot_i8: no query");
   const bool fast = ctx.fast();
   auto body = [&](int64_t b, int64_t e) {
-    if (fast) cpu::fast::dot_i8(x, w + b * k, k, e - b, out + b);
-    else cpu::ref::dot_i8(x, w + b * k, k, e - b, out + b);
+    if (fast) cpu::fast::dot_i8(x, m, w + b * k, k, e - b, out + b, n_out);
+    else cpu::ref::dot_i8(x, m, w + b * k, k, e - b, out + b, n_out);
   };
   const int64_t grain = std::max<int64_t>(4, (int64_t(1) << 16) / k);
   if (ctx.pool) ctx.pool->parallel_for(n_out, grain, body);

@@ -49,9 +49,10 @@ void dot_f64(const OpContext& ctx, const float* a, const float* w, int64_t n, in
 // q = x / scale rounded to nearest (ties to even), in [-127, 127]; returns the scale (0 if x is all zero).
 // Then |x[j] - scale * q[j]| <= scale / 2 (up to one rounding of x / scale).
 float quantize_i8(const float* x, int64_t k, int64_t kp, int8_t* q);
-// out[o] = x . w[o] over int8 rows w [n_out, k] (cpu::ref::dot_i8: int32, exact; bit-exact either kernel),
-// k a multiple of 32 and k * 127^2 < 2^31. Threads split the rows.
-void dot_i8(const OpContext& ctx, const int8_t* x, const int8_t* w, int64_t k, int64_t n_out, int32_t* out);
+// out[q, o] = x[q] . w[o] for queries x [m, k] over int8 rows w [n_out, k] into out [m, n_out]
+// (cpu::ref::dot_i8: int32, exact; bit-exact either kernel), k a multiple of 32 and k * 127^2 < 2^31.
+// Threads split the rows; each row is read once for all queries.
+void dot_i8(const OpContext& ctx, const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out);
 void rope(float* x, int64_t dim, const float* cos_sin, bool inverse);
 void hadamard(float* x, int64_t n);
 void topk(const float* scores, int64_t n, int64_t k, int32_t* out);

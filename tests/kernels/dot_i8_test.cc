@@ -32,8 +32,8 @@ TEST(DotI8, FastMatchesRefAndInt64Sum) {
           for (int64_t j = 0; j < k; ++j) w[size_t(j)] = int8_t(x[size_t(j)] < 0 ? -127 : 127);
         }
         std::vector<int32_t> r(static_cast<size_t>(n_out)), f(static_cast<size_t>(n_out));
-        ref::dot_i8(x.data(), w.data(), k, n_out, r.data());
-        fast::dot_i8(x.data(), w.data(), k, n_out, f.data());
+        ref::dot_i8(x.data(), 1, w.data(), k, n_out, r.data(), n_out);
+        fast::dot_i8(x.data(), 1, w.data(), k, n_out, f.data(), n_out);
         for (int64_t o = 0; o < n_out; ++o) {
           int64_t want = 0;
           for (int64_t j = 0; j < k; ++j) want += int64_t(x[size_t(j)]) * w[size_t(o * k + j)];
@@ -45,16 +45,40 @@ TEST(DotI8, FastMatchesRefAndInt64Sum) {
   }
 }
 
+// Several queries at once (pairs and a last single one), into rows of a wider output (ldo > n_out):
+// each query's outputs equal its own single-query call, and nothing outside them is written.
+TEST(DotI8, QueriesShareEachRowPass) {
+  if (!fast::available()) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
+  Rng rng(14);
+  for (int64_t m : {1, 2, 3, 5}) {
+    for (int64_t n_out : {1, 4, 7}) {
+      const int64_t k = 96, ldo = n_out + 3;
+      const auto x = random_i8(rng, size_t(m * k), 127);
+      const auto w = random_i8(rng, size_t(k * n_out), 127);
+      std::vector<int32_t> r(size_t(m * ldo), -1), f(size_t(m * ldo), -1), one(static_cast<size_t>(n_out));
+      ref::dot_i8(x.data(), m, w.data(), k, n_out, r.data(), ldo);
+      fast::dot_i8(x.data(), m, w.data(), k, n_out, f.data(), ldo);
+      EXPECT_EQ(f, r) << "m=" << m << " n_out=" << n_out;
+      for (int64_t q = 0; q < m; ++q) {
+        ref::dot_i8(x.data() + q * k, 1, w.data(), k, n_out, one.data(), n_out);
+        for (int64_t o = 0; o < ldo; ++o)
+          ASSERT_EQ(r[size_t(q * ldo + o)], o < n_out ? one[size_t(o)] : -1) << "m=" << m << " q=" << q << " o=" << o;
+      }
+    }
+  }
+}
+
 TEST(DotI8, OpSplitsRowsAcrossThreads) {
   Rng rng(12);
   const int64_t k = 128, n = 1001;
-  const auto x = random_i8(rng, size_t(k), 127);
+  const int64_t m = 3;
+  const auto x = random_i8(rng, size_t(m * k), 127);
   const auto w = random_i8(rng, size_t(k * n), 127);
-  std::vector<int32_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
-  ref::dot_i8(x.data(), w.data(), k, n, want.data());
+  std::vector<int32_t> want(size_t(m * n)), got(size_t(m * n));
+  ref::dot_i8(x.data(), m, w.data(), k, n, want.data(), n);
   ThreadPool pool(3);
   for (bool allow_fast : {false, true}) {
-    ops::dot_i8(ops::OpContext::make(pool, allow_fast), x.data(), w.data(), k, n, got.data());
+    ops::dot_i8(ops::OpContext::make(pool, allow_fast), x.data(), m, w.data(), k, n, got.data());
     EXPECT_EQ(got, want) << "fast=" << allow_fast;
   }
 }

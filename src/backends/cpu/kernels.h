@@ -58,7 +58,7 @@ void attention_sink(const float* q, int64_t d, const float* const* keys, int64_t
                     float scale, float* out, int64_t h_begin, int64_t h_end);
 uint64_t stream_sum(const uint64_t* p, int64_t n);
 void dot_f64(const float* a, const float* w, int64_t n, int64_t n_out, double* out);
-void dot_i8(const int8_t* x, const int8_t* w, int64_t k, int64_t n_out, int32_t* out);
+void dot_i8(const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out, int64_t ldo);
 // Keys [j_begin, j_end) only; bit-exact with ref:: (eight keys per vector, each lane in ref::'s order).
 void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, const float* const* keys,
                     float* out, int64_t j_begin, int64_t j_end);
@@ -71,10 +71,11 @@ namespace ref {
 // bit-exact. The hyper-connection mixes (spec §2.2) use it.
 void dot_f64(const float* a, const float* w, int64_t n, int64_t n_out, double* out);
 
-// out[o] = sum_j x[j] * w[o * k + j] for o in [0, n_out): int8 values in [-127, 127], k a multiple of 32,
-// summed in int32 (exact in any order while k * 127^2 < 2^31, so the fast twin matches bit for bit). The
-// screening pass of the MTP draft head uses it.
-void dot_i8(const int8_t* x, const int8_t* w, int64_t k, int64_t n_out, int32_t* out);
+// out[q * ldo + o] = sum_j x[q * k + j] * w[o * k + j] for queries q in [0, m) and rows o in [0, n_out):
+// int8 values in [-127, 127], k a multiple of 32, summed in int32 (exact in any order while
+// k * 127^2 < 2^31, so the fast twin matches bit for bit). The screening pass of the int8 head
+// (DraftHead) uses it; the fast twin reads each row once for all queries.
+void dot_i8(const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out, int64_t ldo);
 
 // Wrapping sum of n 64-bit words: the streaming read of the memory-bandwidth probe (probe.h). Exact in
 // any order, so the fast twin must match bit for bit.

@@ -47,27 +47,25 @@ DraftHead::DraftHead(const ops::OpContext& ctx, const uint16_t* head, int64_t n,
 int64_t DraftHead::logits(const ops::OpContext& ctx, const cpu::WeightView& exact, const float* x, int64_t rows,
                           float* out) const {
   TACHYON_CHECK(exact.fmt == cpu::WFormat::kBF16 && exact.n == n_ && exact.k == k_, "draft head: wrong exact head");
-  std::vector<int8_t> xq(static_cast<size_t>(kp_));     // [kp]
-  std::vector<int32_t> acc(static_cast<size_t>(n_));    // [n]
+  std::vector<int8_t> xq(size_t(rows * kp_));          // [rows, kp]
+  std::vector<float> sxs(static_cast<size_t>(rows));      // [rows] scales of x
+  std::vector<int32_t> accs(size_t(rows * n_));         // [rows, n]
   std::vector<float> lo(static_cast<size_t>(n_)), hi(static_cast<size_t>(n_));  // [n] logit -/+ bound
   const double k = double(k_), gamma = 1.01 * k * 0x1p-24;  // fp32 summation error of k terms, relative
+  for (int64_t i = 0; i < rows; ++i) sxs[size_t(i)] = ops::quantize_i8(x + i * k_, k_, kp_, xq.data() + i * kp_);
+  ops::dot_i8(ctx, xq.data(), rows, q_.data(), kp_, n_, accs.data());  // every row of the head read once
   int64_t n_exact = 0;
   for (int64_t i = 0; i < rows; ++i) {
     const float* xi = x + i * k_;
     float* oi = out + i * n_;
-    const float sx = ops::quantize_i8(xi, k_, kp_, xq.data());
-    const int64_t qsum = abs_sum(xq.data(), kp_);
-    ops::dot_i8(ctx, xq.data(), q_.data(), kp_, n_, acc.data());
-    // x = xh + dx with |dx| <= ex, a row w = wh + dw with |dw| <= ew = 0.50001 sw (half a step, plus one
-    // rounding of x / scale): |x.w - xh.wh| <= ex |wh|_1 + ew |xh|_1 + k ex ew. The exact logit is an fp32
-    // sum of k products, off x.w by at most gamma |x|_1 max|w| <= gamma (|xh|_1 + k ex) 127.5 sw. So the
-    // bound is ex |wh|_1 + sw c. The approximate logit float(acc) * (sx * sw) carries three roundings,
-    // covered by 2^-21 |a|, and the bound's own float arithmetic by the factor 1.0001.
+    const float sx = sxs[size_t(i)];
+    const int32_t* acc = accs.data() + i * n_;
+    const int64_t qsum = abs_sum(xq.data() + i * kp_, kp_);
     const double x1 = double(sx) * double(qsum), ex = 0.50001 * double(sx);
     const float exf = float(ex), c = float(0.50001 * x1 + k * ex * 0.50001 + gamma * (x1 + k * ex) * 127.5);
     for (int64_t r = 0; r < n_; ++r) {  // (vectorises)
       const float sw = scale_[size_t(r)];
-      const float a = float(acc[size_t(r)]) * (sx * sw);
+      const float a = float(acc[r]) * (sx * sw);
       const float b = (exf * l1_[size_t(r)] + sw * c + 0x1p-21f * std::fabs(a)) * 1.0001f;
       oi[r] = a;
       lo[size_t(r)] = a - b;

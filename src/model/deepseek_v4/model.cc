@@ -19,7 +19,6 @@ Model::Model(const Checkpoint& ck, CacheFormat cache)
       rope_compressed_(ck.config.qk_rope_head_dim, ck.config.compress_rope_theta, true, ck.config) {}
 
 namespace {
-constexpr int64_t kMaxScreenedRows = 2;
 void trace_tensor(const ModelContext& ctx, const std::string& name, const float* p, std::vector<int64_t> shape) {
   if (ctx.trace) ctx.trace->tensor(name, p, shape);
 }
@@ -100,10 +99,7 @@ void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorR
   head_w.k = D;
   head_w.weight = w_.head;
   ProfileScope s(ctx.profile, OpFamily::kHead);
-  int64_t n_screen = screen.empty() ? rows : std::count(screen.begin(), screen.end(), char(1));
-  // The screen reads the int8 head once per row, the exact head reads the BF16 head once for all rows:
-  // past two rows of a forward pass, the exact head is as cheap.
-  if (!screen.empty() && n_screen > kMaxScreenedRows) n_screen = 0;
+  const int64_t n_screen = screen.empty() ? rows : std::count(screen.begin(), screen.end(), char(1));
   if (!draft || n_screen == 0) {
     ops::linear(ctx.ops, yn.data(), rows, view(head_w), logits);  // [rows, V] fp32
   } else if (n_screen == rows) {

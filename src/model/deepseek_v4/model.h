@@ -20,8 +20,8 @@ struct SeqInput {
   std::span<const int32_t> tokens;  // new tokens, at positions state->pos ...
   bool all_logits = false;          // logits for every new token, else only for the last one
   // The caller needs only each row's largest logit and its index (greedy sampling without logprobs,
-  // penalties or bias). With the draft head enabled and at most two such rows in the pass, these rows
-  // come from it (DraftHead): that maximum and its lowest index are exact, every other entry is below it.
+  // penalties or bias). With the draft head enabled, these rows come from it (DraftHead): that maximum
+  // and its lowest index are exact, every other entry is below it.
   bool argmax_only = false;
 };
 

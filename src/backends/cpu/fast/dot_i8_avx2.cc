@@ -1,4 +1,5 @@
-// AVX2 twin of ref::dot_i8: 32 int8 products per step with vpmaddubsw, four rows sharing each slice of x.
+// AVX2 twin of ref::dot_i8: 32 int8 products per step with vpmaddubsw, four rows sharing each slice of x
+// and two queries each slice of a row.
 // vpmaddubsw multiplies unsigned by signed bytes, so x's sign moves onto the weights (vpsignb) and |x|
 // is the unsigned operand; with both in [-127, 127] a pair of products is at most 32258 and never
 // saturates the int16 lane. vpmaddwd by ones then widens pairs into int32 lanes. Integer sums are exact,
@@ -26,34 +27,44 @@ TACHYON_AVX2 inline __m256i step32(__m256i ax, __m256i x, const int8_t* w, __m25
   return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
+// Rows [o, o + R) against queries [q, q + Q): each 32-byte slice of a row is loaded once for the Q
+// queries.
+template <int R, int Q>
+TACHYON_AVX2 inline void block(const int8_t* x, const int8_t* w, int64_t k, int64_t o, int64_t q, int32_t* out,
+                               int64_t ldo) {
+  __m256i acc[Q][R];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm256_setzero_si256();
+  const int8_t* r0 = w + o * k;
+  for (int64_t j = 0; j < k; j += 32) {
+    __m256i xv[Q], ax[Q];
+    for (int i = 0; i < Q; ++i) {
+      xv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (q + i) * k + j));
+      ax[i] = _mm256_sign_epi8(xv[i], xv[i]);
+    }
+    for (int r = 0; r < R; ++r)
+      for (int i = 0; i < Q; ++i) acc[i][r] = step32(ax[i], xv[i], r0 + r * k + j, acc[i][r]);
+  }
+  for (int i = 0; i < Q; ++i)
+    for (int r = 0; r < R; ++r) out[(q + i) * ldo + o + r] = hsum_i32(acc[i][r]);
+}
+
+// Rows [o, o + R) against every query: pairs of queries, then the last one.
+template <int R>
+TACHYON_AVX2 inline void rows(const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t o, int32_t* out,
+                              int64_t ldo) {
+  int64_t q = 0;
+  for (; q + 2 <= m; q += 2) block<R, 2>(x, w, k, o, q, out, ldo);
+  if (q < m) block<R, 1>(x, w, k, o, q, out, ldo);
+}
+
 }  // namespace
 
-TACHYON_AVX2 void dot_i8(const int8_t* x, const int8_t* w, int64_t k, int64_t n_out, int32_t* out) {
+TACHYON_AVX2 void dot_i8(const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out,
+                         int64_t ldo) {
   int64_t o = 0;
-  for (; o + 4 <= n_out; o += 4) {
-    const int8_t* r = w + o * k;
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t j = 0; j < k; j += 32) {
-      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + j));
-      const __m256i ax = _mm256_sign_epi8(xv, xv);
-      a0 = step32(ax, xv, r + j, a0);
-      a1 = step32(ax, xv, r + k + j, a1);
-      a2 = step32(ax, xv, r + 2 * k + j, a2);
-      a3 = step32(ax, xv, r + 3 * k + j, a3);
-    }
-    out[o] = hsum_i32(a0);
-    out[o + 1] = hsum_i32(a1);
-    out[o + 2] = hsum_i32(a2);
-    out[o + 3] = hsum_i32(a3);
-  }
-  for (; o < n_out; ++o) {
-    __m256i a = _mm256_setzero_si256();
-    for (int64_t j = 0; j < k; j += 32) {
-      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + j));
-      a = step32(_mm256_sign_epi8(xv, xv), xv, w + o * k + j, a);
-    }
-    out[o] = hsum_i32(a);
-  }
+  for (; o + 4 <= n_out; o += 4) rows<4>(x, m, w, k, o, out, ldo);
+  for (; o < n_out; ++o) rows<1>(x, m, w, k, o, out, ldo);
 }
 
 }  // namespace tachyon::cpu::fast

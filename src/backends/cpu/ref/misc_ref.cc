@@ -127,13 +127,15 @@ void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, 
   }
 }
 
-void dot_i8(const int8_t* x, const int8_t* w, int64_t k, int64_t n_out, int32_t* out) {
-  for (int64_t o = 0; o < n_out; ++o) {
-    const int8_t* r = w + o * k;
-    int32_t s = 0;
-    for (int64_t j = 0; j < k; ++j) s += int32_t(x[j]) * int32_t(r[j]);
-    out[o] = s;
-  }
+void dot_i8(const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out, int64_t ldo) {
+  for (int64_t q = 0; q < m; ++q)
+    for (int64_t o = 0; o < n_out; ++o) {
+      const int8_t* r = w + o * k;
+      const int8_t* xq = x + q * k;
+      int32_t s = 0;
+      for (int64_t j = 0; j < k; ++j) s += int32_t(xq[j]) * int32_t(r[j]);
+      out[q * ldo + o] = s;
+    }
 }
 
 void dot_f64(const float* a, const float* w, int64_t n, int64_t n_out, double* out) {
