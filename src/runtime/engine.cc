@@ -316,10 +316,12 @@ void Engine::run_step(StepPlan& plan) {
     for (int64_t d = 0; d < c.draft; ++d) feeds[i].push_back(c.req->draft[size_t(d)]);
     dsv4::SequenceState& st = cache_->state(*c.req);
     if (c.draft > 0) st.spec = &logs[i];
-    inputs.push_back({&st, feeds[i], c.draft > 0, argmax_only(*live_.at(c.req->id), c)});
+    const bool screened = argmax_only(*live_.at(c.req->id), c);
+    inputs.push_back({&st, feeds[i], c.draft > 0, screened});
     o.logit_row[i] = rows;
     o.stream_row[i] = T;
     rows += c.draft > 0 ? c.n : 1;
+    if (screened && c.samples()) o.screened_rows += c.draft > 0 ? c.n : 1;
     T += c.n;
   }
   std::vector<Capture> caps = plan_captures(plan);
@@ -435,6 +437,7 @@ void Engine::deliver_step(const StepPlan& plan, StepOutcome& o) {
     stats_.spec_drafts += o.drafts;
     stats_.spec_draft_tokens += o.draft_tokens;
     stats_.spec_accepted_tokens += o.accepted_tokens;
+    stats_.greedy_screened_rows += o.screened_rows;
     if (cfg_.profile) prof_shared_ = prof_;
   }
   for (size_t i = 0; i < nc; ++i) {

@@ -101,6 +101,8 @@ struct EngineStats {
   // Speculative decoding (vLLM's spec_decode counters): verification steps with drafts, draft tokens
   // verified, and of those, accepted.
   int64_t spec_drafts = 0, spec_draft_tokens = 0, spec_accepted_tokens = 0;
+  // Logits rows that were sampled from and came from the int8 screen of the head (greedy_head).
+  int64_t greedy_screened_rows = 0;
 };
 
 // Where the decode steps' time went (EngineConfig::profile): the main forward pass and the MTP passes
@@ -150,6 +152,7 @@ class Engine {
     std::vector<char> sampled;                   // the chunk reached the end of its request
     std::vector<Pending> pending;
     int64_t prompt_tokens = 0, gen_tokens = 0, drafts = 0, draft_tokens = 0, accepted_tokens = 0;
+    int64_t screened_rows = 0;
   };
   // A request drafting more than one token: the MTP layer chained on its own output.
   struct DraftChain {

@@ -78,6 +78,8 @@ std::string Metrics::render(const std::string& model_name, const runtime::Engine
   scalar("tachyon:prefix_cache_hits_total", "counter", "Prefix cache hits, in tokens.", double(s.prefix_hits));
   scalar("tachyon:num_preemptions_total", "counter", "Cumulative number of preemptions.", double(s.preemptions));
   scalar("tachyon:engine_steps_total", "counter", "Forward steps run by the engine.", double(s.steps));
+  scalar("tachyon:greedy_head_screened_rows_total", "counter",
+         "Greedy logits rows whose token came from the int8 screen of the head.", double(s.greedy_screened_rows));
   scalar("tachyon:spec_decode_num_drafts_total", "counter", "Number of spec decoding drafts verified.",
          double(s.spec_drafts));
   scalar("tachyon:spec_decode_num_draft_tokens_total", "counter", "Number of draft tokens verified.",

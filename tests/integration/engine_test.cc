@@ -197,6 +197,47 @@ TEST(Engine, Int8GreedyHeadGivesTheExactHeadsTokens) {
   EXPECT_FALSE(Engine::create(bad).is_ok());
 }
 
+// Which rows the engine screens: every sampled row of a plain greedy request; none of a request with
+// logprobs, a penalty or logit bias, or of a sampled one; and under min_tokens (EOS banned) only the rows
+// after it. Nothing with greedy_head "bf16".
+TEST(Engine, GreedyHeadScreensOnlyPlainGreedyRows) {
+  auto screened = [](const std::string& head, const GenerationParams& gp) -> int64_t {
+    EngineConfig cfg = config(64 << 20);
+    cfg.greedy_head = head;
+    auto e = Engine::create(cfg);
+    EXPECT_TRUE(e.is_ok()) << e.status().message();
+    if (!e.is_ok()) return -1;
+    auto c = std::make_shared<Collected>();
+    EXPECT_EQ((*e)->submit(prompt_of(50), gp, collect(c)).code, SubmitCode::kOk);
+    EXPECT_TRUE(c->wait(120));
+    EXPECT_EQ(int64_t(c->tokens.size()), gp.max_tokens);
+    return (*e)->stats().greedy_screened_rows;
+  };
+  GenerationParams plain;
+  plain.max_tokens = 8;
+  plain.ignore_eos = true;
+  EXPECT_EQ(screened("int8", plain), 8);  // the prefill's sampled row and seven decode steps
+  EXPECT_EQ(screened("bf16", plain), 0);
+  GenerationParams g = plain;
+  g.top_logprobs = 0;
+  EXPECT_EQ(screened("int8", g), 0);
+  g = plain;
+  g.sampling.presence_penalty = 0.5f;
+  EXPECT_EQ(screened("int8", g), 0);
+  g = plain;
+  g.sampling.logit_bias = {{5, 1.0f}};
+  EXPECT_EQ(screened("int8", g), 0);
+  g = plain;
+  g.sampling.temperature = 0.7f;
+  EXPECT_EQ(screened("int8", g), 0);
+  g = plain;
+  g.ignore_eos = false;
+  g.min_tokens = 5;
+  // EOS is banned for output indices 0..4, so rows 5..7 are screened (the size check in `screened`
+  // shows the request ran its 8 tokens without stopping at EOS).
+  EXPECT_EQ(screened("int8", g), 3);
+}
+
 TEST(Engine, SmallCachePreemptsButEveryRequestCompletes) {
   // Room for about two of these sequences at a time (fp32 cache entries; the sizes are tuned to them).
   EngineConfig cfg = config(1 << 20);

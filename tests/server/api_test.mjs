@@ -259,6 +259,9 @@ test('/metrics: vLLM names, counters moved, engine idle', async () => {
   assert.ok(m['tachyon:generation_tokens_total'] > 0);
   assert.ok(m['tachyon:prompt_tokens_total'] > 0);
   assert.ok(m['tachyon:time_to_first_token_seconds_count'] > 0);
+  // Greedy requests without logprobs ran in this file, and the int8 screen of the head is on by default.
+  assert.ok(m['tachyon:greedy_head_screened_rows_total'] > 0);
+  assert.ok(m['tachyon:greedy_head_screened_rows_total'] <= m['tachyon:generation_tokens_total']);
   assert.ok(m['tachyon:request_success_total{finished_reason="length"}'] > 0);
 });
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/dtype.h"
@@ -109,6 +110,36 @@ TEST(DraftHead, NearTiesStayExact) {
     std::vector<float> x(static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) x[size_t(j)] = bf16_to_f32(h.w[size_t(j)]) * 50.0f + 0.1f * d(rng);
     EXPECT_GT(check(ctx, dh, h, x, "near ties " + std::to_string(q)), 1);
+  }
+}
+
+TEST(DraftHead, RowsOfOneCallEqualOneRowCalls) {
+  // Rows screened together (one dot_i8 pass over the int8 head) give exactly what each gives alone: every
+  // row keeps its own quantisation scale and bounds. Rows of very different size and shape, with a zero
+  // row and a one-hot row among them, and every row count up to five (query pairs and a last single one).
+  std::mt19937_64 rng(23);
+  ThreadPool pool(2);
+  const int64_t k = 96;
+  Head h = random_head(rng, 700, k);
+  const ops::OpContext ctx = ops::OpContext::make(pool);
+  const DraftHead dh(ctx, h.w.data(), h.n, h.k);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> x(size_t(5 * k));  // [5, k]
+  for (int64_t i = 0; i < 5; ++i)
+    for (int64_t j = 0; j < k; ++j) x[size_t(i * k + j)] = d(rng) * float(1 + 30 * (i % 2));
+  std::fill(x.begin() + 2 * k, x.begin() + 3 * k, 0.0f);  // row 2: zero
+  std::fill(x.begin() + 3 * k, x.begin() + 4 * k, 0.0f);
+  x[size_t(3 * k + 7)] = 5.0f;  // row 3: one-hot
+  for (int64_t rows = 1; rows <= 5; ++rows) {
+    std::vector<float> together(size_t(rows * h.n)), alone(static_cast<size_t>(h.n));
+    int64_t n_alone = 0;
+    const int64_t n_together = dh.logits(ctx, h.view(), x.data(), rows, together.data());
+    for (int64_t i = 0; i < rows; ++i) {
+      n_alone += dh.logits(ctx, h.view(), x.data() + i * k, 1, alone.data());
+      EXPECT_EQ(std::memcmp(alone.data(), together.data() + i * h.n, size_t(h.n) * sizeof(float)), 0)
+          << "rows=" << rows << " row " << i;
+    }
+    EXPECT_EQ(n_together, n_alone) << "rows=" << rows;
   }
 }
 
