@@ -45,8 +45,9 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   if (cfg.greedy_head != "int8" && cfg.greedy_head != "bf16")
     return error("unknown greedy head '{}' (int8, bf16)", cfg.greedy_head);
   e->draft_logits_ = cfg.spec_draft_head == "int8" ? dsv4::MtpLogits::kDraft : dsv4::MtpLogits::kExact;
+  e->greedy_screen_ = cfg.greedy_head == "int8";
   // The int8 head is built before the cache is sized from the memory left.
-  if ((cfg.speculative_tokens > 0 && e->draft_logits_ == dsv4::MtpLogits::kDraft) || cfg.greedy_head == "int8")
+  if ((cfg.speculative_tokens > 0 && e->draft_logits_ == dsv4::MtpLogits::kDraft) || e->greedy_screen_)
     e->model_->enable_draft_head(e->ctx_);
   int64_t budget = cfg.cache_memory;
   if (budget <= 0) budget = int64_t(double(available_memory_bytes()) * cfg.cache_fraction);
@@ -241,21 +242,22 @@ void Engine::finish_captures(std::vector<Capture>& caps) {
 }
 
 bool Engine::argmax_only(const Live& l, const ScheduledChunk& c) const {
-  if (cfg_.greedy_head != "int8") return false;
+  if (!greedy_screen_) return false;
   if (!c.samples()) return true;  // nobody reads the row
-  const GenerationParams& p = l.params;
-  if (p.top_logprobs >= 0) return false;
+  if (l.params.top_logprobs >= 0) return false;
   for (int64_t d = 0; d <= c.draft; ++d) {
     const size_t k = l.req.output.size() + size_t(d);
-    if (!p.forced_tokens.empty() || k < p.prefix_tokens.size()) continue;  // chosen without logits
+    if (chosen_without_logits(l, k)) continue;
     if (!l.sampler->plain_greedy() || banned_token(l, k) >= 0) return false;
   }
   return true;
 }
 
-bool Engine::deterministic(const Live& l, size_t k) const {
-  return !l.params.forced_tokens.empty() || k < l.params.prefix_tokens.size() || l.sampler->greedy();
+bool Engine::chosen_without_logits(const Live& l, size_t k) const {
+  return !l.params.forced_tokens.empty() || k < l.params.prefix_tokens.size();
 }
+
+bool Engine::deterministic(const Live& l, size_t k) const { return chosen_without_logits(l, k) || l.sampler->greedy(); }
 
 int32_t Engine::banned_token(const Live& l, size_t k) const {
   const GenerationParams& p = l.params;
@@ -318,10 +320,11 @@ void Engine::run_step(StepPlan& plan) {
     if (c.draft > 0) st.spec = &logs[i];
     const bool screened = argmax_only(*live_.at(c.req->id), c);
     inputs.push_back({&st, feeds[i], c.draft > 0, screened});
+    const int64_t chunk_rows = c.draft > 0 ? c.n : 1;  // logits rows: every position when verifying drafts
     o.logit_row[i] = rows;
     o.stream_row[i] = T;
-    rows += c.draft > 0 ? c.n : 1;
-    if (screened && c.samples()) o.screened_rows += c.draft > 0 ? c.n : 1;
+    rows += chunk_rows;
+    if (screened && c.samples()) o.screened_rows += chunk_rows;
     T += c.n;
   }
   std::vector<Capture> caps = plan_captures(plan);

@@ -131,6 +131,7 @@ class Engine {
 
  private:
   dsv4::MtpLogits draft_logits_ = dsv4::MtpLogits::kDraft;
+  bool greedy_screen_ = false;  // EngineConfig::greedy_head == "int8"
   struct Live {
     Request req;
     GenerationParams params;
@@ -174,6 +175,8 @@ class Engine {
   void draft_chains(std::vector<DraftChain> chains);
   // Whether the chunk's logits rows are only needed for their argmax (SeqInput::argmax_only).
   bool argmax_only(const Live& l, const ScheduledChunk& c) const;
+  // Whether output index k is a forced or prefix token, chosen without looking at logits.
+  bool chosen_without_logits(const Live& l, size_t k) const;
   // Whether output index k is chosen without random numbers (forced, prefix or greedy).
   bool deterministic(const Live& l, size_t k) const;
   // The token sampling must not pick at output index k: EOS before min_tokens, else -1.
