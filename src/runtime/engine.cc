@@ -242,8 +242,7 @@ void Engine::finish_captures(std::vector<Capture>& caps) {
 }
 
 bool Engine::argmax_only(const Live& l, const ScheduledChunk& c) const {
-  if (!greedy_screen_) return false;
-  if (!c.samples()) return true;  // nobody reads the row
+  if (!greedy_screen_ || !c.samples()) return false;  // a chunk that does not sample has no logits rows
   if (l.params.top_logprobs >= 0) return false;
   for (int64_t d = 0; d <= c.draft; ++d) {
     const size_t k = l.req.output.size() + size_t(d);
@@ -319,12 +318,13 @@ void Engine::run_step(StepPlan& plan) {
     dsv4::SequenceState& st = cache_->state(*c.req);
     if (c.draft > 0) st.spec = &logs[i];
     const bool screened = argmax_only(*live_.at(c.req->id), c);
-    inputs.push_back({&st, feeds[i], c.draft > 0, screened});
-    const int64_t chunk_rows = c.draft > 0 ? c.n : 1;  // logits rows: every position when verifying drafts
+    inputs.push_back({&st, feeds[i], c.draft > 0, screened, !c.samples()});
+    // Logits rows: none before the prompt's end, every position when verifying drafts, else the last.
+    const int64_t chunk_rows = !c.samples() ? 0 : c.draft > 0 ? c.n : 1;
     o.logit_row[i] = rows;
     o.stream_row[i] = T;
     rows += chunk_rows;
-    if (screened && c.samples()) o.screened_rows += chunk_rows;
+    if (screened) o.screened_rows += chunk_rows;
     T += c.n;
   }
   std::vector<Capture> caps = plan_captures(plan);

@@ -23,7 +23,8 @@ std::vector<Engine::DraftChain> Engine::mtp_step(const StepPlan& plan, StepOutco
     dsv4::SequenceState& st = cache_->state(*c.req);
     TACHYON_CHECK(st.mtp_pos == c.start, "MTP layer out of step with the main model");
     for (int64_t t = c.start + 1; t <= c.start + o.committed[i]; ++t) nexts[i].push_back(c.req->token_at(t));
-    mins.push_back({&st, o.out.final_streams.data() + o.stream_row[i] * hcD, nexts[i], false});
+    // Only requests that sampled draft from this pass; the others need no logits row.
+    mins.push_back({&st, o.out.final_streams.data() + o.stream_row[i] * hcD, nexts[i], false, !o.sampled[i]});
     mchunk.push_back(i);
   }
   if (mins.empty()) return {};
@@ -31,16 +32,17 @@ std::vector<Engine::DraftChain> Engine::mtp_step(const StepPlan& plan, StepOutco
   model_->mtp_forward(ctx_, mins, mlogits, &mstreams, draft_logits_);
   // The first draft of each request that goes on decoding comes from this pass; chains take more.
   std::vector<DraftChain> chains;
-  int64_t srow = 0;
+  int64_t srow = 0, lrow = 0;
   for (size_t m = 0; m < mins.size(); ++m) {
     const ScheduledChunk& c = plan.chunks[mchunk[m]];
     srow += int64_t(mins[m].next_tokens.size());
-    if (!o.sampled[mchunk[m]]) continue;
+    if (mins[m].no_logits) continue;
+    const float* row_logits = mlogits.data() + (lrow++) * V;
     Live& l = *live_.at(c.req->id);
     const Request& r = l.req;
     const int64_t room = std::min<int64_t>(cfg_.speculative_tokens, r.max_new_tokens - int64_t(r.output.size()) - 1);
     if (room <= 0) continue;
-    add_draft(l, mlogits.data() + int64_t(m) * V);
+    add_draft(l, row_logits);
     if (room > 1)
       chains.push_back({&l, room, std::vector<float>(mstreams.begin() + (srow - 1) * hcD, mstreams.begin() + srow * hcD),
                         std::make_unique<dsv4::SpecLog>(), cache_->state(r).mtp_pos});

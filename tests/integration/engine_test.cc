@@ -147,6 +147,71 @@ TEST(Engine, ArgmaxOnlyRowsKeepTheExactLargestLogit) {
   }
 }
 
+// SeqInput/MtpInput::no_logits: such a sequence gets no logits rows, wherever it sits in the batch, and
+// every other output (the other sequences' rows, all final streams, the MTP streams, the next step) is
+// bit-identical to a pass where it had its rows.
+TEST(Engine, NoLogitsSequencesGetNoRowsAndChangeNothingElse) {
+  auto ck = dsv4::load_checkpoint(kModel);
+  ASSERT_TRUE(ck.is_ok());
+  const int64_t V = (*ck)->config.vocab_size;
+  const int64_t hcD = int64_t((*ck)->config.hc_mult) * (*ck)->config.hidden_size;
+  ThreadPool pool(2);
+  dsv4::ModelContext ctx;
+  ctx.ops = ops::OpContext::make(pool);
+  struct Run {
+    dsv4::ForwardOutput fwd, next;
+    std::vector<float> mtp_logits, mtp_streams;
+  };
+  const std::vector<char> skip = {1, 0, 1, 0};  // sequences 0 and 2 ask for no logits
+  Run run[2];
+  for (int m = 0; m < 2; ++m) {
+    dsv4::Model model(**ck);
+    std::vector<dsv4::SequenceState> st;
+    std::vector<std::vector<int32_t>> prompts, nexts;
+    for (int i = 0; i < 4; ++i) {
+      st.push_back(model.pools().new_sequence());
+      prompts.push_back(prompt_of(40 + i));
+      nexts.push_back(std::vector<int32_t>(prompts.back().begin() + 1, prompts.back().end()));
+      nexts.back().push_back(7);
+    }
+    std::vector<dsv4::SeqInput> in;
+    for (int i = 0; i < 4; ++i) in.push_back({&st[size_t(i)], prompts[size_t(i)], i == 3, false, m == 1 && skip[size_t(i)]});
+    model.forward(ctx, in, run[m].fwd);
+    std::vector<dsv4::MtpInput> min;
+    int64_t row = 0;
+    for (int i = 0; i < 4; ++i) {
+      min.push_back({&st[size_t(i)], run[m].fwd.final_streams.data() + row * hcD, nexts[size_t(i)], i == 3,
+                     m == 1 && skip[size_t(i)]});
+      row += int64_t(prompts[size_t(i)].size());
+    }
+    model.mtp_forward(ctx, min, run[m].mtp_logits, &run[m].mtp_streams);
+    std::vector<int32_t> one = {5};
+    std::vector<dsv4::SeqInput> step;
+    for (int i = 0; i < 4; ++i) step.push_back({&st[size_t(i)], one});
+    model.forward(ctx, step, run[m].next);
+    for (auto& s : st) model.pools().release(s);
+  }
+  // Rows per sequence with logits: 1, 1, 1 and every token of sequence 3.
+  const int64_t last_rows = int64_t(prompt_of(43).size());
+  auto keep = [&](const std::vector<float>& all) {
+    std::vector<float> kept;
+    int64_t r = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int64_t n = i == 3 ? last_rows : 1;
+      if (!skip[size_t(i)]) kept.insert(kept.end(), all.begin() + r * V, all.begin() + (r + n) * V);
+      r += n;
+    }
+    return kept;
+  };
+  ASSERT_EQ(run[0].fwd.logits.size(), size_t((3 + last_rows) * V));
+  EXPECT_TRUE(run[1].fwd.logits == keep(run[0].fwd.logits));
+  EXPECT_TRUE(run[1].mtp_logits == keep(run[0].mtp_logits));
+  EXPECT_EQ(run[1].mtp_logits.size(), size_t((1 + last_rows) * V));
+  EXPECT_TRUE(run[1].fwd.final_streams == run[0].fwd.final_streams);
+  EXPECT_TRUE(run[1].mtp_streams == run[0].mtp_streams);
+  EXPECT_TRUE(run[1].next.logits == run[0].next.logits);
+}
+
 // The int8 screen (greedy_head "int8", the default) gives the tokens of the exact head: requests
 // decoded alone (one screened row per step) and together (more rows than the screen takes, and requests
 // with logprobs or penalties, which always get every logit).

@@ -106,6 +106,40 @@ TEST(SpecDecode, GreedyTokensAreIdenticalWithAndWithoutSpeculation) {
   }
 }
 
+// Greedy drafts are the argmax of batch-invariant MTP logits, so a request drafts and accepts the same
+// tokens whether it runs alone or next to others' prefill chunks (those that do not sample have no logits
+// rows in either pass): the counters of a batched run are the sums of the solo runs.
+TEST(SpecDecode, DraftsDoNotDependOnTheBatch) {
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<GenerationParams> params;
+  for (int i = 0; i < 4; ++i) {
+    prompts.push_back(prompt_of(i + 40, i == 0 ? 8 : 90 + 40 * i));  // long prompts prefill in chunks of 32
+    GenerationParams gp;
+    gp.max_tokens = 16 + 4 * i;
+    gp.ignore_eos = true;
+    params.push_back(gp);
+  }
+  EngineStats solo;
+  std::vector<std::vector<int32_t>> want;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto e = engine(1, 32);
+    ASSERT_TRUE(e);
+    want.push_back(run(*e, {prompts[i]}, {params[i]}, false)[0]);
+    const EngineStats st = e->stats();
+    solo.spec_drafts += st.spec_drafts;
+    solo.spec_draft_tokens += st.spec_draft_tokens;
+    solo.spec_accepted_tokens += st.spec_accepted_tokens;
+  }
+  auto e = engine(1, 32);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(run(*e, prompts, params, true), want);
+  const EngineStats st = e->stats();
+  EXPECT_GT(solo.spec_accepted_tokens, 0);
+  EXPECT_EQ(st.spec_drafts, solo.spec_drafts);
+  EXPECT_EQ(st.spec_draft_tokens, solo.spec_draft_tokens);
+  EXPECT_EQ(st.spec_accepted_tokens, solo.spec_accepted_tokens);
+}
+
 TEST(SpecDecode, Int8DraftHeadDraftsWhatTheBf16HeadDrafts) {
   // Greedy drafts are the argmax of the MTP logits, which the int8 screen keeps exact: the same drafts,
   // so the same acceptance.

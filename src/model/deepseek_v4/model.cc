@@ -23,14 +23,20 @@ void trace_tensor(const ModelContext& ctx, const std::string& name, const float*
   if (ctx.trace) ctx.trace->tensor(name, p, shape);
 }
 
-// The rows of X [T, hc, D] that get logits: all of a span whose input asks for all_logits, else its last.
+// How many of a span's n rows get logits: none, all (all_logits) or its last.
+template <typename Input>
+int64_t n_logit_rows(const Input& in, int64_t n) {
+  return in.no_logits ? 0 : in.all_logits ? n : 1;
+}
+
+// The rows of X [T, hc, D] that get logits (n_logit_rows of each span, its last ones).
 template <typename Input>
 std::vector<float> logit_rows(std::span<const Input> batch, std::span<const TokenSpan> spans, const std::vector<float>& X,
                               int64_t row_size) {
   std::vector<float> sel;  // [rows, hc, D]
   for (size_t b = 0; b < batch.size(); ++b) {
     const TokenSpan& sp = spans[b];
-    const int64_t first = batch[b].all_logits ? sp.row0 : sp.row0 + sp.n - 1;
+    const int64_t first = sp.row0 + sp.n - n_logit_rows(batch[b], sp.n);
     sel.insert(sel.end(), X.begin() + first * row_size, X.begin() + (sp.row0 + sp.n) * row_size);
   }
   return sel;
@@ -160,9 +166,10 @@ void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, Fo
   const std::vector<float> sel = logit_rows(batch, spans, X, hc * D);  // [rows, hc, D]
   const int64_t rows = int64_t(sel.size()) / (hc * D);
   std::vector<char> screen;  // per row: argmax_only
-  for (size_t b = 0; b < batch.size(); ++b) screen.insert(screen.end(), size_t(batch[b].all_logits ? spans[b].n : 1), batch[b].argmax_only);
+  for (size_t b = 0; b < batch.size(); ++b)
+    screen.insert(screen.end(), size_t(n_logit_rows(batch[b], spans[b].n)), batch[b].argmax_only);
   out.logits.resize(size_t(rows * V));
-  head(ctx, w_.hc_head, w_.norm, sel.data(), rows, out.logits.data(), "", draft_head_.get(), screen);
+  if (rows > 0) head(ctx, w_.hc_head, w_.norm, sel.data(), rows, out.logits.data(), "", draft_head_.get(), screen);
   out.final_streams = std::move(X);
 }
 
@@ -204,7 +211,7 @@ void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch
   block(ctx, m.block, cfg_.num_hidden_layers, spans, tokens.data(), T, X, "mtp.");
   for (const TokenSpan& sp : spans) sp.seq->mtp_pos += sp.n;
   bool all = true;
-  for (const MtpInput& in : batch) all = all && in.all_logits;
+  for (const MtpInput& in : batch) all = all && in.all_logits && !in.no_logits;
   if (all) {
     logits.resize(size_t(T * V));
     head(ctx, m.hc_head, m.norm, X.data(), T, logits.data(), "mtp.", draft);
@@ -212,7 +219,7 @@ void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch
     const std::vector<float> sel = logit_rows(batch, spans, X, hc * D);  // [rows, hc, D]
     const int64_t rows = int64_t(sel.size()) / (hc * D);
     logits.resize(size_t(rows * V));
-    head(ctx, m.hc_head, m.norm, sel.data(), rows, logits.data(), "mtp.", draft);
+    if (rows > 0) head(ctx, m.hc_head, m.norm, sel.data(), rows, logits.data(), "mtp.", draft);
   }
   if (streams) *streams = std::move(X);
 }

@@ -23,10 +23,12 @@ struct SeqInput {
   // penalties or bias). With the draft head enabled, these rows come from it (DraftHead): that maximum
   // and its lowest index are exact, every other entry is below it.
   bool argmax_only = false;
+  // No logits rows at all for this sequence (a prefill chunk that does not sample); overrides all_logits.
+  bool no_logits = false;
 };
 
 struct ForwardOutput {
-  std::vector<float> logits;         // [rows, vocab]: per sequence, all its tokens or the last one
+  std::vector<float> logits;         // [rows, vocab]: per sequence, all its tokens, the last one or none
   std::vector<float> final_streams;  // [T, hc, D] for every new token (input of the MTP module)
 };
 
@@ -37,6 +39,7 @@ struct MtpInput {
   const float* streams = nullptr;       // [n, hc, D]
   std::span<const int32_t> next_tokens; // [n]
   bool all_logits = true;               // logits for every row, else only for the last one
+  bool no_logits = false;               // no logits rows for this sequence; overrides all_logits
 };
 
 // Logits of the MTP module: exact, or for drafting (DraftHead: the same largest logit, the others
@@ -53,8 +56,8 @@ class Model {
 
   // Runs the main model over the batch; logits are fp32.
   void forward(const ModelContext& ctx, std::span<const SeqInput> batch, ForwardOutput& out);
-  // Runs the MTP module (spec §2.9); writes [rows, vocab] logits (per sequence all its rows or the last
-  // one, as in forward()). With `streams`, also the
+  // Runs the MTP module (spec §2.9); writes [rows, vocab] logits (per sequence all its rows, the last
+  // one or none, as in forward()). With `streams`, also the
   // MTP block's output streams [sum n, hc, D] (a chained draft feeds them back in place of the main
   // model's streams of the next position).
   void mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits,
