@@ -188,20 +188,24 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
     ctx.trace->ids(env.prefix + "index_topk", topk_trace.data(), {T, int64_t(cfg.index_topk)});
 
   // ---- grouped low-rank output projection ----
+  // All G group products in one parallel region (no activation quant: the reference runs wo_a in bf16).
   const int64_t Kg = H / G * hd;                        // inputs per group
-  std::vector<float> og(size_t(T * Kg));                // [T, Kg] one group's heads
-  std::vector<float> zg(size_t(T * R));                 // [T, R]
+  std::vector<float> og(size_t(G * T * Kg));            // [G, T, Kg] each group's heads
+  std::vector<float> zg(size_t(G * T * R));             // [G, T, R]
   std::vector<float> z(size_t(T * G * R));              // [T, G*R]
+  std::vector<ops::LinearJob> jobs;
   for (int64_t g = 0; g < G; ++g) {
     for (int64_t t = 0; t < T; ++t)
-      std::copy(&o[size_t(t * H * hd + g * Kg)], &o[size_t(t * H * hd + (g + 1) * Kg)], &og[size_t(t * Kg)]);
+      std::copy(&o[size_t(t * H * hd + g * Kg)], &o[size_t(t * H * hd + (g + 1) * Kg)], &og[size_t((g * T + t) * Kg)]);
     cpu::WeightView v = view(w.wo_a);                   // rows [g*R, (g+1)*R) of wo_a
     v.row0 = g * R;
     v.n = R;
-    ops::linear(ctx.ops, og.data(), T, v, zg.data());   // [T, R], bf16 path: no activation quant
-    for (int64_t t = 0; t < T; ++t)
-      std::copy(&zg[size_t(t * R)], &zg[size_t((t + 1) * R)], &z[size_t(t * G * R + g * R)]);
+    jobs.push_back({&og[size_t(g * T * Kg)], T, v, &zg[size_t(g * T * R)]});  // [T, Kg] -> [T, R]
   }
+  ops::linear_group(ctx.ops, jobs);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t t = 0; t < T; ++t)
+      std::copy(&zg[size_t((g * T + t) * R)], &zg[size_t((g * T + t + 1) * R)], &z[size_t(t * G * R + g * R)]);
   linear_q(ctx, z.data(), T, w.wo_b, out);              // [T, D]
   TACHYON_CHECK(w.wo_b.n == D);
 }
