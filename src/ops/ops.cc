@@ -21,11 +21,12 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
   TACHYON_CHECK(w.fmt != WFormat::kFP4 || w.k % 32 == 0, "linear: FP4 needs k % 32 == 0");
   TACHYON_CHECK((w.fmt != WFormat::kFP8 && w.fmt != WFormat::kFP4) || w.scale != nullptr, "linear: missing scale");
   if (m <= 0) return;
-  // Split output features across threads in groups of 8 rows (whole register tiles); the grain keeps
-  // each chunk's weight slice worth the hand-off.
-  constexpr int64_t kGroup = 8;
+  // Split output features across threads in groups of 8 rows (whole register tiles). A chunk holds at
+  // least 16K multiply-adds (a few microseconds at one token), several times what a hand-off costs
+  // (about 2 us), so the small layers of a small model are split too.
+  constexpr int64_t kGroup = 8, kMinChunkMacs = int64_t(1) << 14;
   const int64_t groups = (w.n + kGroup - 1) / kGroup;
-  const int64_t grain = std::max<int64_t>(2, (int64_t(1) << 15) / std::max<int64_t>(1, w.k * m));
+  const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, kGroup * w.k * m));
   const bool fast = ctx.fast();
   auto body = [&](int64_t g0, int64_t g1) {
     const int64_t b = g0 * kGroup, e = std::min(w.n, g1 * kGroup);
@@ -67,7 +68,7 @@ void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
     }
   };
   const int threads = ctx.pool ? ctx.pool->size() : 1;
-  const double min_chunk = double(int64_t(1) << 16);  // bytes x (1 + tokens) worth a hand-off
+  const double min_chunk = double(int64_t(1) << 13);  // bytes x (1 + tokens) worth a hand-off
   const int64_t chunks = std::min<int64_t>({int64_t(threads) * (threads > 1 ? 4 : 1), n_units,
                                             std::max<int64_t>(1, int64_t(total / min_chunk))});
   if (chunks <= 1 || !ctx.pool) {
