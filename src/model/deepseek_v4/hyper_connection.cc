@@ -83,16 +83,25 @@ void hc_post(const ModelConfig& cfg, const float* f, const float* post, const fl
   const int hc = cfg.hc_mult;
   const int64_t D = cfg.hidden_size;
   std::vector<float> old(size_t(hc * D));  // [hc, D] streams of one token before the update
+  std::vector<float> mix(static_cast<size_t>(D));  // [D]
   for (int64_t t = 0; t < T; ++t) {
     float* X = streams + t * hc * D;       // [hc, D]
     std::copy(X, X + hc * D, old.begin());
     const float* C = comb + t * hc * hc;   // [hc, hc]
-    for (int j = 0; j < hc; ++j)
-      for (int64_t d = 0; d < D; ++d) {
-        float mix = 0.0f;  // the reference's association: post * f + (sum_i C[i][j] * X_i)
-        for (int i = 0; i < hc; ++i) mix += C[i * hc + j] * old[size_t(i * D + d)];
-        X[j * D + d] = post[t * hc + j] * f[t * D + d] + mix;
+    for (int j = 0; j < hc; ++j) {
+      // The reference's association, post * f + (sum_i C[i][j] * X_i) in order of i, with d innermost
+      // so that the loops vectorise.
+      std::fill(mix.begin(), mix.end(), 0.0f);
+      for (int i = 0; i < hc; ++i) {
+        const float c = C[i * hc + j];
+        const float* o = &old[size_t(i * D)];
+        for (int64_t d = 0; d < D; ++d) mix[size_t(d)] += c * o[d];
       }
+      const float p = post[t * hc + j];
+      const float* ft = f + t * D;
+      float* Xj = X + j * D;
+      for (int64_t d = 0; d < D; ++d) Xj[d] = p * ft[d] + mix[size_t(d)];
+    }
   }
 }
 

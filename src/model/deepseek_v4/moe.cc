@@ -51,21 +51,27 @@ void run_experts(const LayerEnv& env, std::span<const ExpertCall> calls) {
     off += c.m;
   }
   ops::linear_group(env.ctx.ops, jobs);
+  // The activation of every row of every call, element by element, split across threads.
   const float lim = float(cfg.swiglu_limit);
+  std::vector<const float*> row_weight;  // [rows] each row's routing weight (null: none)
+  for (const ExpertCall& c : calls)
+    for (int64_t r = 0; r < c.m; ++r) row_weight.push_back(c.weight ? c.weight + r : nullptr);
+  auto activate = [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e) {
+      float gv = g[size_t(e)], uv = u[size_t(e)];
+      if (lim > 0) {
+        uv = std::clamp(uv, -lim, lim);
+        gv = std::min(gv, lim);
+      }
+      float h = gv / (1.0f + std::exp(-gv)) * uv;
+      if (const float* wt = row_weight[size_t(e / I)]) h *= *wt;
+      g[size_t(e)] = h;
+    }
+  };
+  if (env.ctx.ops.pool) env.ctx.ops.pool->parallel_for(rows * I, 256, activate);
+  else activate(0, rows * I);
   off = 0;
   for (const ExpertCall& c : calls) {
-    for (int64_t r = 0; r < c.m; ++r)
-      for (int64_t i = 0; i < I; ++i) {
-        const size_t at = size_t((off + r) * I + i);
-        float gv = g[at], uv = u[at];
-        if (lim > 0) {
-          uv = std::clamp(uv, -lim, lim);
-          gv = std::min(gv, lim);
-        }
-        float h = gv / (1.0f + std::exp(-gv)) * uv;
-        if (c.weight) h *= c.weight[r];
-        g[at] = h;
-      }
     if (act_quant_applies(env.ctx, c.w->w2)) act_quant(env.ctx, &g[size_t(off * I)], c.m, I);
     off += c.m;
   }
