@@ -51,42 +51,47 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
   const int ratio = cfg.ratio(env.layer);
   const bool has_indexer = ratio == 4;
 
-  // ---- queries ----
-  std::vector<float> qr(size_t(T * Q));                 // [T, Q]
-  linear_q(ctx, x, T, w.wq_a, qr.data());
-  norm_rows(ctx, qr.data(), T, Q, w.q_norm, eps);
-  std::vector<float> q(size_t(T * H * hd));             // [T, H, hd]
-  linear_q(ctx, qr.data(), T, w.wq_b, q.data());
-  norm_rows(ctx, q.data(), T * H, hd, TensorRef{}, eps);  // weightless per-head RMS-norm
-
-  // ---- the token's own K=V vector ----
-  std::vector<float> kv(size_t(T * hd));                // [T, hd]
-  linear_q(ctx, x, T, w.wkv, kv.data());
-  norm_rows(ctx, kv.data(), T, hd, w.kv_norm, eps);
-
-  // ---- compressor and indexer projections ----
+  // ---- every projection of x (queries' low rank, K=V, compressors, indexer weights), one region ----
   const int c = ratio == 4 ? 2 : 1;
+  const int64_t IH = cfg.index_n_heads, ID = cfg.index_head_dim;
+  std::vector<float> qr(size_t(T * Q));                 // [T, Q]
+  std::vector<float> kv(size_t(T * hd));                // [T, hd]
   std::vector<float> ckv, cgate;                        // [T, c*hd]
+  std::vector<float> iq, iw, ikv, igate;                // [T, IH, ID], [T, IH], [T, 2*ID], [T, 2*ID]
+  std::vector<const Linear*> xw = {&w.wq_a, &w.wkv};
+  std::vector<float*> xy = {qr.data(), kv.data()};
   if (ratio > 0) {
     ckv.resize(size_t(T * c * hd));
     cgate.resize(size_t(T * c * hd));
-    linear_q(ctx, x, T, w.compressor.wkv, ckv.data());
-    linear_q(ctx, x, T, w.compressor.wgate, cgate.data());
+    xw.insert(xw.end(), {&w.compressor.wkv, &w.compressor.wgate});
+    xy.insert(xy.end(), {ckv.data(), cgate.data()});
   }
-  const int64_t IH = cfg.index_n_heads, ID = cfg.index_head_dim;
-  std::vector<float> iq, iw, ikv, igate;
   if (has_indexer) {
-    iq.resize(size_t(T * IH * ID));                     // [T, IH, ID]
-    linear_q(ctx, qr.data(), T, w.indexer.wq_b, iq.data());
-    iw.resize(size_t(T * IH));                          // [T, IH]
-    linear_q(ctx, x, T, w.indexer.weights_proj, iw.data());
+    iw.resize(size_t(T * IH));
+    ikv.resize(size_t(T * 2 * ID));
+    igate.resize(size_t(T * 2 * ID));
+    xw.insert(xw.end(), {&w.indexer.weights_proj, &w.indexer.compressor.wkv, &w.indexer.compressor.wgate});
+    xy.insert(xy.end(), {iw.data(), ikv.data(), igate.data()});
+  }
+  linear_q_shared(ctx, x, T, xw, xy);
+  norm_rows(ctx, qr.data(), T, Q, w.q_norm, eps);
+  norm_rows(ctx, kv.data(), T, hd, w.kv_norm, eps);     // the token's own K=V vector
+  if (has_indexer) {
     const float wscale = float(1.0 / std::sqrt(double(ID)) / std::sqrt(double(IH)));
     for (float& v : iw) v *= wscale;
-    ikv.resize(size_t(T * 2 * ID));                     // [T, 2*ID]
-    igate.resize(size_t(T * 2 * ID));
-    linear_q(ctx, x, T, w.indexer.compressor.wkv, ikv.data());
-    linear_q(ctx, x, T, w.indexer.compressor.wgate, igate.data());
   }
+
+  // ---- queries (and the indexer's) from the low-rank query ----
+  std::vector<float> q(size_t(T * H * hd));             // [T, H, hd]
+  std::vector<const Linear*> qw = {&w.wq_b};
+  std::vector<float*> qy = {q.data()};
+  if (has_indexer) {
+    iq.resize(size_t(T * IH * ID));
+    qw.push_back(&w.indexer.wq_b);
+    qy.push_back(iq.data());
+  }
+  linear_q_shared(ctx, qr.data(), T, qw, qy);
+  norm_rows(ctx, q.data(), T * H, hd, TensorRef{}, eps);  // weightless per-head RMS-norm
 
   // ---- per sequence, token by token ----
   std::vector<float> o(size_t(T * H * hd));             // [T, H, hd]

@@ -42,6 +42,10 @@ void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& 
 // 128 columns), for callers that share one quantised input between several weights.
 bool act_quant_applies(const ModelContext& ctx, const Linear& w);
 void act_quant(const ModelContext& ctx, float* x, int64_t m, int64_t k);
+// Several linear_q over the same input x [m, k] in one parallel region, x quantised once for all the
+// weights that want it: ys[i] = what linear_q(ctx, x, m, *ws[i], ys[i]) gives.
+void linear_q_shared(const ModelContext& ctx, const float* x, int64_t m, std::span<const Linear* const> ws,
+                     std::span<float* const> ys);
 
 // Hyper-connections (spec §2.2, §2.8). streams [T, hc, D].
 void hc_pre(const ModelContext& ctx, const ModelConfig& cfg, const HcWeights& w, const float* streams, int64_t T,
