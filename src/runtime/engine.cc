@@ -318,9 +318,9 @@ void Engine::run_step(StepPlan& plan) {
     dsv4::SequenceState& st = cache_->state(*c.req);
     if (c.draft > 0) st.spec = &logs[i];
     const bool screened = argmax_only(*live_.at(c.req->id), c);
-    inputs.push_back({&st, feeds[i], c.draft > 0, screened, !c.samples()});
     // Logits rows: none before the prompt's end, every position when verifying drafts, else the last.
-    const int64_t chunk_rows = !c.samples() ? 0 : c.draft > 0 ? c.n : 1;
+    inputs.push_back({&st, feeds[i], c.draft > 0, screened, !c.samples()});
+    const int64_t chunk_rows = dsv4::n_logit_rows(inputs.back(), c.n);
     o.logit_row[i] = rows;
     o.stream_row[i] = T;
     rows += chunk_rows;

@@ -36,8 +36,8 @@ struct LayerEnv {
 cpu::WeightView view(const Linear& l);
 
 // y[m, n] = W x, with the FP8 activation quantisation of spec §2.11 when the weight is stored FP8/FP4
-// and the mode simulates it (`quant_ok` false for wo_a, which the reference runs in bf16).
-void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& w, float* y, bool quant_ok = true);
+// and the mode simulates it (wo_a, which the reference runs in bf16, calls ops directly).
+void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& w, float* y);
 // Whether linear_q quantises its input for `w`, and that quantisation in place (x [m, k], per token and
 // 128 columns), for callers that share one quantised input between several weights.
 bool act_quant_applies(const ModelContext& ctx, const Linear& w);

@@ -30,8 +30,8 @@ void act_quant(const ModelContext& ctx, float* x, int64_t m, int64_t k) {
   ops::fp8_fake_quant(ctx.ops, x, m, k, k, 128);  // per token, per 128 columns
 }
 
-void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& w, float* y, bool quant_ok) {
-  if (quant_ok && act_quant_applies(ctx, w)) {
+void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& w, float* y) {
+  if (act_quant_applies(ctx, w)) {
     std::vector<float> xq(x, x + m * w.k);           // [m, k]
     act_quant(ctx, xq.data(), m, w.k);
     ops::linear(ctx.ops, xq.data(), m, view(w), y);  // [m, n]

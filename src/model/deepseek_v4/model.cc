@@ -23,12 +23,6 @@ void trace_tensor(const ModelContext& ctx, const std::string& name, const float*
   if (ctx.trace) ctx.trace->tensor(name, p, shape);
 }
 
-// How many of a span's n rows get logits: none, all (all_logits) or its last.
-template <typename Input>
-int64_t n_logit_rows(const Input& in, int64_t n) {
-  return in.no_logits ? 0 : in.all_logits ? n : 1;
-}
-
 // The rows of X [T, hc, D] that get logits (n_logit_rows of each span, its last ones).
 template <typename Input>
 std::vector<float> logit_rows(std::span<const Input> batch, std::span<const TokenSpan> spans, const std::vector<float>& X,

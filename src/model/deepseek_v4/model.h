@@ -42,6 +42,13 @@ struct MtpInput {
   bool no_logits = false;               // no logits rows for this sequence; overrides all_logits
 };
 
+// How many of a sequence's n new rows get logits (SeqInput or MtpInput): none (no_logits), all
+// (all_logits) or the last one. The logits rows of a pass follow the batch in this count.
+template <typename Input>
+int64_t n_logit_rows(const Input& in, int64_t n) {
+  return in.no_logits ? 0 : in.all_logits ? n : 1;
+}
+
 // Logits of the MTP module: exact, or for drafting (DraftHead: the same largest logit, the others
 // approximate) once enable_draft_head() has run.
 enum class MtpLogits { kExact, kDraft };
