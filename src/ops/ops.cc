@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/check.h"
@@ -157,6 +158,10 @@ void hadamard(float* x, int64_t n) {
   cpu::ref::hadamard(x, n);
 }
 
+void decode_fp4_row(const uint8_t* row, int64_t d, float* out) {
+  cpu::ref::decode_fp4_row(row, d, out);
+}
+
 void topk(const float* scores, int64_t n, int64_t k, int32_t* out) { cpu::ref::topk(scores, n, k, out); }
 
 void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* const* keys,
@@ -178,23 +183,47 @@ void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64
   else body(0, units);
 }
 
-void indexer_scores(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
-                    const float* const* keys, int64_t n_keys, float* out) {
-  if (n_keys <= 0) return;
-  if (!ctx.fast()) {
-    cpu::ref::indexer_scores(q, n_heads, d, w, keys, n_keys, out);
-    return;
-  }
-  // Groups of eight keys split across threads once a share is worth a fork (each key is n_heads * d
-  // multiply-adds); every key's result is the same however the groups fall.
+namespace {
+// Indexer scores of n_keys keys of type K with the fast kernel, in groups of eight keys split across
+// threads once a share is worth a fork (each key is n_heads * d multiply-adds); every key's result is
+// the same however the groups fall.
+template <typename K>
+void indexer_scores_split(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
+                          const K* const* keys, int64_t n_keys, float* out) {
   const int64_t groups = (n_keys + 7) / 8;
   const int64_t per_group = std::max<int64_t>(1, 8 * n_heads * d);
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / per_group);
   auto body = [&](int64_t b, int64_t e) {
-    cpu::fast::indexer_scores(q, n_heads, d, w, keys, out, b * 8, std::min(n_keys, e * 8));
+    if constexpr (std::is_same_v<K, float>)
+      cpu::fast::indexer_scores(q, n_heads, d, w, keys, out, b * 8, std::min(n_keys, e * 8));
+    else
+      cpu::fast::indexer_scores_fp4(q, n_heads, d, w, keys, out, b * 8, std::min(n_keys, e * 8));
   };
   if (ctx.pool) ctx.pool->parallel_for(groups, grain, body);
   else body(0, groups);
+}
+}  // namespace
+
+void indexer_scores(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
+                    const float* const* keys, int64_t n_keys, float* out) {
+  if (n_keys <= 0) return;
+  if (!ctx.fast()) return cpu::ref::indexer_scores(q, n_heads, d, w, keys, n_keys, out);
+  indexer_scores_split(ctx, q, n_heads, d, w, keys, n_keys, out);
+}
+
+void indexer_scores_fp4(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
+                        const uint8_t* const* keys, int64_t n_keys, float* out) {
+  TACHYON_CHECK(d % 32 == 0, "indexer_scores_fp4: d must be a multiple of 32");
+  if (n_keys <= 0) return;
+  if (!ctx.fast()) return cpu::ref::indexer_scores_fp4(q, n_heads, d, w, keys, n_keys, out);
+  indexer_scores_split(ctx, q, n_heads, d, w, keys, n_keys, out);
+}
+
+void decode_fp8(const OpContext& ctx, const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block,
+                float* out) {
+  TACHYON_CHECK(block > 0, "decode_fp8: block must be positive");
+  if (ctx.fast()) cpu::fast::decode_fp8(codes, scales, n, block, out);
+  else cpu::ref::decode_fp8(codes, scales, n, block, out);
 }
 
 void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,

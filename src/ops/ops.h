@@ -55,12 +55,19 @@ float quantize_i8(const float* x, int64_t k, int64_t kp, int8_t* q);
 void dot_i8(const OpContext& ctx, const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out);
 void rope(float* x, int64_t dim, const float* cos_sin, bool inverse);
 void hadamard(float* x, int64_t n);
+void decode_fp4_row(const uint8_t* row, int64_t d, float* out);  // cpu::ref::decode_fp4_row
 void topk(const float* scores, int64_t n, int64_t k, int32_t* out);
 void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* const* keys,
                     int64_t n_keys, const float* sink, float scale, float* out);
 // Lightning-indexer scores of n_keys compressed blocks (cpu::ref::indexer_scores; bit-exact either kernel).
 void indexer_scores(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
                     const float* const* keys, int64_t n_keys, float* out);
+// The same over compact FP4 keys (cpu::ref::decode_fp4_row's layout), decoded in registers.
+void indexer_scores_fp4(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
+                        const uint8_t* const* keys, int64_t n_keys, float* out);
+// FP8 codes with E8M0 block scales -> floats, exactly (cpu::ref::decode_fp8). One thread.
+void decode_fp8(const OpContext& ctx, const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block,
+                float* out);
 void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,
                        float* pre, float* post, float* comb);
 

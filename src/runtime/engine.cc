@@ -29,13 +29,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   e->pool_ = std::make_unique<ThreadPool>(cfg.threads);
   e->ctx_.ops = ops::OpContext::make(*e->pool_);
   // Official numerics hold every cached value exactly in the compact format (cache_codec.h).
-  const bool quantised = e->ctx_.numerics.kv_quant && e->ctx_.numerics.indexer_quant;
-  dsv4::CacheFormat format = quantised ? dsv4::CacheFormat::kCompact : dsv4::CacheFormat::kF32;
-  if (cfg.kv_cache_dtype != "auto" && !dsv4::parse_cache_format(cfg.kv_cache_dtype.c_str(), &format))
-    return error("unknown kv cache dtype '{}' (auto, fp32, fp8, fp8-bf16rope)", cfg.kv_cache_dtype);
-  if (format != dsv4::CacheFormat::kF32 && !quantised)
-    return error("kv cache dtype '{}' needs official numerics (exact numerics keep fp32 entries)",
-                 dsv4::cache_format_name(format));
+  TACHYON_ASSIGN_OR_RETURN(const dsv4::CacheFormat format,
+                           dsv4::choose_cache_format(cfg.kv_cache_dtype, e->ctx_.numerics));
   e->model_ = std::make_unique<dsv4::Model>(*e->ck_, format);
   if (cfg.speculative_tokens < 0) return Status::error("speculative_tokens must be at least 0");
   if (cfg.speculative_tokens > 0 && e->ck_->weights.mtp.empty())

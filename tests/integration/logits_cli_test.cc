@@ -82,11 +82,29 @@ TEST(LogitsCli, OfficialModeWithMtpMatchesEmulateGolden) {
   EXPECT_LE(max_abs(load_f32(*s, "mtp_logits"), load_f32(*g, "seq0.emulate.mtp_logits")), 1e-3);
 }
 
+// Official numerics default to the server's compact cache (as `serve` does); its entries hold the
+// official values exactly, so the logits file is byte for byte the one the fp32 cache gives.
+TEST(LogitsCli, CompactCacheGivesTheSameBytesAsFp32) {
+  auto g = TensorStore::open(kGolden);
+  ASSERT_TRUE(g.is_ok());
+  TempDir tmp;
+  std::string files[2];
+  const std::string dtypes[2] = {"", " --kv-cache-dtype fp32"};
+  for (int i = 0; i < 2; ++i) {
+    files[i] = tmp.str() + "/l" + std::to_string(i) + ".safetensors";
+    auto r = run_cli("logits --model '" + kModel + "' --tokens " + tokens_arg(*g, 1) +
+                     " --mtp --prefill-chunk 40 --decode-from 120" + dtypes[i] + " --out '" + files[i] + "'");
+    ASSERT_EQ(r.rc, 0) << r.err;
+  }
+  EXPECT_EQ(testing::read_file(files[0]), testing::read_file(files[1]));
+}
+
 TEST(LogitsCli, BadInputGivesOneLineError) {
   TempDir tmp;
   const std::string out = tmp.str() + "/l.safetensors";
   const std::vector<std::string> bad = {"--tokens 0,99999", "--tokens 0,abc", "--tokens ''",
-                                       "--tokens-file /nonexistent.json"};
+                                       "--tokens-file /nonexistent.json",
+                                       "--tokens 0,1 --numerics exact --kv-cache-dtype fp8"};
   for (const std::string& args : bad) {
     auto r = run_cli("logits --model '" + kModel + "' " + args + " --out '" + out + "'");
     EXPECT_NE(r.rc, 0) << args;

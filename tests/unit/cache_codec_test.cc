@@ -21,6 +21,17 @@ TEST(CacheCodec, SizesAtV4Dimensions) {
   EXPECT_EQ(indexer_entry_bytes(CacheFormat::kF32, 128), 512);
 }
 
+// The scalar references, and the fast kernels where the CPU has them.
+std::vector<ops::OpContext> contexts() {
+  std::vector<ops::OpContext> c(1);
+  c[0].use_fast = false;
+  if (cpu::fast::available()) {
+    c.emplace_back();
+    c.back().fast_ok = true;
+  }
+  return c;
+}
+
 std::vector<float> random_vector(std::mt19937& rng, int64_t n) {
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::uniform_int_distribution<int> ex(-30, 12);
@@ -39,12 +50,14 @@ TEST(CacheCodec, KvRoundTripOfOfficialValuesIsExact) {
       for (CacheFormat f : {CacheFormat::kCompact, CacheFormat::kCompactBf16}) {
         std::vector<uint8_t> e(size_t(kv_entry_bytes(f, hd, rd)));
         ASSERT_TRUE(kv_encode(f, v.data(), hd, rd, e.data()));
-        std::vector<float> back(static_cast<size_t>(hd));
-        kv_decode(f, e.data(), hd, rd, back.data());
-        for (int64_t i = 0; i < hd - rd; ++i) ASSERT_EQ(back[size_t(i)], v[size_t(i)]) << i;
-        // Rope dims: exact in kCompact, bf16 round-to-nearest-even in kCompactBf16.
-        for (int64_t i = hd - rd; i < hd; ++i)
-          ASSERT_EQ(back[size_t(i)], f == CacheFormat::kCompact ? v[size_t(i)] : round_bf16(v[size_t(i)])) << i;
+        for (const ops::OpContext& ctx : contexts()) {  // the scalar and the fast FP8 decode
+          std::vector<float> back(static_cast<size_t>(hd));
+          kv_decode(ctx, f, e.data(), hd, rd, back.data());
+          for (int64_t i = 0; i < hd - rd; ++i) ASSERT_EQ(back[size_t(i)], v[size_t(i)]) << i;
+          // Rope dims: exact in kCompact, bf16 round-to-nearest-even in kCompactBf16.
+          for (int64_t i = hd - rd; i < hd; ++i)
+            ASSERT_EQ(back[size_t(i)], f == CacheFormat::kCompact ? v[size_t(i)] : round_bf16(v[size_t(i)])) << i;
+        }
       }
     }
   }
@@ -73,6 +86,20 @@ TEST(CacheCodec, Names) {
   EXPECT_EQ(f, CacheFormat::kCompact);
   EXPECT_STREQ(cache_format_name(CacheFormat::kF32), "fp32");
   EXPECT_FALSE(parse_cache_format("int8", &f));
+}
+
+TEST(CacheCodec, ChoiceFollowsTheNumerics) {
+  const Numerics off = Numerics::official(), ex = Numerics::exact();
+  EXPECT_EQ(choose_cache_format("auto", off).value(), CacheFormat::kCompact);
+  EXPECT_EQ(choose_cache_format("auto", ex).value(), CacheFormat::kF32);
+  EXPECT_EQ(choose_cache_format("fp32", off).value(), CacheFormat::kF32);
+  EXPECT_EQ(choose_cache_format("fp8-bf16rope", off).value(), CacheFormat::kCompactBf16);
+  auto bad = choose_cache_format("fp8", ex);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("needs official numerics"), std::string::npos);
+  auto unknown = choose_cache_format("int8", off);
+  ASSERT_FALSE(unknown.is_ok());
+  EXPECT_NE(unknown.status().message().find("unknown kv cache dtype 'int8'"), std::string::npos);
 }
 
 TEST(CacheCodec, RefusesValuesItCannotHold) {

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/deepseek_v4/cache_codec.h"
+
 namespace tachyon::cli {
 
 int fail(const Status& st) {
@@ -70,17 +72,27 @@ std::vector<uint8_t> floats_to_bytes(const std::vector<float>& v) {
 namespace tachyon::cli {
 
 Result<ModelSession> open_model(const std::string& dir, int threads, const std::string& numerics,
-                                const std::vector<int32_t>& tokens) {
+                                const std::string& kv_cache_dtype, const std::vector<int32_t>& tokens) {
   ModelSession m;
   TACHYON_ASSIGN_OR_RETURN(m.ck, dsv4::load_checkpoint(dir));
   const int vocab = m.ck->config.vocab_size;
   for (int32_t t : tokens)
     if (t < 0 || t >= vocab) return error("token id {} is outside the vocabulary [0, {})", t, vocab);
   if (!dsv4::Numerics::parse(numerics, &m.ctx.numerics)) return error("unknown numerics '{}'", numerics);
+  TACHYON_ASSIGN_OR_RETURN(const dsv4::CacheFormat format, dsv4::choose_cache_format(kv_cache_dtype, m.ctx.numerics));
   m.pool = std::make_unique<ThreadPool>(threads);
   m.ctx.ops = ops::OpContext::make(*m.pool);
-  m.model = std::make_unique<dsv4::Model>(*m.ck);
+  m.model = std::make_unique<dsv4::Model>(*m.ck, format);
   return m;
+}
+
+CLI::Option* add_kv_cache_dtype_option(CLI::App* c, std::string* dtype) {
+  return c
+      ->add_option("--kv-cache-dtype", *dtype,
+                   "Attention cache entries: auto (fp8 under official numerics), fp32, fp8 (exact, 712 B at V4 "
+                   "sizes) or fp8-bf16rope (vLLM's 584 B layout, rope dims rounded to bf16)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "fp8", "fp8-bf16rope"}));
 }
 
 }  // namespace tachyon::cli

@@ -31,8 +31,11 @@ struct ModelSession {
   dsv4::ModelContext ctx;
   std::unique_ptr<dsv4::Model> model;
 };
-// Loads `dir` and checks that every token id lies inside its vocabulary.
+// Loads `dir` and checks that every token id lies inside its vocabulary. `kv_cache_dtype` picks the
+// attention cache's storage as `serve --kv-cache-dtype` does (auto: the server's default).
 Result<ModelSession> open_model(const std::string& dir, int threads, const std::string& numerics,
-                                const std::vector<int32_t>& tokens);
+                                const std::string& kv_cache_dtype, const std::vector<int32_t>& tokens);
+// The --kv-cache-dtype option, shared by serve and the one-shot commands.
+CLI::Option* add_kv_cache_dtype_option(CLI::App* c, std::string* dtype);
 
 }  // namespace tachyon::cli

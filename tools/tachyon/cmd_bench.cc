@@ -21,7 +21,7 @@ namespace tachyon::cli {
 namespace {
 
 struct BenchOpts {
-  std::string model, numerics = "official";
+  std::string model, numerics = "official", kv_cache_dtype = "auto";
   int64_t prompt_len = 64, gen_len = 16, probe_mib = 1024;
   int batch = 8, threads = 0;
   uint64_t seed = 1;
@@ -161,6 +161,7 @@ int run_spec(const BenchOpts& o) {
   so.engine.model_dir = o.model;
   so.engine.threads = o.threads;
   so.engine.numerics = o.numerics;
+  so.engine.kv_cache_dtype = o.kv_cache_dtype;
   so.k = o.speculative_tokens;
   so.engine.spec_draft_head = o.spec_draft_head;
   so.engine.greedy_head = o.greedy_head;
@@ -245,6 +246,7 @@ void add_bench(CLI::App& app, Action& action) {
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str();
   c->add_option("--seed", o->seed, "Seed of the random token ids")->capture_default_str();
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
+  add_kv_cache_dtype_option(c, &o->kv_cache_dtype);
   c->add_option("--probe-mib", o->probe_mib, "Bandwidth probe buffer in MiB")->capture_default_str();
   c->add_flag("--json", o->json, "Print one JSON object");
   c->add_option("--speculative-tokens", o->speculative_tokens,
@@ -274,7 +276,7 @@ void add_bench(CLI::App& app, Action& action) {
     if (o->probe_mib < 1) return fail(Status::error("--probe-mib must be at least 1"));
     if (o->speculative_tokens > 0) return run_spec(*o);
     if (!o->prompts_file.empty()) return fail(Status::error("--prompts needs --speculative-tokens"));
-    auto ms = open_model(o->model, o->threads, o->numerics, {});
+    auto ms = open_model(o->model, o->threads, o->numerics, o->kv_cache_dtype, {});
     if (!ms.is_ok()) return fail(ms.status());
     runtime::BenchOptions bo;
     bo.prompt_len = o->prompt_len;

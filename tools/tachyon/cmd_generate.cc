@@ -12,7 +12,7 @@ namespace tachyon::cli {
 
 void add_generate(CLI::App& app, Action& action) {
   struct Opts {
-    std::string model, prompt, numerics = "official";
+    std::string model, prompt, numerics = "official", kv_cache_dtype = "auto";
     int max_tokens = 16, threads = 0, top_k = 0;
     float temperature = 0.0f, top_p = 1.0f;
     uint64_t seed = 0;
@@ -29,12 +29,13 @@ void add_generate(CLI::App& app, Action& action) {
   c->add_option("--seed", o->seed, "Sampling seed");
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
+  add_kv_cache_dtype_option(c, &o->kv_cache_dtype);
   c->add_flag("--ignore-eos", o->ignore_eos, "Keep generating after the end-of-sequence token");
   action_on(c, action, [o]() -> int {
     std::vector<int32_t> prompt;
     if (Status st = parse_token_list(o->prompt, &prompt); !st.is_ok()) return fail(st);
     if (prompt.empty()) return fail(Status::error("--prompt-tokens: empty prompt"));
-    auto ms = open_model(o->model, o->threads, o->numerics, prompt);
+    auto ms = open_model(o->model, o->threads, o->numerics, o->kv_cache_dtype, prompt);
     if (!ms.is_ok()) return fail(ms.status());
     const auto& cfg = ms->ck->config;
     dsv4::Model& model = *ms->model;

@@ -168,11 +168,7 @@ void add_serve(CLI::App& app, Action& action) {
   c->add_option("--cache-memory", o->cache_memory, "Cache budget, e.g. 8G or 512M (default: a quarter of free memory)");
   c->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o->prefix_caching,
               "Reuse the cached state of shared prompt prefixes (on by default)");
-  c->add_option("--kv-cache-dtype", o->kv_cache_dtype,
-                "Attention cache entries: auto (fp8 under official numerics), fp32, fp8 (exact, 712 B at V4 "
-                "sizes) or fp8-bf16rope (vLLM's 584 B layout, rope dims rounded to bf16)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "fp32", "fp8", "fp8-bf16rope"}));
+  add_kv_cache_dtype_option(c, &o->kv_cache_dtype);
   c->add_option("--speculative-tokens", o->speculative_tokens,
                 "Speculative decoding: draft this many tokens per step with the model's MTP module (0 = off)")
       ->check(CLI::Range(0, 16));

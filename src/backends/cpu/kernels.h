@@ -62,6 +62,9 @@ void dot_i8(const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_ou
 // Keys [j_begin, j_end) only; bit-exact with ref:: (eight keys per vector, each lane in ref::'s order).
 void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, const float* const* keys,
                     float* out, int64_t j_begin, int64_t j_end);
+void indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d, const float* w, const uint8_t* const* keys,
+                        float* out, int64_t j_begin, int64_t j_end);
+void decode_fp8(const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block, float* out);
 }  // namespace fast
 
 namespace ref {
@@ -111,6 +114,16 @@ void attention_sink(const float* q, int64_t n_heads, int64_t d, const float* con
 // rounded to fp32 on its own (no fused multiply-add). q [n_heads, d], keys[j] -> d floats.
 void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, const float* const* keys,
                     int64_t n_keys, float* out);
+
+// A packed FP4 row as the compact indexer cache holds it: d e2m1 values two per byte, low nibble first,
+// then one E8M0 scale byte per 32 values (the fast kernels take d a multiple of 32). out[e] = e2m1(code e) * 2^(scale - 127),
+// which is exact (or one rounding if subnormal).
+void decode_fp4_row(const uint8_t* row, int64_t d, float* out);
+// indexer_scores with keys[j] such FP4 rows: exactly indexer_scores over the decoded keys.
+void indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d, const float* w, const uint8_t* const* keys,
+                        int64_t n_keys, float* out);
+// out[j] = e4m3(codes[j]) * e8m0(scales[j / block]) for j in [0, n): one rounding of the exact product.
+void decode_fp8(const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block, float* out);
 
 // Hyper-connection split (spec §2.2 step 3): mixes [(2+hc)*hc] -> pre [hc], post [hc], comb [hc, hc]
 // with `iters` Sinkhorn passes.

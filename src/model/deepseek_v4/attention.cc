@@ -39,6 +39,17 @@ void finish_entry(const LayerEnv& env, float* e, int d, const TensorRef& norm, i
   }
 }
 
+// Lightning-indexer scores of a query [IH, ID] against the stored keys: fp32 rows as they are, compact
+// FP4 rows decoded inside the kernel (no float copy of the keys).
+void index_scores(const ModelContext& ctx, CacheFormat format, const float* q, int64_t IH, int64_t ID,
+                  const float* w, const std::vector<const uint8_t*>& keys, float* scores) {
+  const int64_t n = int64_t(keys.size());
+  if (format != CacheFormat::kF32) return ops::indexer_scores_fp4(ctx.ops, q, IH, ID, w, keys.data(), n, scores);
+  std::vector<const float*> rows(keys.size());
+  for (size_t j = 0; j < keys.size(); ++j) rows[j] = reinterpret_cast<const float*>(keys[j]);  // kF32 entries
+  ops::indexer_scores(ctx.ops, q, IH, ID, w, rows.data(), n, scores);
+}
+
 }  // namespace
 
 void attention_forward(const LayerEnv& env, const AttentionWeights& w, const float* x, int64_t T,
@@ -100,8 +111,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
   std::vector<const float*> keys;
   std::vector<float> key_buf;                           // [n_keys, hd] decoded compact entries
   std::vector<float> scores;
-  std::vector<float> ikey_buf;                          // [n_blocks, ID] decoded indexer keys
-  std::vector<const float*> ikeys;
+  std::vector<const uint8_t*> ikeys;                    // [n_blocks] indexer entries as stored
   std::vector<int32_t> picked;
   std::vector<int32_t> topk_trace;                      // [T, index_topk] for the trace
   if (has_indexer && ctx.trace) topk_trace.assign(size_t(T * cfg.index_topk), -1);
@@ -148,11 +158,9 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
         }
         if (ctx.numerics.indexer_quant) ops::fp4_fake_quant(ctx.ops, iqt, IH, ID, ID, 32);
         scores.assign(size_t(n_blocks), 0.0f);          // [n_blocks]
-        if (int64_t(ikey_buf.size()) < n_blocks * ID) ikey_buf.resize(size_t(n_blocks * ID));
         ikeys.resize(size_t(n_blocks));
-        for (int64_t j = 0; j < n_blocks; ++j)
-          ikeys[size_t(j)] = env.pools.indexer_get(seq, env.layer, j, &ikey_buf[size_t(j * ID)]);  // [ID]
-        ops::indexer_scores(ctx.ops, iqt, IH, ID, &iw[size_t(t * IH)], ikeys.data(), n_blocks, scores.data());
+        for (int64_t j = 0; j < n_blocks; ++j) ikeys[size_t(j)] = env.pools.indexer_entry(seq, env.layer, j);
+        index_scores(ctx, env.pools.format(), iqt, IH, ID, &iw[size_t(t * IH)], ikeys, scores.data());
         const int64_t k = std::min<int64_t>(cfg.index_topk, n_blocks);
         picked.resize(size_t(k));
         ops::topk(scores.data(), n_blocks, k, picked.data());
@@ -175,12 +183,13 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
       if (env.pools.format() != CacheFormat::kF32 && int64_t(key_buf.size()) < n_keys * hd)
         key_buf.resize(size_t(n_keys * hd));
       auto row = [&](size_t k) { return key_buf.empty() ? nullptr : &key_buf[k * size_t(hd)]; };
-      for (int64_t p = first; p <= pos; ++p) keys.push_back(env.pools.window_get(seq, env.layer, p, row(keys.size())));
+      for (int64_t p = first; p <= pos; ++p)
+        keys.push_back(env.pools.window_get(ctx.ops, seq, env.layer, p, row(keys.size())));
       if (has_indexer) {
-        for (int32_t j : picked) keys.push_back(env.pools.compressed_get(seq, env.layer, j, row(keys.size())));
+        for (int32_t j : picked) keys.push_back(env.pools.compressed_get(ctx.ops, seq, env.layer, j, row(keys.size())));
       } else {
         for (int64_t j = 0; j < n_blocks; ++j)
-          keys.push_back(env.pools.compressed_get(seq, env.layer, j, row(keys.size())));
+          keys.push_back(env.pools.compressed_get(ctx.ops, seq, env.layer, j, row(keys.size())));
       }
       float* ot = &o[size_t(t * H * hd)];               // [H, hd]
       ops::attention_sink(ctx.ops, &q[size_t(t * H * hd)], H, hd, keys.data(), int64_t(keys.size()), sink,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "core/dtype.h"
 
@@ -29,6 +30,17 @@ bool parse_cache_format(const char* name, CacheFormat* out) {
       return true;
     }
   return false;
+}
+
+Result<CacheFormat> choose_cache_format(std::string_view name, const Numerics& n) {
+  const bool quantised = n.kv_quant && n.indexer_quant;
+  CacheFormat f = quantised ? CacheFormat::kCompact : CacheFormat::kF32;
+  if (name != "auto" && !parse_cache_format(std::string(name).c_str(), &f))
+    return error("unknown kv cache dtype '{}' (auto, fp32, fp8, fp8-bf16rope)", name);
+  if (f != CacheFormat::kF32 && !quantised)
+    return error("kv cache dtype '{}' needs official numerics (exact numerics keep fp32 entries)",
+                 cache_format_name(f));
+  return f;
 }
 
 const char* cache_format_name(CacheFormat f) {
@@ -84,19 +96,14 @@ bool kv_encode(CacheFormat f, const float* v, int64_t hd, int64_t rd, uint8_t* o
   return true;
 }
 
-void kv_decode(CacheFormat f, const uint8_t* in, int64_t hd, int64_t rd, float* out) {
+void kv_decode(const ops::OpContext& ctx, CacheFormat f, const uint8_t* in, int64_t hd, int64_t rd, float* out) {
   if (f == CacheFormat::kF32) {
     std::memcpy(out, in, size_t(hd) * sizeof(float));
     return;
   }
   const int64_t nope = hd - rd, nblocks = cdiv(nope, kFp8Block);
   const uint8_t* scales = in + nope;
-  const float* table = e4m3_table();
-  for (int64_t b = 0; b < nblocks; ++b) {
-    const float s = e8m0_to_f32(scales[b]);
-    const int64_t j1 = std::min(nope, (b + 1) * kFp8Block);
-    for (int64_t j = b * kFp8Block; j < j1; ++j) out[j] = table[in[j]] * s;
-  }
+  ops::decode_fp8(ctx, in, scales, nope, kFp8Block, out);
   const uint8_t* rope = scales + nblocks;
   if (f == CacheFormat::kCompactBf16) {
     for (int64_t j = 0; j < rd; ++j) {
@@ -135,8 +142,7 @@ void indexer_decode(CacheFormat f, const uint8_t* in, int64_t d, float* out) {
     std::memcpy(out, in, size_t(d) * sizeof(float));
     return;
   }
-  const uint8_t* scales = in + cdiv(d, 2);
-  for (int64_t j = 0; j < d; ++j) out[j] = e2m1_to_f32(fp4_nibble(in, size_t(j))) * e8m0_to_f32(scales[j / kFp4Block]);
+  ops::decode_fp4_row(in, d, out);  // the layout above: d / 2 code bytes, then d / 32 scales
 }
 
 }  // namespace tachyon::dsv4

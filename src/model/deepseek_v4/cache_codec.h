@@ -15,6 +15,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
+
+#include "core/status.h"
+#include "model/deepseek_v4/context.h"
 
 namespace tachyon::dsv4 {
 
@@ -23,13 +27,17 @@ enum class CacheFormat : uint8_t { kF32, kCompact, kCompactBf16 };
 // "fp32", "fp8" (kCompact), "fp8-bf16rope" (kCompactBf16).
 bool parse_cache_format(const char* name, CacheFormat* out);
 const char* cache_format_name(CacheFormat f);
+// The format that `--kv-cache-dtype name` selects under numerics `n`: "auto" is kCompact when `n` quantises
+// both caches (their values then fit it exactly) and kF32 otherwise; the compact formats need such numerics.
+Result<CacheFormat> choose_cache_format(std::string_view name, const Numerics& n);
 
 int64_t kv_entry_bytes(CacheFormat f, int64_t head_dim, int64_t rope_dim);
 int64_t indexer_entry_bytes(CacheFormat f, int64_t dim);
 
 // Returns false (and leaves `out` partly written) when a value is not exactly representable.
 bool kv_encode(CacheFormat f, const float* v, int64_t head_dim, int64_t rope_dim, uint8_t* out);
-void kv_decode(CacheFormat f, const uint8_t* in, int64_t head_dim, int64_t rope_dim, float* out);
+void kv_decode(const ops::OpContext& ctx, CacheFormat f, const uint8_t* in, int64_t head_dim, int64_t rope_dim,
+               float* out);
 bool indexer_encode(CacheFormat f, const float* v, int64_t dim, uint8_t* out);
 void indexer_decode(CacheFormat f, const uint8_t* in, int64_t dim, float* out);
 

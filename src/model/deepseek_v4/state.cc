@@ -133,37 +133,34 @@ constexpr const char* kNotExact = "compact cache entries need the official KV/in
 void CachePools::encode_kv(uint8_t* e, const float* v) const {
   TACHYON_CHECK(kv_encode(format_, v, cfg_.head_dim, cfg_.qk_rope_head_dim, e), kNotExact);
 }
-const float* CachePools::decode_kv(const uint8_t* e, float* scratch) const {
+const float* CachePools::decode_kv(const ops::OpContext& ctx, const uint8_t* e, float* scratch) const {
   if (format_ == CacheFormat::kF32) return as_f32(e);
-  kv_decode(format_, e, cfg_.head_dim, cfg_.qk_rope_head_dim, scratch);
+  kv_decode(ctx, format_, e, cfg_.head_dim, cfg_.qk_rope_head_dim, scratch);
   return scratch;
 }
 void CachePools::encode_indexer(uint8_t* e, const float* v) const {
   TACHYON_CHECK(indexer_encode(format_, v, cfg_.index_head_dim, e), kNotExact);
 }
-const float* CachePools::decode_indexer(const uint8_t* e, float* scratch) const {
-  if (format_ == CacheFormat::kF32) return as_f32(e);
-  indexer_decode(format_, e, cfg_.index_head_dim, scratch);
-  return scratch;
-}
 
 void CachePools::window_store(SequenceState& s, int l, int64_t pos, const float* v) {
   encode_kv(table_entry(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock), v);
 }
-const float* CachePools::window_get(const SequenceState& s, int l, int64_t pos, float* scratch) const {
-  return decode_kv(table_read(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock), scratch);
+const float* CachePools::window_get(const ops::OpContext& ctx, const SequenceState& s, int l, int64_t pos,
+                                   float* scratch) const {
+  return decode_kv(ctx, table_read(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock), scratch);
 }
 void CachePools::compressed_store(SequenceState& s, int l, int64_t j, const float* v) {
   encode_kv(table_entry(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock), v);
 }
-const float* CachePools::compressed_get(const SequenceState& s, int l, int64_t j, float* scratch) const {
-  return decode_kv(table_read(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock), scratch);
+const float* CachePools::compressed_get(const ops::OpContext& ctx, const SequenceState& s, int l, int64_t j,
+                                       float* scratch) const {
+  return decode_kv(ctx, table_read(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock), scratch);
 }
 void CachePools::indexer_store(SequenceState& s, int l, int64_t j, const float* v) {
   encode_indexer(table_entry(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock), v);
 }
-const float* CachePools::indexer_get(const SequenceState& s, int l, int64_t j, float* scratch) const {
-  return decode_indexer(table_read(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock), scratch);
+const uint8_t* CachePools::indexer_entry(const SequenceState& s, int l, int64_t j) const {
+  return table_read(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock);
 }
 
 void CachePools::trim_window(SequenceState& s, int l, int64_t next_pos) {

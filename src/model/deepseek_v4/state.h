@@ -128,11 +128,14 @@ class CachePools {
   // Entries in either format: store encodes, get decodes into `scratch` (or points into the pool for
   // kF32) and returns the values.
   void window_store(SequenceState& s, int l, int64_t pos, const float* v);
-  const float* window_get(const SequenceState& s, int l, int64_t pos, float* scratch) const;
+  const float* window_get(const ops::OpContext& ctx, const SequenceState& s, int l, int64_t pos, float* scratch) const;
   void compressed_store(SequenceState& s, int l, int64_t j, const float* v);
-  const float* compressed_get(const SequenceState& s, int l, int64_t j, float* scratch) const;
+  const float* compressed_get(const ops::OpContext& ctx, const SequenceState& s, int l, int64_t j,
+                              float* scratch) const;
   void indexer_store(SequenceState& s, int l, int64_t j, const float* v);
-  const float* indexer_get(const SequenceState& s, int l, int64_t j, float* scratch) const;
+  // Indexer entry j as stored: index_head_dim floats (kF32) or a compact FP4 row (cache_codec.h), which
+  // ops::indexer_scores_fp4 reads as it is.
+  const uint8_t* indexer_entry(const SequenceState& s, int l, int64_t j) const;
 
   // Direct fp32 access (kF32 pools only). Window entry of `pos` in layer `l` (allocates its block on
   // first write).
@@ -185,12 +188,11 @@ class CachePools {
  private:
   BlockPool& state_pool(int ratio, bool indexer);
   bool state_needed(int l, int64_t pos) const;  // does a compressor's partial state matter at pos?
-  // One attention (kv) or indexer entry in this pool's format: encode into e, or the fp32 values of e
-  // (e itself for kF32, else decoded into scratch).
+  // One attention (kv) or indexer entry in this pool's format: encode into e, or the fp32 values of a kv
+  // entry (e itself for kF32, else decoded into scratch).
   void encode_kv(uint8_t* e, const float* v) const;
-  const float* decode_kv(const uint8_t* e, float* scratch) const;
+  const float* decode_kv(const ops::OpContext& ctx, const uint8_t* e, float* scratch) const;
   void encode_indexer(uint8_t* e, const float* v) const;
-  const float* decode_indexer(const uint8_t* e, float* scratch) const;
   const ModelConfig& cfg_;
   CacheFormat format_;
   BlockPool window_, compressed_, indexer_;

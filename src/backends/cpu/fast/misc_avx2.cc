@@ -240,50 +240,6 @@ TACHYON_AVX2 void attention_sink(const float* q, int64_t d, const float* const* 
   if (h < h_end) sink_heads<1>(q, d, keys, n_keys, sink, scale, out, h, p);
 }
 
-// Eight keys per vector (lane l = key j0 + l), eight heads at a time for eight independent add chains.
-// Each lane does exactly ref::'s scalar sequence: the products go through an empty asm so that the
-// compiler cannot fuse them with the adds (ref:: rounds both).
-namespace {
-TACHYON_AVX2 inline __m256 unfused_mul(__m256 a, __m256 b) {
-  __m256 p = _mm256_mul_ps(a, b);
-  asm("" : "+x"(p));
-  return p;
-}
-
-// s + the terms of NH heads (q [NH, d], w [NH]) in head order, for the eight keys of kt [d, 8]; the NH
-// dot products are independent add chains.
-template <int NH>
-TACHYON_AVX2 inline __m256 indexer_heads(const float* q, int64_t d, const float* w, const float* kt, __m256 s) {
-  __m256 dot[NH];
-  for (auto& v : dot) v = _mm256_setzero_ps();
-  for (int64_t e = 0; e < d; ++e) {
-    const __m256 kv = _mm256_loadu_ps(kt + e * 8);
-    for (int i = 0; i < NH; ++i) dot[i] = _mm256_add_ps(dot[i], unfused_mul(_mm256_broadcast_ss(q + i * d + e), kv));
-  }
-  // max(zero, dot) returns dot when it is NaN, as std::max(dot, 0.0f) does.
-  for (int i = 0; i < NH; ++i)
-    s = _mm256_add_ps(s, unfused_mul(_mm256_max_ps(_mm256_setzero_ps(), dot[i]), _mm256_broadcast_ss(w + i)));
-  return s;
-}
-}  // namespace
-
-TACHYON_AVX2 void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, const float* const* keys,
-                                 float* out, int64_t j_begin, int64_t j_end) {
-  std::vector<float> kt(static_cast<size_t>(d * 8));  // [d, 8] the group's keys, transposed
-  for (int64_t j0 = j_begin; j0 < j_end; j0 += 8) {
-    const int64_t nk = std::min<int64_t>(8, j_end - j0);
-    for (int64_t l = 0; l < 8; ++l)
-      for (int64_t e = 0; e < d; ++e) kt[size_t(e * 8 + l)] = l < nk ? keys[j0 + l][e] : 0.0f;
-    __m256 s = _mm256_setzero_ps();
-    int64_t h = 0;
-    for (; h + 8 <= n_heads; h += 8) s = indexer_heads<8>(q + h * d, d, w + h, kt.data(), s);
-    for (; h < n_heads; ++h) s = indexer_heads<1>(q + h * d, d, w + h, kt.data(), s);
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, s);
-    std::copy(lanes, lanes + nk, out + j0);
-  }
-}
-
 // dot_f64 with the four partial sums in the four lanes of a double vector: products of floats are exact
 // in double, so fused or not they add the same values in the same order as ref::; four outputs share
 // each converted slice of a.

@@ -1,4 +1,5 @@
-// Scalar references: fake quantisation, RMSNorm, RoPE, Hadamard, top-k, attention with sink, Sinkhorn.
+// Scalar references: fake quantisation, RMSNorm, RoPE, Hadamard, top-k, attention with sink, indexer
+// scores, FP8/FP4 cache entry decode, Sinkhorn.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -125,6 +126,26 @@ void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, 
     }
     out[j] = s;
   }
+}
+
+void decode_fp4_row(const uint8_t* row, int64_t d, float* out) {
+  const uint8_t* scales = row + (d + 1) / 2;
+  for (int64_t e = 0; e < d; ++e) out[e] = e2m1_to_f32(fp4_nibble(row, size_t(e))) * e8m0_to_f32(scales[e / 32]);
+}
+
+void indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d, const float* w, const uint8_t* const* keys,
+                        int64_t n_keys, float* out) {
+  std::vector<float> key(static_cast<size_t>(d));
+  const float* kp = key.data();
+  for (int64_t j = 0; j < n_keys; ++j) {
+    decode_fp4_row(keys[j], d, key.data());
+    indexer_scores(q, n_heads, d, w, &kp, 1, out + j);
+  }
+}
+
+void decode_fp8(const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block, float* out) {
+  const float* table = e4m3_table();
+  for (int64_t j = 0; j < n; ++j) out[j] = table[codes[j]] * e8m0_to_f32(scales[j / block]);
 }
 
 void dot_i8(const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out, int64_t ldo) {

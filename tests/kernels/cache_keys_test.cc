@@ -1,0 +1,148 @@
+// Kernels over compact cache entries against their scalar twins, bit for bit: FP8 decode with E8M0 block
+// scales (every code, every scale code, tails of any length) and the Lightning-indexer scores over FP4
+// keys (which must also equal the float kernel over the same keys decoded). ops:: dispatch is checked
+// the same way, threaded and not. The fast parts skip on CPUs without the fast kernels.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "backends/cpu/kernels.h"
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+#include "kernel_test_util.h"
+#include "ops/ops.h"
+
+namespace tachyon::cpu {
+namespace {
+
+using namespace testing;
+
+#define REQUIRE_FAST() \
+  if (!fast::available()) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C"
+
+bool same_value(float a, float b) {
+  uint32_t x, y;
+  std::memcpy(&x, &a, 4);
+  std::memcpy(&y, &b, 4);
+  return (std::isnan(a) && std::isnan(b)) || x == y;
+}
+
+TEST(DecodeFp8, RefIsCodeTimesScale) {
+  const uint8_t codes[3] = {0x38, 0x01, 0xb8};  // 1.0, 2^-9, -1.0
+  const uint8_t scales[2] = {127 + 3, 127 - 2};
+  float out[3];
+  ref::decode_fp8(codes, scales, 3, 2, out);
+  EXPECT_EQ(out[0], 8.0f);
+  EXPECT_EQ(out[1], std::ldexp(1.0f, -6));
+  EXPECT_EQ(out[2], -0.25f);
+}
+
+// Every code under every scale code (NaN codes, subnormal codes, products that are subnormal or overflow
+// in fp32), and random rows of every length up to three blocks, with each block's own scale.
+TEST(DecodeFp8, FastBitExactWithRef) {
+  REQUIRE_FAST();
+  std::vector<uint8_t> codes(256);
+  for (int c = 0; c < 256; ++c) codes[size_t(c)] = uint8_t(c);
+  std::vector<float> yr(256), yf(256);
+  for (int s = 0; s < 256; ++s) {
+    const uint8_t scale = uint8_t(s);
+    ref::decode_fp8(codes.data(), &scale, 256, 256, yr.data());
+    fast::decode_fp8(codes.data(), &scale, 256, 256, yf.data());
+    for (int c = 0; c < 256; ++c)
+      ASSERT_TRUE(same_value(yf[size_t(c)], yr[size_t(c)])) << "code " << c << " scale " << s;
+  }
+  Rng rng(31);
+  for (const int64_t block : {64, 128, 48, 7}) {
+    for (int64_t n = 1; n <= 3 * block; n += 1 + n / 9) {
+      std::vector<uint8_t> cs(static_cast<size_t>(n)), sc(static_cast<size_t>((n + block - 1) / block));
+      for (auto& c : cs) c = uint8_t(uniform_int(rng, 0, 255));
+      for (auto& c : sc) c = uint8_t(uniform_int(rng, 100, 150));
+      std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n) + 1, 7.0f);
+      ref::decode_fp8(cs.data(), sc.data(), n, block, a.data());
+      fast::decode_fp8(cs.data(), sc.data(), n, block, b.data());
+      for (int64_t j = 0; j < n; ++j) ASSERT_TRUE(same_value(b[size_t(j)], a[size_t(j)])) << n << " at " << j;
+      ASSERT_EQ(b[size_t(n)], 7.0f) << "wrote past the row";
+    }
+  }
+}
+
+// n_keys random compact FP4 rows of d values (scale codes spread around 127, one all-zero key).
+struct Fp4Keys {
+  std::vector<std::vector<uint8_t>> rows;
+  std::vector<const uint8_t*> ptrs;
+  std::vector<std::vector<float>> decoded;
+  std::vector<const float*> fptrs;
+};
+Fp4Keys make_fp4_keys(Rng& rng, int64_t n_keys, int64_t d) {
+  Fp4Keys k;
+  for (int64_t j = 0; j < n_keys; ++j) {
+    std::vector<uint8_t> r(size_t(d / 2 + d / 32));
+    for (int64_t i = 0; i < d / 2; ++i) r[size_t(i)] = j == 1 ? 0 : uint8_t(uniform_int(rng, 0, 255));
+    for (int64_t b = 0; b < d / 32; ++b) r[size_t(d / 2 + b)] = uint8_t(uniform_int(rng, 120, 134));
+    k.rows.push_back(std::move(r));
+  }
+  for (const auto& r : k.rows) {
+    k.ptrs.push_back(r.data());
+    k.decoded.emplace_back(size_t(d));
+    ref::decode_fp4_row(r.data(), d, k.decoded.back().data());
+  }
+  for (const auto& v : k.decoded) k.fptrs.push_back(v.data());
+  return k;
+}
+
+TEST(DecodeFp4Row, RefIsNibbleTimesScale) {
+  std::vector<uint8_t> row(16 + 1, 0);
+  row[0] = 0x2f;         // element 0: code 0xf (-6), element 1: code 0x2 (1.0)
+  row[15] = 0x70;        // element 31: code 0x7 (6)
+  row[16] = 127 - 1;     // scale 0.5
+  std::vector<float> out(32);
+  ref::decode_fp4_row(row.data(), 32, out.data());
+  EXPECT_EQ(out[0], -3.0f);
+  EXPECT_EQ(out[1], 0.5f);
+  EXPECT_EQ(out[30], 0.0f);
+  EXPECT_EQ(out[31], 3.0f);
+}
+
+// The FP4-key scores equal the float scores over the decoded keys, in ref:: and in the fast kernel, for
+// any key range and head count.
+TEST(IndexerScoresFp4, EqualTheScoresOfTheDecodedKeys) {
+  Rng rng(77);
+  struct Case { int64_t H, d, n_keys; };
+  for (const Case c : {Case{1, 32, 1}, Case{8, 64, 8}, Case{13, 64, 9}, Case{64, 128, 33}, Case{8, 128, 100}}) {
+    const Fp4Keys k = make_fp4_keys(rng, c.n_keys, c.d);
+    const auto q = randn(rng, size_t(c.H * c.d));
+    const auto w = randn(rng, size_t(c.H));
+    std::vector<float> want(size_t(c.n_keys)), got(size_t(c.n_keys), 99.0f);
+    ref::indexer_scores(q.data(), c.H, c.d, w.data(), k.fptrs.data(), c.n_keys, want.data());
+    ref::indexer_scores_fp4(q.data(), c.H, c.d, w.data(), k.ptrs.data(), c.n_keys, got.data());
+    for (size_t j = 0; j < want.size(); ++j) ASSERT_TRUE(same_value(got[j], want[j])) << "ref, key " << j;
+    if (!fast::available()) continue;
+    std::vector<float> fast_out(size_t(c.n_keys), 99.0f);
+    fast::indexer_scores_fp4(q.data(), c.H, c.d, w.data(), k.ptrs.data(), fast_out.data(), 1, c.n_keys);
+    ASSERT_EQ(fast_out[0], 99.0f) << "wrote outside the key range";
+    for (size_t j = 1; j < want.size(); ++j)
+      ASSERT_TRUE(same_value(fast_out[j], want[j])) << "H=" << c.H << " d=" << c.d << " key " << j;
+  }
+}
+
+TEST(IndexerScoresFp4, OpsDispatchAgrees) {
+  ThreadPool pool(3);
+  const ops::OpContext on = ops::OpContext::make(pool, true), off = ops::OpContext::make(pool, false);
+  Rng rng(5);
+  const int64_t H = 16, d = 128, n = 203;
+  const Fp4Keys k = make_fp4_keys(rng, n, d);
+  const auto q = randn(rng, size_t(H * d));
+  const auto w = randn(rng, size_t(H));
+  std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+  ops::indexer_scores_fp4(on, q.data(), H, d, w.data(), k.ptrs.data(), n, a.data());
+  ops::indexer_scores_fp4(off, q.data(), H, d, w.data(), k.ptrs.data(), n, b.data());
+  for (int64_t j = 0; j < n; ++j) ASSERT_TRUE(same_value(a[size_t(j)], b[size_t(j)])) << j;
+  std::vector<float> fa(static_cast<size_t>(d)), fb(static_cast<size_t>(d));
+  ops::decode_fp8(on, k.rows[3].data(), k.rows[4].data(), d, 64, fa.data());
+  ops::decode_fp8(off, k.rows[3].data(), k.rows[4].data(), d, 64, fb.data());
+  for (int64_t j = 0; j < d; ++j) ASSERT_TRUE(same_value(fa[size_t(j)], fb[size_t(j)])) << j;
+}
+
+}  // namespace
+}  // namespace tachyon::cpu
