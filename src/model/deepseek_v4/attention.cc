@@ -8,6 +8,7 @@
 // the same tokens decoded one at a time compute.
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 #include <vector>
 
 #include "core/check.h"
@@ -49,6 +50,65 @@ void index_scores(const ModelContext& ctx, CacheFormat format, const float* q, i
   for (size_t j = 0; j < keys.size(); ++j) rows[j] = reinterpret_cast<const float*>(keys[j]);  // kF32 entries
   ops::indexer_scores(ctx.ops, q, IH, ID, w, rows.data(), n, scores);
 }
+
+// The attention keys of one sequence's tokens within a call, as fp32 rows. kF32 entries are read where
+// they lie. A single token (decode) decodes the compact entries it reads into scratch rows. Several
+// tokens (prefill chunks, speculative verification) read mostly the same entries, and a window entry or
+// a compressed block never changes once stored, so each is decoded once per call: a window ring keyed
+// by position and a map of compressed blocks hold the decoded rows while the tokens go by.
+class KeyReader {
+ public:
+  KeyReader(const LayerEnv& env, int64_t hd)
+      : env_(env), hd_(hd), compact_(env.pools.format() != CacheFormat::kF32), window_(env.cfg.sliding_window) {}
+
+  void start(const SequenceState& seq, int64_t n_tokens) {
+    seq_ = &seq;
+    keep_ = compact_ && n_tokens > 1;
+    slot_pos_.assign(size_t(window_), -1);
+    blocks_.clear();
+  }
+  // Before each token's keys (at most n_keys of them): rows handed out for earlier tokens may go now.
+  void next_token(int64_t n_keys) {
+    used_ = 0;
+    if (compact_ && !keep_ && int64_t(scratch_.size()) < n_keys * hd_) scratch_.resize(size_t(n_keys * hd_));
+    if (blocks_.size() >= kMaxBlocks) blocks_.clear();
+  }
+  const float* window(int64_t pos) {
+    if (!keep_) return env_.pools.window_get(env_.ctx.ops, *seq_, env_.layer, pos, scratch_row());
+    if (ring_.empty()) ring_.resize(size_t(window_ * hd_));  // [window, hd]
+    const size_t slot = size_t(pos % window_);
+    float* row = &ring_[slot * size_t(hd_)];
+    if (slot_pos_[slot] != pos) {
+      env_.pools.window_get(env_.ctx.ops, *seq_, env_.layer, pos, row);
+      slot_pos_[slot] = pos;
+    }
+    return row;
+  }
+  const float* compressed(int64_t j) {
+    if (!keep_) return env_.pools.compressed_get(env_.ctx.ops, *seq_, env_.layer, j, scratch_row());
+    auto it = blocks_.find(j);
+    if (it != blocks_.end()) return it->second.data();
+    std::vector<float>& row = blocks_[j];
+    row.resize(size_t(hd_));
+    env_.pools.compressed_get(env_.ctx.ops, *seq_, env_.layer, j, row.data());
+    return row.data();
+  }
+
+ private:
+  static constexpr size_t kMaxBlocks = 4096;
+  float* scratch_row() { return compact_ ? &scratch_[size_t(used_++ * hd_)] : nullptr; }
+  const LayerEnv& env_;
+  const int64_t hd_;
+  const bool compact_;
+  const int64_t window_;
+  const SequenceState* seq_ = nullptr;
+  bool keep_ = false;                                   // decoded rows kept across the call's tokens
+  std::vector<float> scratch_;                          // [n_keys, hd] this token's rows (one-token spans)
+  int64_t used_ = 0;
+  std::vector<float> ring_;                             // [window, hd] decoded window entries
+  std::vector<int64_t> slot_pos_;                       // [window] the position each ring slot holds, or -1
+  std::unordered_map<int64_t, std::vector<float>> blocks_;  // compressed block -> [hd]
+};
 
 }  // namespace
 
@@ -109,7 +169,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
   std::vector<float> cs(static_cast<size_t>(rd));
   std::vector<float> entry(size_t(std::max(hd, ID)));
   std::vector<const float*> keys;
-  std::vector<float> key_buf;                           // [n_keys, hd] decoded compact entries
+  KeyReader reader(env, hd);
   std::vector<float> scores;
   std::vector<const uint8_t*> ikeys;                    // [n_blocks] indexer entries as stored
   std::vector<int32_t> picked;
@@ -119,6 +179,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
   const float* sink = w.attn_sink.data<float>();
   for (const TokenSpan& sp : spans) {
     SequenceState& seq = *sp.seq;
+    reader.start(seq, sp.n);
     for (int64_t i = 0; i < sp.n; ++i) {
       const int64_t t = sp.row0 + i, pos = sp.start_pos + i;
       env.rope.fill(pos, cs.data());
@@ -176,20 +237,14 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
       if (seq.capture && pos + 1 == seq.capture->pos) env.pools.capture_layer(seq, env.layer, *seq.capture);
 
       // Keys: the window, then the compressed blocks this query may see.
-      // Compact entries are decoded into key_buf, one row per key.
       keys.clear();
       const int64_t first = std::max<int64_t>(0, pos - cfg.sliding_window + 1);
-      const int64_t n_keys = pos + 1 - first + (has_indexer ? int64_t(picked.size()) : n_blocks);
-      if (env.pools.format() != CacheFormat::kF32 && int64_t(key_buf.size()) < n_keys * hd)
-        key_buf.resize(size_t(n_keys * hd));
-      auto row = [&](size_t k) { return key_buf.empty() ? nullptr : &key_buf[k * size_t(hd)]; };
-      for (int64_t p = first; p <= pos; ++p)
-        keys.push_back(env.pools.window_get(ctx.ops, seq, env.layer, p, row(keys.size())));
+      reader.next_token(pos + 1 - first + (has_indexer ? int64_t(picked.size()) : n_blocks));
+      for (int64_t p = first; p <= pos; ++p) keys.push_back(reader.window(p));
       if (has_indexer) {
-        for (int32_t j : picked) keys.push_back(env.pools.compressed_get(ctx.ops, seq, env.layer, j, row(keys.size())));
+        for (int32_t j : picked) keys.push_back(reader.compressed(j));
       } else {
-        for (int64_t j = 0; j < n_blocks; ++j)
-          keys.push_back(env.pools.compressed_get(ctx.ops, seq, env.layer, j, row(keys.size())));
+        for (int64_t j = 0; j < n_blocks; ++j) keys.push_back(reader.compressed(j));
       }
       float* ot = &o[size_t(t * H * hd)];               // [H, hd]
       ops::attention_sink(ctx.ops, &q[size_t(t * H * hd)], H, hd, keys.data(), int64_t(keys.size()), sink,
