@@ -1,6 +1,7 @@
 // Micro-benchmarks of the CPU kernels, scalar reference vs vectorised: single-token GEMV (the decode-time
 // case) over FP8, FP4 and BF16 weights, a small-batch FP8 GEMM, fake quantisation, attention, the int8
-// screening dot product, and the decode-plus-FMA ceiling of the weight decoders.
+// screening dot product, the Lightning-indexer scores, and the decode-plus-FMA ceiling of the weight
+// decoders.
 // Linear benchmarks report bytes_per_second = weight bytes streamed per call (the memory-bound figure).
 // Single-threaded: they measure the kernels, not the thread pool.
 #include <benchmark/benchmark.h>
@@ -235,5 +236,47 @@ BENCHMARK(BM_decode_ceiling<Dec::kBF16>);
 BENCHMARK(BM_decode_ceiling<Dec::kNone>);
 
 }  // namespace
+
+// Lightning-indexer scores of one query (64 heads x 128, V4 sizes) against st.range(0) compressed
+// blocks: fp32 keys; compact FP4 keys with a float query (the float path); compact FP4 keys with an FP4
+// query, as official numerics give (the integer path). One thread; items = keys scored.
+enum class IndexKeys { kF32, kFp4FloatQuery, kFp4 };
+template <IndexKeys K>
+void BM_indexer_scores(benchmark::State& st) {
+  if (!fast::available()) {
+    st.SkipWithError("CPU lacks the fast kernels");
+    return;
+  }
+  const int64_t H = 64, d = 128, n = st.range(0);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::uniform_int_distribution<int> byte(0, 255), sc(124, 128);
+  std::vector<float> q(static_cast<size_t>(H * d)), w(static_cast<size_t>(H));
+  for (auto& v : q) v = nd(rng);
+  for (auto& v : w) v = nd(rng);
+  if (K == IndexKeys::kFp4) ref::fp4_fake_quant(q.data(), H, d, d, 32);
+  std::vector<uint8_t> rows(size_t(n * (d / 2 + d / 32)));
+  std::vector<float> dec(size_t(n * d));
+  std::vector<const uint8_t*> kp(static_cast<size_t>(n));
+  std::vector<const float*> fp(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) {
+    uint8_t* r = &rows[size_t(j * (d / 2 + d / 32))];
+    for (int64_t i = 0; i < d / 2; ++i) r[i] = uint8_t(byte(rng));
+    for (int64_t b = 0; b < d / 32; ++b) r[d / 2 + b] = uint8_t(sc(rng));
+    ref::decode_fp4_row(r, d, &dec[size_t(j * d)]);
+    kp[size_t(j)] = r;
+    fp[size_t(j)] = &dec[size_t(j * d)];
+  }
+  std::vector<float> out(static_cast<size_t>(n));
+  for (auto _ : st) {
+    if (K == IndexKeys::kF32) fast::indexer_scores(q.data(), H, d, w.data(), fp.data(), out.data(), 0, n);
+    else fast::indexer_scores_fp4(q.data(), H, d, w.data(), kp.data(), out.data(), 0, n);
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.SetItemsProcessed(st.iterations() * n);
+}
+BENCHMARK(BM_indexer_scores<IndexKeys::kF32>)->Arg(4096);
+BENCHMARK(BM_indexer_scores<IndexKeys::kFp4FloatQuery>)->Arg(128)->Arg(4096);
+BENCHMARK(BM_indexer_scores<IndexKeys::kFp4>)->Arg(128)->Arg(4096);
 
 BENCHMARK_MAIN();

@@ -186,13 +186,15 @@ void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64
 namespace {
 // Indexer scores of n_keys keys of type K with the fast kernel, in groups of eight keys split across
 // threads once a share is worth a fork (each key is n_heads * d multiply-adds); every key's result is
-// the same however the groups fall.
+// the same however the groups fall. FP4 shares are at least eight groups, so that the kernel's integer
+// path (which first converts the query) applies to each.
 template <typename K>
 void indexer_scores_split(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
                           const K* const* keys, int64_t n_keys, float* out) {
   const int64_t groups = (n_keys + 7) / 8;
   const int64_t per_group = std::max<int64_t>(1, 8 * n_heads * d);
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / per_group);
+  const int64_t min_grain = std::is_same_v<K, float> ? 1 : 8;
+  const int64_t grain = std::max<int64_t>(min_grain, (int64_t(1) << 16) / per_group);
   auto body = [&](int64_t b, int64_t e) {
     if constexpr (std::is_same_v<K, float>)
       cpu::fast::indexer_scores(q, n_heads, d, w, keys, out, b * 8, std::min(n_keys, e * 8));

@@ -126,6 +126,37 @@ TEST(IndexerScoresFp4, EqualTheScoresOfTheDecodedKeys) {
   }
 }
 
+// Queries and keys as the official numerics make them (FP4 values with power-of-two block scales), where
+// the fast kernel sums in integers: still bit for bit ref::'s fp32 sums. Some heads and keys have block
+// scales far apart, a zero block or no nonzero value at all, so that the kernel must also notice when
+// the fp32 sum would round and take its float path for them.
+TEST(IndexerScoresFp4, IntegerPathMatchesRefOnFp4Queries) {
+  REQUIRE_FAST();
+  Rng rng(2024);
+  for (const int64_t d : {64, 128}) {
+    const int64_t H = 13, n = 203;
+    auto q = randn(rng, size_t(H * d));
+    for (int64_t e = 0; e < 32; ++e) q[size_t(2 * d + e)] *= 8192.0f;  // head 2: blocks 13 octaves apart
+    std::fill(q.begin() + 5 * d, q.begin() + 6 * d, 0.0f);             // head 5: all zero
+    std::fill(q.begin() + 7 * d, q.begin() + 7 * d + 32, 0.0f);        // head 7: one zero block
+    ref::fp4_fake_quant(q.data(), H, d, d, 32);
+    Fp4Keys k = make_fp4_keys(rng, n, d);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t b = 0; b < d / 32; ++b) {
+        uint8_t& sc = k.rows[size_t(j)][size_t(d / 2 + b)];
+        sc = uint8_t(j % 17 == 3 && b == 1 ? 100 : uniform_int(rng, 125, 129));  // a few keys far apart
+      }
+    const auto w = randn(rng, size_t(H));
+    std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n), 99.0f);
+    ref::indexer_scores_fp4(q.data(), H, d, w.data(), k.ptrs.data(), n, want.data());
+    fast::indexer_scores_fp4(q.data(), H, d, w.data(), k.ptrs.data(), got.data(), 1, n);
+    ASSERT_EQ(got[0], 99.0f);
+    for (int64_t j = 1; j < n; ++j)
+      ASSERT_TRUE(same_value(got[size_t(j)], want[size_t(j)])) << "d=" << d << " key " << j << ": " << got[size_t(j)]
+                                                               << " vs " << want[size_t(j)];
+  }
+}
+
 TEST(IndexerScoresFp4, OpsDispatchAgrees) {
   ThreadPool pool(3);
   const ops::OpContext on = ops::OpContext::make(pool, true), off = ops::OpContext::make(pool, false);

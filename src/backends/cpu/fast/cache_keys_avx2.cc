@@ -5,6 +5,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -110,8 +112,274 @@ TACHYON_AVX2 void indexer_scores(const float* q, int64_t n_heads, int64_t d, con
   scores_by_eight(q, n_heads, d, w, out, j_begin, j_end, [&](int64_t j, float*) { return keys[j]; });
 }
 
+// ---- FP4 keys against an FP4-valued query in integers --------------------------------------------
+// Under the official numerics the indexer query and keys are FP4 values with power-of-two scales per 32
+// dims, so every product q_e * k_e is exact and, within a block of 32, a small integer times one power
+// of two 2^U_b. ref:: adds the products one by one in fp32. When no partial sum needs more than 24 bits
+// (the blocks' U_b lie within 9 of each other and stay inside the normal range) that sum is exact, and
+// so is the integer path: exact block sums I_b (vpmaddubsw), each times 2^U_b, added block by block.
+// Both then give the exact value, bit for bit. Heads for which a group of keys fails that test take
+// the float path for that group.
+namespace {
+
+constexpr int kNoExp = 1 << 20;  // a block of zeros: its terms add nothing and its scale does not matter
+
+// 2^e as a float for e in [-149, 127].
+inline float exp2i(int e) {
+  return e >= -126 ? std::bit_cast<float>(uint32_t(e + 127) << 23) : std::bit_cast<float>(uint32_t(1) << (e + 149));
+}
+
+// The query as integers: q[h, e] = qi[h, e] * 2^qe[h, b] with |qi| <= 15, for heads where that holds.
+struct IntQuery {
+  int64_t heads = 0, d = 0, nb = 0;
+  std::vector<int8_t> qi;        // [heads, d]
+  std::vector<int32_t> qsum12;   // [heads, nb] 12 * sum of the block's qi (the key offset below)
+  std::vector<float> qscale;     // [heads, nb] 2^qe
+  std::vector<uint8_t> ok;       // [heads]
+  std::vector<int> emin, emax;   // [heads] over blocks with a nonzero value (kNoExp / -kNoExp if none)
+};
+
+TACHYON_AVX2 inline float hmax8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+}
+
+// One block of 32 query values into integers times 2^qe; false if they are not such integers.
+TACHYON_AVX2 inline bool int_block(const float* v, int8_t* qi, int32_t* sum, int* qe, bool* zero) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 x[4];
+  __m256 m = _mm256_setzero_ps();
+  for (int i = 0; i < 4; ++i) {
+    x[i] = _mm256_loadu_ps(v + 8 * i);
+    m = _mm256_max_ps(m, _mm256_and_ps(x[i], abs_mask));  // a NaN lane drops out here, caught below
+  }
+  const float amax = hmax8(m);
+  *zero = amax == 0.0f;
+  if (*zero || !std::isfinite(amax)) {
+    std::memset(qi, 0, 32);
+    *sum = 0;
+    return *zero;
+  }
+  *qe = std::ilogb(amax) - 3;  // amax / 2^qe in [8, 16)
+  if (*qe < -100 || *qe > 100) return false;
+  const __m256 inv = _mm256_set1_ps(exp2i(-*qe)), lim = _mm256_set1_ps(15.0f);
+  __m256i r[4];
+  __m256 good = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  for (int i = 0; i < 4; ++i) {
+    const __m256 y = _mm256_mul_ps(x[i], inv);  // exact: a power-of-two scaling inside the normal range
+    r[i] = _mm256_cvttps_epi32(y);
+    good = _mm256_and_ps(good, _mm256_cmp_ps(_mm256_cvtepi32_ps(r[i]), y, _CMP_EQ_OQ));  // NaN fails too
+    good = _mm256_and_ps(good, _mm256_cmp_ps(_mm256_and_ps(y, abs_mask), lim, _CMP_LE_OQ));
+  }
+  if (_mm256_movemask_ps(good) != 0xff) return false;
+  const __m256i s = _mm256_add_epi32(_mm256_add_epi32(r[0], r[1]), _mm256_add_epi32(r[2], r[3]));
+  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+  *sum = _mm_cvtsi128_si32(t);
+  // Narrow to bytes; the packs interleave 32-bit groups, which the permute puts back in order.
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qi),
+                      _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  return true;
+}
+
+TACHYON_AVX2 IntQuery int_query(const float* q, int64_t heads, int64_t d) {
+  IntQuery iq;
+  iq.heads = heads, iq.d = d, iq.nb = d / 32;
+  iq.qi.assign(size_t(heads * d), 0);
+  iq.qsum12.assign(size_t(heads * iq.nb), 0);
+  iq.qscale.assign(size_t(heads * iq.nb), 1.0f);
+  iq.ok.assign(size_t(heads), 1);
+  iq.emin.assign(size_t(heads), kNoExp);
+  iq.emax.assign(size_t(heads), -kNoExp);
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t b = 0; b < iq.nb; ++b) {
+      int32_t sum = 0;
+      int qe = 0;
+      bool zero = false;
+      if (!int_block(q + h * d + b * 32, &iq.qi[size_t(h * d + b * 32)], &sum, &qe, &zero)) {
+        iq.ok[size_t(h)] = 0;
+        break;
+      }
+      if (zero) continue;
+      iq.qsum12[size_t(h * iq.nb + b)] = 12 * sum;
+      iq.qscale[size_t(h * iq.nb + b)] = exp2i(qe);
+      iq.emin[size_t(h)] = std::min(iq.emin[size_t(h)], qe);
+      iq.emax[size_t(h)] = std::max(iq.emax[size_t(h)], qe);
+    }
+  }
+  return iq;
+}
+
+// Eight keys as 12 + 2 * e2m1 (0..24) bytes, transposed so that dword lane l of row g holds key l's dims
+// 4g..4g+3, plus each block's 2^(scale - 128) per key lane and the exponent range over nonzero blocks.
+struct IntKeys {
+  std::vector<uint8_t> rows;     // [8, d] then transposed
+  std::vector<uint8_t> kt;       // [d / 4, 8, 4]
+  std::vector<float> kscale;     // [nb, 8]
+  int emin = kNoExp, emax = -kNoExp;
+};
+
+TACHYON_AVX2 void int_keys(const uint8_t* const* keys, int64_t nk, int64_t d, IntKeys& ik) {
+  const int64_t nb = d / 32;
+  ik.rows.assign(size_t(8 * d), 12);  // missing keys: all zeros
+  ik.kt.resize(size_t(8 * d));
+  ik.kscale.assign(size_t(nb * 8), 0.0f);
+  ik.emin = kNoExp, ik.emax = -kNoExp;
+  const __m128i lut = _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+  const __m128i low4 = _mm_set1_epi8(0x0F), mag = _mm_set1_epi8(0x77);
+  for (int64_t l = 0; l < nk; ++l) {
+    const uint8_t* scales = keys[l] + d / 2;
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(keys[l] + b * 16));
+      const __m128i lo = _mm_shuffle_epi8(lut, _mm_and_si128(c, low4));
+      const __m128i hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(c, 4), low4));
+      uint8_t* out = &ik.rows[size_t(l * d + b * 32)];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi8(lo, hi));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm_unpackhi_epi8(lo, hi));
+      const int ke = int(scales[b]) - 128;        // key = (2 * e2m1) * 2^ke
+      ik.kscale[size_t(b * 8 + l)] = exp2i(ke);
+      if (!_mm_testz_si128(c, mag)) {
+        ik.emin = std::min(ik.emin, ke);
+        ik.emax = std::max(ik.emax, ke);
+      }
+    }
+  }
+  const float* r[8];
+  for (int l = 0; l < 8; ++l) r[l] = reinterpret_cast<const float*>(&ik.rows[size_t(l * d)]);
+  transpose_keys(r, d / 4, reinterpret_cast<float*>(ik.kt.data()));  // dwords moved as they are
+}
+
+// Whether every partial sum of head h's products with these keys is exact in fp32 (see above).
+inline bool int_exact(const IntQuery& iq, int64_t h, const IntKeys& ik) {
+  if (!iq.ok[size_t(h)]) return false;
+  const int qmin = iq.emin[size_t(h)], qmax = iq.emax[size_t(h)];
+  if (qmin == kNoExp || ik.emin == kNoExp) return true;  // every product is zero
+  // Products are below 2^8 * 2^U, block sums below 5760 * 2^U < 2^13 * 2^U.
+  return (qmax - qmin) + (ik.emax - ik.emin) <= 9 && qmin + ik.emin >= -140 && qmax + ik.emax <= 100;
+}
+
+// The eight keys' dot products with heads h .. h+NH-1, block by block in integers; the heads share every
+// load of the keys.
+template <int NH>
+TACHYON_AVX2 inline void int_dots(const IntQuery& iq, int64_t h, const IntKeys& ik, __m256 (&dot)[NH]) {
+  const int64_t d = iq.d, nb = iq.nb;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (auto& v : dot) v = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i acc[NH];
+    for (auto& v : acc) v = _mm256_setzero_si256();
+    for (int g = 0; g < 8; ++g) {
+      const int64_t e = b * 32 + g * 4;
+      const __m256i kv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&ik.kt[size_t(e * 8)]));
+      for (int i = 0; i < NH; ++i) {
+        int32_t q4;
+        std::memcpy(&q4, &iq.qi[size_t((h + i) * d + e)], 4);
+        acc[i] = _mm256_add_epi16(acc[i], _mm256_maddubs_epi16(kv, _mm256_set1_epi32(q4)));  // |lane| <= 8 * 720
+      }
+    }
+    const __m256 ks = _mm256_loadu_ps(&ik.kscale[size_t(b * 8)]);
+    for (int i = 0; i < NH; ++i) {
+      __m256i sum = _mm256_madd_epi16(acc[i], ones);  // key l: sum over the block of (k + 12) * q
+      sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(iq.qsum12[size_t((h + i) * nb + b)]));
+      const __m256 scale = _mm256_mul_ps(ks, _mm256_set1_ps(iq.qscale[size_t((h + i) * nb + b)]));
+      dot[i] = _mm256_add_ps(dot[i], _mm256_mul_ps(_mm256_cvtepi32_ps(sum), scale));
+    }
+  }
+}
+
+// The float path's dot products of heads h .. h+NH-1 (q [heads, d]) with the eight keys of kt [d, 8]:
+// each lane adds its products in dimension order, as indexer_heads does.
+template <int NH>
+TACHYON_AVX2 inline void float_dots(const float* q, int64_t h, int64_t d, const float* kt, __m256 (&dot)[NH]) {
+  for (auto& v : dot) v = _mm256_setzero_ps();
+  for (int64_t e = 0; e < d; ++e) {
+    const __m256 kv = _mm256_loadu_ps(kt + e * 8);
+    for (int i = 0; i < NH; ++i)
+      dot[i] = _mm256_add_ps(dot[i], unfused_mul(_mm256_broadcast_ss(q + (h + i) * d + e), kv));
+  }
+}
+
+// s + max(0, dot[i]) * w[i] for i in order; max(zero, dot) returns dot when it is NaN, as
+// std::max(dot, 0.0f) does.
+TACHYON_AVX2 inline __m256 add_terms(__m256 s, const __m256* dot, const float* w, int nh) {
+  for (int i = 0; i < nh; ++i)
+    s = _mm256_add_ps(s, unfused_mul(_mm256_max_ps(_mm256_setzero_ps(), dot[i]), _mm256_broadcast_ss(w + i)));
+  return s;
+}
+
+TACHYON_AVX2 void scores_int(const IntQuery& iq, const float* q, const float* w, const uint8_t* const* keys,
+                             float* out, int64_t j_begin, int64_t j_end) {
+  const int64_t d = iq.d, H = iq.heads;
+  IntKeys ik;
+  std::vector<float> kt(static_cast<size_t>(d * 8));   // [d, 8] float keys, only for heads that need them
+  std::vector<float> buf(static_cast<size_t>(d * 9));  // [8, d] decoded keys, then [d] zeros
+  std::vector<uint8_t> exact(static_cast<size_t>(H));
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += 8) {
+    const int64_t nk = std::min<int64_t>(8, j_end - j0);
+    int_keys(keys + j0, nk, d, ik);
+    bool have_float = false;
+    auto float_keys = [&] {
+      if (have_float) return;
+      const float* r[8];
+      std::fill(buf.begin() + 8 * d, buf.end(), 0.0f);
+      for (int64_t l = 0; l < 8; ++l) {
+        if (l < nk) decode_fp4_key(keys[j0 + l], d, buf.data() + l * d);
+        r[l] = buf.data() + (l < nk ? l : 8) * d;
+      }
+      transpose_keys(r, d, kt.data());
+      have_float = true;
+    };
+    for (int64_t h = 0; h < H; ++h) exact[size_t(h)] = int_exact(iq, h, ik);
+    __m256 s = _mm256_setzero_ps();
+    int64_t h = 0;
+    for (; h + 4 <= H; h += 4) {
+      const int n_int = exact[size_t(h)] + exact[size_t(h + 1)] + exact[size_t(h + 2)] + exact[size_t(h + 3)];
+      __m256 dot[4];
+      if (n_int == 4) {
+        int_dots<4>(iq, h, ik, dot);
+      } else if (n_int == 0) {
+        float_keys();
+        float_dots<4>(q, h, d, kt.data(), dot);
+      } else {
+        float_keys();
+        for (int i = 0; i < 4; ++i) {
+          __m256 one[1];
+          if (exact[size_t(h + i)]) int_dots<1>(iq, h + i, ik, one);
+          else float_dots<1>(q, h + i, d, kt.data(), one);
+          dot[i] = one[0];
+        }
+      }
+      s = add_terms(s, dot, w + h, 4);
+    }
+    for (; h < H; ++h) {
+      __m256 one[1];
+      if (exact[size_t(h)]) {
+        int_dots<1>(iq, h, ik, one);
+      } else {
+        float_keys();
+        float_dots<1>(q, h, d, kt.data(), one);
+      }
+      s = add_terms(s, one, w + h, 1);
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, s);
+    std::copy(lanes, lanes + nk, out + j0);
+  }
+}
+
+}  // namespace
+
 TACHYON_AVX2 void indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d, const float* w,
                                      const uint8_t* const* keys, float* out, int64_t j_begin, int64_t j_end) {
+  // The integer path pays once its query preparation is spread over enough keys.
+  if (j_end - j_begin >= 32) {
+    const IntQuery iq = int_query(q, n_heads, d);
+    if (std::find(iq.ok.begin(), iq.ok.end(), uint8_t(1)) != iq.ok.end())
+      return scores_int(iq, q, w, keys, out, j_begin, j_end);
+  }
   scores_by_eight(q, n_heads, d, w, out, j_begin, j_end, [&](int64_t j, float* b) {
     decode_fp4_key(keys[j], d, b);
     return static_cast<const float*>(b);
