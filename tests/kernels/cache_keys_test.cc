@@ -146,6 +146,7 @@ TEST(IndexerScoresFp4, IntegerPathMatchesRefOnFp4Queries) {
         uint8_t& sc = k.rows[size_t(j)][size_t(d / 2 + b)];
         sc = uint8_t(j % 17 == 3 && b == 1 ? 100 : uniform_int(rng, 125, 129));  // a few keys far apart
       }
+    k.rows[40][size_t(d / 2)] = 255;  // a NaN scale: the score is NaN
     const auto w = randn(rng, size_t(H));
     std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n), 99.0f);
     ref::indexer_scores_fp4(q.data(), H, d, w.data(), k.ptrs.data(), n, want.data());

@@ -220,6 +220,7 @@ struct IntKeys {
   std::vector<uint8_t> kt;       // [d / 4, 8, 4]
   std::vector<float> kscale;     // [nb, 8]
   int emin = kNoExp, emax = -kNoExp;
+  bool nan_scale = false;        // a scale code 255 (NaN): the float path gives the NaN ref:: gives
 };
 
 TACHYON_AVX2 void int_keys(const uint8_t* const* keys, int64_t nk, int64_t d, IntKeys& ik) {
@@ -228,6 +229,7 @@ TACHYON_AVX2 void int_keys(const uint8_t* const* keys, int64_t nk, int64_t d, In
   ik.kt.resize(size_t(8 * d));
   ik.kscale.assign(size_t(nb * 8), 0.0f);
   ik.emin = kNoExp, ik.emax = -kNoExp;
+  ik.nan_scale = false;
   const __m128i lut = _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
   const __m128i low4 = _mm_set1_epi8(0x0F), mag = _mm_set1_epi8(0x77);
   for (int64_t l = 0; l < nk; ++l) {
@@ -240,6 +242,7 @@ TACHYON_AVX2 void int_keys(const uint8_t* const* keys, int64_t nk, int64_t d, In
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi8(lo, hi));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm_unpackhi_epi8(lo, hi));
       const int ke = int(scales[b]) - 128;        // key = (2 * e2m1) * 2^ke
+      ik.nan_scale |= scales[b] == 255;
       ik.kscale[size_t(b * 8 + l)] = exp2i(ke);
       if (!_mm_testz_si128(c, mag)) {
         ik.emin = std::min(ik.emin, ke);
@@ -254,7 +257,7 @@ TACHYON_AVX2 void int_keys(const uint8_t* const* keys, int64_t nk, int64_t d, In
 
 // Whether every partial sum of head h's products with these keys is exact in fp32 (see above).
 inline bool int_exact(const IntQuery& iq, int64_t h, const IntKeys& ik) {
-  if (!iq.ok[size_t(h)]) return false;
+  if (!iq.ok[size_t(h)] || ik.nan_scale) return false;
   const int qmin = iq.emin[size_t(h)], qmax = iq.emax[size_t(h)];
   if (qmin == kNoExp || ik.emin == kNoExp) return true;  // every product is zero
   // Products are below 2^8 * 2^U, block sums below 5760 * 2^U < 2^13 * 2^U.
