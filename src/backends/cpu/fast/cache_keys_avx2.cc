@@ -260,8 +260,10 @@ inline bool int_exact(const IntQuery& iq, int64_t h, const IntKeys& ik) {
   if (!iq.ok[size_t(h)] || ik.nan_scale) return false;
   const int qmin = iq.emin[size_t(h)], qmax = iq.emax[size_t(h)];
   if (qmin == kNoExp || ik.emin == kNoExp) return true;  // every product is zero
-  // Products are below 2^8 * 2^U, block sums below 5760 * 2^U < 2^13 * 2^U.
-  return (qmax - qmin) + (ik.emax - ik.emin) <= 9 && qmin + ik.emin >= -140 && qmax + ik.emax <= 100;
+  // Products are below 2^8 * 2^U, block sums below 5760 * 2^U < 2^13 * 2^U, keys below 12 * 2^ke (which
+  // must be finite, as ref:: decodes them first).
+  return (qmax - qmin) + (ik.emax - ik.emin) <= 9 && qmin + ik.emin >= -140 && qmax + ik.emax <= 100 &&
+         ik.emax <= 124;
 }
 
 // The eight keys' dot products with heads h .. h+NH-1, block by block in integers; the heads share every
