@@ -138,6 +138,9 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     r.decode_s += seconds_since(t0);
     weight_bytes += double(traffic.step_weight_bytes(c.experts, 1));
     cache_bytes += double(traffic.cache_read_bytes(pos));
+    const dsv4::FamilyBytes fb = traffic.step_weight_bytes_by_family(c.experts, 1);
+    for (size_t f = 0; f < fb.size(); ++f) r.decode_op_bytes[f] += double(fb[f]);
+    r.decode_op_bytes[size_t(dsv4::OpFamily::kAttention)] += double(traffic.cache_read_bytes(pos));
     experts += double(c.total_experts());
   }
   r.decode_cpu_s = dsv4::process_cpu_seconds() - cpu0;
@@ -151,6 +154,7 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
   for (size_t f = 0; f < r.decode_op_s.size(); ++f) {
     r.decode_op_s[f] = prof.seconds[f] / steps;
     r.decode_op_cpu_s[f] = prof.cpu_seconds[f] / steps;
+    r.decode_op_bytes[f] /= steps;
   }
 
   // ---- decode, batch B ----

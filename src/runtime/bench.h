@@ -42,6 +42,8 @@ struct BenchResult {
   double experts_per_layer = 0;  // distinct routed experts per layer and step
   std::array<double, size_t(dsv4::OpFamily::kCount)> decode_op_s{};      // per step, wall
   std::array<double, size_t(dsv4::OpFamily::kCount)> decode_op_cpu_s{};  // per step, calling thread's CPU
+  // Bytes per step by family: weights (traffic.h), plus the cache reads under attention.
+  std::array<double, size_t(dsv4::OpFamily::kCount)> decode_op_bytes{};
   // decode, batch B
   double batch_decode_s = 0, batch_decode_tok_s = 0;
   double batch_bytes_per_step = 0, batch_experts_per_layer = 0;

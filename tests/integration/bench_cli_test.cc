@@ -60,6 +60,13 @@ TEST_F(BenchCli, JsonHasEveryKeyWithSaneValues) {
   const double batch_experts = j["batch_experts_per_layer_per_step"].get<double>();
   EXPECT_GE(batch_experts, 6.0);
   EXPECT_LE(batch_experts, 16.0);
+  // The per-family bytes add up to the step's bytes; the head family reads the whole head.
+  ASSERT_TRUE(j["decode_bytes_by_op"].is_object());
+  double family_sum = 0;
+  for (const auto& [name, v] : j["decode_bytes_by_op"].items()) family_sum += v.get<double>();
+  EXPECT_NEAR(family_sum, bytes, 1e-6 * bytes);
+  EXPECT_DOUBLE_EQ(j["decode_bytes_by_op"]["head"].get<double>(), 129280.0 * 256 * 2);
+  ASSERT_TRUE(j["decode_gbs_by_op"].is_object());
   for (const char* k : {"decode_ms_by_op", "batch_ms_per_step_by_op"}) {
     ASSERT_TRUE(j[k].is_object()) << k;
     for (const char* f : {"attention", "experts", "shared_expert", "mhc", "head", "router", "norm", "embed"}) {
@@ -73,7 +80,7 @@ TEST_F(BenchCli, TextReport) {
   const CliResult r = run_cli("bench --model '" + model() + "'" + kSmall);
   ASSERT_EQ(r.rc, 0) << r.err;
   for (const char* s : {"prefill", "batch decode", "bytes/token", "read bandwidth", "peak GEMM", "decode_bw_ratio",
-                        "prefill_flops_ratio", "attention", "experts"})
+                        "prefill_flops_ratio", "attention", "experts", "batch 1 reads"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << " in\n" << r.out;
 }
 

@@ -51,6 +51,29 @@ TEST(Traffic, WeightBytesMatchHandCount) {
   EXPECT_EQ(t.step_weight_bytes({}, 1), 69743324 + 608);
 }
 
+// The same step split by op family, from the same hand counts: the families sum to the step.
+TEST(Traffic, FamilyBytesMatchHandCount) {
+  const ModelConfig cfg = tiny();
+  const TrafficModel t(cfg);
+  const std::vector<int64_t> batch = {10, 7, 12, 9};
+  const FamilyBytes b = t.step_weight_bytes_by_family(batch, 3);
+  auto at = [&](OpFamily f) { return b[size_t(f)]; };
+  const int64_t attn = 32770 + 256 + 131080 + 32770 + 256 + 65540 + 32770 + 32;
+  const int64_t comp4 = 2 * 256 * 256 * 2 + 4 * 256 * 4 + 256, comp128 = 2 * 128 * 256 * 2 + 128 * 128 * 4 + 256;
+  const int64_t indexer = 65540 + 8 * 256 * 2 + 2 * 128 * 256 * 2 + 4 * 128 * 4 + 128;
+  EXPECT_EQ(at(OpFamily::kAttention), 4 * attn + 2 * (comp4 + indexer) + comp128);
+  EXPECT_EQ(at(OpFamily::kMhc), 4 * 2 * (24 * 1024 * 4 + 24 * 4 + 3 * 4) + 4 * 1024 * 4 + 4 * 4 + 4);
+  EXPECT_EQ(at(OpFamily::kNorm), 4 * 1024 + 256 * 2);  // layer norms and the final norm
+  EXPECT_EQ(at(OpFamily::kRouter), 4 * 16 * 256 * 2 + 2 * 16 * 4 + 3 * 2 * 6 * 8);  // gates, biases, tid2eid rows
+  EXPECT_EQ(at(OpFamily::kShared), 4 * 3 * (32768 + 2));
+  EXPECT_EQ(at(OpFamily::kExperts), 38 * 52224);
+  EXPECT_EQ(at(OpFamily::kHead), 129280 * 256 * 2);
+  EXPECT_EQ(at(OpFamily::kEmbed), 3 * 512);
+  int64_t sum = 0;
+  for (int64_t v : b) sum += v;
+  EXPECT_EQ(sum, t.step_weight_bytes(batch, 3));
+}
+
 TEST(Traffic, CacheBytesMatchHandCount) {
   const TrafficModel t(tiny());
   // pos 0: one window entry (128 fp32) in each of 4 layers; no compressed block yet.

@@ -66,6 +66,14 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
   j["experts_per_layer_per_step"] = r.experts_per_layer;
   j["decode_ms_by_op"] = op_times(r.decode_op_s);
   j["decode_cpu_ms_by_op"] = op_times(r.decode_op_cpu_s);  // the calling thread's CPU time
+  nlohmann::ordered_json bytes, gbs;
+  for (size_t f = 0; f < r.decode_op_bytes.size(); ++f) {
+    const std::string name(dsv4::kOpFamilyNames[f]);
+    bytes[name] = r.decode_op_bytes[f];
+    gbs[name] = finite_or_nan(r.decode_op_bytes[f] / r.decode_op_s[f] / 1e9);
+  }
+  j["decode_bytes_by_op"] = bytes;  // per token: weights, and the cache under attention
+  j["decode_gbs_by_op"] = gbs;      // those bytes over the family's wall time
   j["batch_speedup"] = r.batch_decode_tok_s / r.decode_tok_s;
   j["batch_bytes_per_step"] = r.batch_bytes_per_step;
   j["batch_experts_per_layer_per_step"] = r.batch_experts_per_layer;
@@ -103,6 +111,14 @@ int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
   }
   std::printf("  %-16s %9.3f                     %9.3f     %9.3f\n", "other", (1.0 / r.decode_tok_s - t1) * 1e3,
               (double(o.batch) / r.batch_decode_tok_s - tb) * 1e3, (r.prefill_s - tp) * 1e3);
+  // Which families read at what rate: their bytes over their own wall time, against the probe.
+  std::printf("\nbatch 1 reads        MB/token      GB/s   of probe\n");
+  for (size_t f = 0; f < r.decode_op_bytes.size(); ++f) {
+    if (r.decode_op_bytes[f] <= 0) continue;
+    const double rate = r.decode_op_s[f] > 0 ? r.decode_op_bytes[f] / r.decode_op_s[f] / gb : 0.0;
+    std::printf("  %-16s %9.2f %9.2f %9.2f\n", std::string(dsv4::kOpFamilyNames[f]).c_str(),
+                r.decode_op_bytes[f] / 1e6, rate, rate / r.bw.gbs);
+  }
   return 0;
 }
 

@@ -14,6 +14,18 @@ int layer_of(const std::string& name) {
   if (name.rfind("layers.", 0) != 0) return -1;
   return std::stoi(name.substr(7));
 }
+
+// The op family whose timer covers the reads of a main-model tensor (routed experts aside).
+OpFamily family_of(const std::string& name) {
+  auto has = [&](const char* part) { return name.find(part) != std::string::npos; };
+  if (name == "embed.weight") return OpFamily::kEmbed;
+  if (name == "head.weight") return OpFamily::kHead;
+  if (has("hc_")) return OpFamily::kMhc;
+  if (has(".attn.")) return OpFamily::kAttention;
+  if (has(".ffn.shared_experts.")) return OpFamily::kShared;
+  if (has(".ffn.gate.")) return OpFamily::kRouter;
+  return OpFamily::kNorm;  // attn_norm, ffn_norm and the final norm
+}
 }  // namespace
 
 TrafficModel::TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes, int64_t indexer_entry_bytes)
@@ -25,14 +37,17 @@ TrafficModel::TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes, int64
   for_each_tensor(cfg, nullptr, [&](TensorSlot& s) {
     if (s.mtp) return;
     const int64_t bytes = int64_t(s.nbytes());
+    const size_t f = size_t(family_of(s.name));
     if (s.name == "embed.weight" || s.role == TensorRole::kTable) {
       per_token_ += bytes / s.shape[0];  // one row per token
+      per_token_by_family_[f] += bytes / s.shape[0];
     } else if (s.routed_expert) {
       const int l = layer_of(s.name);
       TACHYON_CHECK(l >= 0 && l < cfg.num_hidden_layers, "routed expert outside a main layer");
       routed[size_t(l)] += bytes;
     } else {
       dense_ += bytes;
+      dense_by_family_[f] += bytes;
     }
   });
   for (size_t l = 0; l < routed.size(); ++l) expert_[l] = routed[l] / std::max(1, cfg.n_routed_experts);
@@ -41,6 +56,14 @@ TrafficModel::TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes, int64
 int64_t TrafficModel::step_weight_bytes(std::span<const int64_t> experts_run, int64_t tokens) const {
   int64_t b = dense_ + tokens * per_token_;
   for (size_t l = 0; l < std::min(experts_run.size(), expert_.size()); ++l) b += experts_run[l] * expert_[l];
+  return b;
+}
+
+FamilyBytes TrafficModel::step_weight_bytes_by_family(std::span<const int64_t> experts_run, int64_t tokens) const {
+  FamilyBytes b = dense_by_family_;
+  for (size_t f = 0; f < b.size(); ++f) b[f] += tokens * per_token_by_family_[f];
+  for (size_t l = 0; l < std::min(experts_run.size(), expert_.size()); ++l)
+    b[size_t(OpFamily::kExperts)] += experts_run[l] * expert_[l];
   return b;
 }
 

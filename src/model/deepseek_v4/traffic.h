@@ -19,13 +19,18 @@
 // sums over the keys the token sees, the indexer scores, and the head for each logits row.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "io/config.h"
+#include "model/deepseek_v4/profile.h"
 
 namespace tachyon::dsv4 {
+
+// Bytes per op family (profile.h): which family's time a tensor's reads fall in.
+using FamilyBytes = std::array<int64_t, size_t(OpFamily::kCount)>;
 
 class TrafficModel {
  public:
@@ -39,6 +44,8 @@ class TrafficModel {
   // Weight bytes of one step over `tokens` tokens that ran experts_run[l] distinct experts in layer l
   // (layers past the end of the span ran none).
   int64_t step_weight_bytes(std::span<const int64_t> experts_run, int64_t tokens) const;
+  // The same bytes split by op family (they sum to step_weight_bytes).
+  FamilyBytes step_weight_bytes_by_family(std::span<const int64_t> experts_run, int64_t tokens) const;
   // Cache bytes the main layers read for the token at position `pos` (0-based).
   int64_t cache_read_bytes(int64_t pos) const;
 
@@ -49,6 +56,7 @@ class TrafficModel {
  private:
   ModelConfig cfg_;  // a copy: the model may outlive the caller's config
   int64_t dense_ = 0, per_token_ = 0, kv_entry_ = 0, indexer_entry_ = 0;
+  FamilyBytes dense_by_family_{}, per_token_by_family_{};
   std::vector<int64_t> expert_;  // per main layer
 };
 
