@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "backends/cpu/kernels.h"
 #include "core/dtype.h"
@@ -140,6 +141,8 @@ TEST(IndexerScoresFp4, IntegerPathMatchesRefOnFp4Queries) {
     std::fill(q.begin() + 5 * d, q.begin() + 6 * d, 0.0f);             // head 5: all zero
     std::fill(q.begin() + 7 * d, q.begin() + 7 * d + 32, 0.0f);        // head 7: one zero block
     ref::fp4_fake_quant(q.data(), H, d, d, 32);
+    std::fill(q.begin() + 9 * d, q.begin() + 9 * d + 32, 0.0f);        // head 9: zeros and a NaN
+    q[size_t(9 * d)] = std::numeric_limits<float>::quiet_NaN();
     Fp4Keys k = make_fp4_keys(rng, n, d);
     for (int64_t j = 0; j < n; ++j)
       for (int64_t b = 0; b < d / 32; ++b) {

@@ -149,11 +149,13 @@ TACHYON_AVX2 inline float hmax8(__m256 v) {
 TACHYON_AVX2 inline bool int_block(const float* v, int8_t* qi, int32_t* sum, int* qe, bool* zero) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   __m256 x[4];
-  __m256 m = _mm256_setzero_ps();
+  __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
   for (int i = 0; i < 4; ++i) {
     x[i] = _mm256_loadu_ps(v + 8 * i);
-    m = _mm256_max_ps(m, _mm256_and_ps(x[i], abs_mask));  // a NaN lane drops out here, caught below
+    m = _mm256_max_ps(m, _mm256_and_ps(x[i], abs_mask));  // may drop a NaN lane: hence the test below
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(x[i], x[i], _CMP_UNORD_Q));
   }
+  if (_mm256_movemask_ps(nan) != 0) return false;
   const float amax = hmax8(m);
   *zero = amax == 0.0f;
   if (*zero || !std::isfinite(amax)) {
