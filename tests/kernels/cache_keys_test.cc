@@ -185,6 +185,65 @@ TEST(IndexerScoresFp4, NanScaleCodeGivesNan) {
   for (int64_t j = 0; j < n; ++j) ASSERT_TRUE(same_value(got[size_t(j)], want[size_t(j)])) << "key " << j;
 }
 
+// Hand-built cases at the edges of the integer path's exactness test, each scored by ref:: and the fast
+// kernel (40 copies of one key, so that the integer path runs).
+void set_nibble(std::vector<uint8_t>& row, int64_t e, int nib) {
+  uint8_t& b = row[size_t(e / 2)];
+  b = (e & 1) ? uint8_t((b & 0x0f) | (nib << 4)) : uint8_t((b & 0xf0) | nib);
+}
+void expect_fast_as_ref(const std::vector<float>& q, int64_t d, const std::vector<uint8_t>& row, const char* what) {
+  const int64_t n = 40;
+  const std::vector<std::vector<uint8_t>> rows(size_t(n), row);
+  std::vector<const uint8_t*> p;
+  for (const auto& r : rows) p.push_back(r.data());
+  const std::vector<float> w = {1.0f};
+  std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+  ref::indexer_scores_fp4(q.data(), 1, d, w.data(), p.data(), n, want.data());
+  fast::indexer_scores_fp4(q.data(), 1, d, w.data(), p.data(), got.data(), 0, n);
+  EXPECT_TRUE(same_value(got[0], want[0])) << what << ": " << got[0] << " vs " << want[0];
+}
+
+TEST(IndexerScoresFp4, EdgesOfTheIntegerPath) {
+  REQUIRE_FAST();
+  {  // d = 256: eight blocks, seven of them 2^9 above the last; fp32 partial sums pass 2^24 units
+    const int64_t d = 256;
+    std::vector<float> q(static_cast<size_t>(d), 15.0f * 512.0f);
+    q[224] = 8.0f;
+    std::fill(q.begin() + 225, q.end(), 1.0f);
+    std::vector<uint8_t> row(size_t(d / 2 + d / 32), 0);
+    for (int64_t e = 0; e < d; ++e) set_nibble(row, e, e < 224 ? 7 : 1);  // 6, then 0.5
+    std::fill(row.begin() + d / 2, row.end(), uint8_t(127));
+    expect_fast_as_ref(q, d, row, "blocks far apart over many blocks");
+  }
+  {  // a query of zeros against keys that decode to infinity: 0 * inf is NaN in ref::
+    const int64_t d = 32;
+    std::vector<float> q(static_cast<size_t>(d), 0.0f);
+    std::vector<uint8_t> row(size_t(d / 2 + 1), 0);
+    for (int64_t e = 0; e < d; ++e) set_nibble(row, e, 4);  // 2 * 2^127
+    row[size_t(d / 2)] = 254;
+    expect_fast_as_ref(q, d, row, "zero query, infinite keys");
+  }
+  {  // a block of zeros under a huge scale next to an ordinary block: finite in ref::
+    const int64_t d = 64;
+    std::vector<float> q(static_cast<size_t>(d), 8192.0f);
+    std::vector<uint8_t> row(size_t(d / 2 + 2), 0);
+    for (int64_t e = 0; e < 32; ++e) set_nibble(row, e, 2);
+    row[size_t(d / 2)] = 127;
+    row[size_t(d / 2 + 1)] = 254;
+    expect_fast_as_ref(q, d, row, "zero key block under scale 254");
+  }
+  {  // a query value too small to scale into the block's integers without underflow
+    const int64_t d = 32;
+    std::vector<float> q(static_cast<size_t>(d), 0.0f);
+    q[0] = std::ldexp(1.0f, 103);
+    q[1] = std::ldexp(1.0f, -60);
+    std::vector<uint8_t> row(size_t(d / 2 + 1), 0);
+    set_nibble(row, 1, 2);
+    row[size_t(d / 2)] = 127;
+    expect_fast_as_ref(q, d, row, "tiny query value");
+  }
+}
+
 TEST(IndexerScoresFp4, OpsDispatchAgrees) {
   ThreadPool pool(3);
   const ops::OpContext on = ops::OpContext::make(pool, true), off = ops::OpContext::make(pool, false);
@@ -197,9 +256,12 @@ TEST(IndexerScoresFp4, OpsDispatchAgrees) {
   ops::indexer_scores_fp4(on, q.data(), H, d, w.data(), k.ptrs.data(), n, a.data());
   ops::indexer_scores_fp4(off, q.data(), H, d, w.data(), k.ptrs.data(), n, b.data());
   for (int64_t j = 0; j < n; ++j) ASSERT_TRUE(same_value(a[size_t(j)], b[size_t(j)])) << j;
+  std::vector<uint8_t> codes(static_cast<size_t>(d)), scales(static_cast<size_t>(d / 64));
+  for (auto& c : codes) c = uint8_t(uniform_int(rng, 0, 255));
+  for (auto& c : scales) c = uint8_t(uniform_int(rng, 100, 150));
   std::vector<float> fa(static_cast<size_t>(d)), fb(static_cast<size_t>(d));
-  ops::decode_fp8(on, k.rows[3].data(), k.rows[4].data(), d, 64, fa.data());
-  ops::decode_fp8(off, k.rows[3].data(), k.rows[4].data(), d, 64, fb.data());
+  ops::decode_fp8(on, codes.data(), scales.data(), d, 64, fa.data());
+  ops::decode_fp8(off, codes.data(), scales.data(), d, 64, fb.data());
   for (int64_t j = 0; j < d; ++j) ASSERT_TRUE(same_value(fa[size_t(j)], fb[size_t(j)])) << j;
 }
 

@@ -68,10 +68,12 @@ class KeyReader {
     blocks_.clear();
   }
   // Before each token's keys (at most n_keys of them): rows handed out for earlier tokens may go now.
+  // The map keeps up to kMaxBlocks rows, or twice what one token reads (a ratio-128 layer reads every
+  // block), so that a token whose blocks alone pass the bound does not empty it every time.
   void next_token(int64_t n_keys) {
     used_ = 0;
     if (compact_ && !keep_ && int64_t(scratch_.size()) < n_keys * hd_) scratch_.resize(size_t(n_keys * hd_));
-    if (blocks_.size() >= kMaxBlocks) blocks_.clear();
+    if (blocks_.size() >= std::max(kMaxBlocks, 2 * size_t(n_keys))) blocks_.clear();
   }
   const float* window(int64_t pos) {
     if (!keep_) return env_.pools.window_get(env_.ctx.ops, *seq_, env_.layer, pos, scratch_row());

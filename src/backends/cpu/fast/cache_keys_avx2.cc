@@ -116,7 +116,7 @@ TACHYON_AVX2 void indexer_scores(const float* q, int64_t n_heads, int64_t d, con
 // Under the official numerics the indexer query and keys are FP4 values with power-of-two scales per 32
 // dims, so every product q_e * k_e is exact and, within a block of 32, a small integer times one power
 // of two 2^U_b. ref:: adds the products one by one in fp32. When no partial sum needs more than 24 bits
-// (the blocks' U_b lie within 9 of each other and stay inside the normal range) that sum is exact, and
+// (the blocks' U_b lie close enough together and stay inside the normal range) that sum is exact, and
 // so is the integer path: exact block sums I_b (vpmaddubsw), each times 2^U_b, added block by block.
 // Both then give the exact value, bit for bit. Heads for which a group of keys fails that test take
 // the float path for that group.
@@ -169,10 +169,13 @@ TACHYON_AVX2 inline bool int_block(const float* v, int8_t* qi, int32_t* sum, int
   __m256i r[4];
   __m256 good = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   for (int i = 0; i < 4; ++i) {
-    const __m256 y = _mm256_mul_ps(x[i], inv);  // exact: a power-of-two scaling inside the normal range
+    const __m256 y = _mm256_mul_ps(x[i], inv);  // a power-of-two scaling: exact unless it underflows
     r[i] = _mm256_cvttps_epi32(y);
     good = _mm256_and_ps(good, _mm256_cmp_ps(_mm256_cvtepi32_ps(r[i]), y, _CMP_EQ_OQ));  // NaN fails too
     good = _mm256_and_ps(good, _mm256_cmp_ps(_mm256_and_ps(y, abs_mask), lim, _CMP_LE_OQ));
+    // A value that underflowed all the way to zero is not zero: fail the block.
+    const __m256 zero = _mm256_setzero_ps();
+    good = _mm256_and_ps(good, _mm256_or_ps(_mm256_cmp_ps(y, zero, _CMP_NEQ_OQ), _mm256_cmp_ps(x[i], zero, _CMP_EQ_OQ)));
   }
   if (_mm256_movemask_ps(good) != 0xff) return false;
   const __m256i s = _mm256_add_epi32(_mm256_add_epi32(r[0], r[1]), _mm256_add_epi32(r[2], r[3]));
@@ -220,7 +223,7 @@ TACHYON_AVX2 IntQuery int_query(const float* q, int64_t heads, int64_t d) {
 struct IntKeys {
   std::vector<uint8_t> rows;     // [8, d] then transposed
   std::vector<uint8_t> kt;       // [d / 4, 8, 4]
-  std::vector<float> kscale;     // [nb, 8]
+  std::vector<float> kscale;     // [nb, 8] (0 for blocks of zeros)
   int emin = kNoExp, emax = -kNoExp;
   bool nan_scale = false;        // a scale code 255 (NaN): the float path gives the NaN ref:: gives
 };
@@ -245,11 +248,11 @@ TACHYON_AVX2 void int_keys(const uint8_t* const* keys, int64_t nk, int64_t d, In
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm_unpackhi_epi8(lo, hi));
       const int ke = int(scales[b]) - 128;        // key = (2 * e2m1) * 2^ke
       ik.nan_scale |= scales[b] == 255;
-      ik.kscale[size_t(b * 8 + l)] = exp2i(ke);
       if (!_mm_testz_si128(c, mag)) {
+        ik.kscale[size_t(b * 8 + l)] = exp2i(ke);
         ik.emin = std::min(ik.emin, ke);
         ik.emax = std::max(ik.emax, ke);
-      }
+      }  // else a block of zeros: scale 0, so that a huge scale code cannot make 0 * inf below
     }
   }
   const float* r[8];
@@ -257,15 +260,17 @@ TACHYON_AVX2 void int_keys(const uint8_t* const* keys, int64_t nk, int64_t d, In
   transpose_keys(r, d / 4, reinterpret_cast<float*>(ik.kt.data()));  // dwords moved as they are
 }
 
-// Whether every partial sum of head h's products with these keys is exact in fp32 (see above).
+// Whether every partial sum of head h's products with these keys is exact in fp32 (see above). Keys
+// are below 12 * 2^ke and must be finite, as ref:: decodes them before it multiplies (even by zero).
+// Products are integers below 180 times 2^U with U >= Umin = qmin + kmin; every partial sum is a multiple
+// of 2^Umin below nb * 5760 * 2^Umax, which must stay under 2^24 * 2^Umin.
 inline bool int_exact(const IntQuery& iq, int64_t h, const IntKeys& ik) {
-  if (!iq.ok[size_t(h)] || ik.nan_scale) return false;
+  if (!iq.ok[size_t(h)] || ik.nan_scale || ik.emax > 124) return false;
   const int qmin = iq.emin[size_t(h)], qmax = iq.emax[size_t(h)];
   if (qmin == kNoExp || ik.emin == kNoExp) return true;  // every product is zero
-  // Products are below 2^8 * 2^U, block sums below 5760 * 2^U < 2^13 * 2^U, keys below 12 * 2^ke (which
-  // must be finite, as ref:: decodes them first).
-  return (qmax - qmin) + (ik.emax - ik.emin) <= 9 && qmin + ik.emin >= -140 && qmax + ik.emax <= 100 &&
-         ik.emax <= 124;
+  const int spread = (qmax - qmin) + (ik.emax - ik.emin);
+  return spread <= 24 && (iq.nb * 5760 << spread) < (int64_t(1) << 24) && qmin + ik.emin >= -140 &&
+         qmax + ik.emax <= 100;
 }
 
 // The eight keys' dot products with heads h .. h+NH-1, block by block in integers; the heads share every
@@ -393,8 +398,9 @@ TACHYON_AVX2 void indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d,
   });
 }
 
-// Codes as value * 2^-8 (dec16_fp8 / dec8, NaN codes to NaN), brought back by the scale times 2^8 when
-// that is a finite float, else by 2^8 first: either way one rounding of the exact product, as ref::.
+// Codes as value * 2^-8 (dec16_fp8 / dec8), brought back by the scale times 2^8 when that is a finite
+// float, else by 2^8 first: either way one rounding of the exact product, the bits ref:: gives. The NaN
+// codes give a NaN (not ref::'s payload; the cache never stores them).
 TACHYON_AVX2 void decode_fp8(const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block, float* out) {
   for (int64_t b0 = 0, blk = 0; b0 < n; b0 += block, ++blk) {
     const int64_t b1 = std::min(n, b0 + block);
