@@ -79,6 +79,7 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
   BenchResult r;
   r.threads = base_ctx.ops.pool ? base_ctx.ops.pool->size() : 1;
   const dsv4::TrafficModel traffic(cfg, model.pools().kv_entry_bytes(), model.pools().indexer_entry_bytes());
+  r.cache_format = dsv4::cache_format_name(model.pools().format());
   dsv4::Profile prof;
   dsv4::ModelContext ctx = base_ctx;
   ctx.profile = &prof;

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "backends/cpu/probe.h"
@@ -32,6 +33,7 @@ struct BenchOptions {
 
 struct BenchResult {
   int threads = 0;
+  std::string cache_format;  // the attention cache's entries (cache_format_name)
   // prefill
   double prefill_s = 0, prefill_tok_s = 0;
   int64_t prefill_flops = 0;

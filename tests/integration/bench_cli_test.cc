@@ -49,6 +49,7 @@ TEST_F(BenchCli, JsonHasEveryKeyWithSaneValues) {
   EXPECT_EQ(j["gen_len"].get<int>(), 3);
   EXPECT_EQ(j["batch"].get<int>(), 3);
   EXPECT_EQ(j["threads"].get<int>(), 2);
+  EXPECT_EQ(j["kv_cache_dtype"].get<std::string>(), "fp8");  // the server's choice under official numerics
   // Bytes: at least everything read every step (69,743,324 for this preset, traffic_test.cc) and at
   // most that plus every expert of every layer and the cache.
   const double bytes = j["bytes_per_token"].get<double>();
@@ -103,6 +104,21 @@ TEST_F(BenchCli, BadFlagsAndModelsFailWithOneLine) {
   expect_one_line_error(run_cli("bench --prompt-len 4"), "--model");
   expect_one_line_error(run_cli("bench --model '" + model() + "' --prompt-len 5000 --gen-len 1"),
                         "max_position_embeddings");
+  expect_one_line_error(run_cli("bench --model '" + model() + "' --numerics exact --kv-cache-dtype fp8"),
+                        "needs official numerics");
+}
+
+// The cache format follows --kv-cache-dtype and the numerics, as on the server, and the report says which.
+TEST_F(BenchCli, ReportsTheCacheFormatItRan) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {" --kv-cache-dtype fp32", "fp32"},
+      {" --numerics exact", "fp32"},
+      {" --kv-cache-dtype fp8-bf16rope", "fp8-bf16rope"}};
+  for (const auto& [flags, want] : cases) {
+    const CliResult r = run_cli("bench --json --model '" + model() + "'" + kSmall + flags);
+    ASSERT_EQ(r.rc, 0) << flags << ": " << r.err;
+    EXPECT_EQ(json::parse(r.out)["kv_cache_dtype"].get<std::string>(), want) << flags;
+  }
 }
 
 }  // namespace

@@ -56,6 +56,7 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
   j["gen_len"] = o.gen_len;
   j["batch"] = o.batch;
   j["threads"] = r.threads;
+  j["kv_cache_dtype"] = r.cache_format;
   j["prefill_s"] = r.prefill_s;
   j["prefill_gflops"] = double(r.prefill_flops) / r.prefill_s / 1e9;
   j["prefill_ms_by_op"] = op_times(r.prefill_op_s);
@@ -85,8 +86,8 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
 
 int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
   const double gb = 1e9;
-  std::printf("threads %d, prompt %lld tokens, %lld decode steps, batch %d\n", r.threads,
-              static_cast<long long>(o.prompt_len), static_cast<long long>(o.gen_len), o.batch);
+  std::printf("threads %d, prompt %lld tokens, %lld decode steps, batch %d, kv cache %s\n", r.threads,
+              static_cast<long long>(o.prompt_len), static_cast<long long>(o.gen_len), o.batch, r.cache_format.c_str());
   std::printf("prefill        %9.2f tok/s   %8.2f GFLOP/s  (%.3f s)\n", r.prefill_tok_s,
               double(r.prefill_flops) / r.prefill_s / gb, r.prefill_s);
   std::printf("decode         %9.2f tok/s   %8.2f ms/token  (CPU %.2f ms/token)\n", r.decode_tok_s,

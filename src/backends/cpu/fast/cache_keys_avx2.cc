@@ -175,7 +175,8 @@ TACHYON_AVX2 inline bool int_block(const float* v, int8_t* qi, int32_t* sum, int
     good = _mm256_and_ps(good, _mm256_cmp_ps(_mm256_and_ps(y, abs_mask), lim, _CMP_LE_OQ));
     // A value that underflowed all the way to zero is not zero: fail the block.
     const __m256 zero = _mm256_setzero_ps();
-    good = _mm256_and_ps(good, _mm256_or_ps(_mm256_cmp_ps(y, zero, _CMP_NEQ_OQ), _mm256_cmp_ps(x[i], zero, _CMP_EQ_OQ)));
+    const __m256 kept = _mm256_or_ps(_mm256_cmp_ps(y, zero, _CMP_NEQ_OQ), _mm256_cmp_ps(x[i], zero, _CMP_EQ_OQ));
+    good = _mm256_and_ps(good, kept);
   }
   if (_mm256_movemask_ps(good) != 0xff) return false;
   const __m256i s = _mm256_add_epi32(_mm256_add_epi32(r[0], r[1]), _mm256_add_epi32(r[2], r[3]));
