@@ -137,11 +137,14 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     const auto t0 = clock_type::now();
     const StepCounters c = forward({&in, 1});
     r.decode_s += seconds_since(t0);
-    weight_bytes += double(traffic.step_weight_bytes(c.experts, 1));
-    cache_bytes += double(traffic.cache_read_bytes(pos));
     const dsv4::FamilyBytes fb = traffic.step_weight_bytes_by_family(c.experts, 1);
-    for (size_t f = 0; f < fb.size(); ++f) r.decode_op_bytes[f] += double(fb[f]);
-    r.decode_op_bytes[size_t(dsv4::OpFamily::kAttention)] += double(traffic.cache_read_bytes(pos));
+    const double cb = double(traffic.cache_read_bytes(pos));
+    for (size_t f = 0; f < fb.size(); ++f) {
+      weight_bytes += double(fb[f]);
+      r.decode_op_bytes[f] += double(fb[f]);
+    }
+    cache_bytes += cb;
+    r.decode_op_bytes[size_t(dsv4::OpFamily::kAttention)] += cb;
     experts += double(c.total_experts());
   }
   r.decode_cpu_s = dsv4::process_cpu_seconds() - cpu0;

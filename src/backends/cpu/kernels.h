@@ -116,8 +116,8 @@ void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, 
                     int64_t n_keys, float* out);
 
 // A packed FP4 row as the compact indexer cache holds it: d e2m1 values two per byte, low nibble first,
-// then one E8M0 scale byte per 32 values (the fast kernels take d a multiple of 32). out[e] = e2m1(code e) * 2^(scale - 127),
-// which is exact (or one rounding if subnormal).
+// then one E8M0 scale byte per 32 values (the fast kernels take d a multiple of 32).
+// out[e] = e2m1(code e) * 2^(scale - 127), which is exact (or one rounding if subnormal).
 void decode_fp4_row(const uint8_t* row, int64_t d, float* out);
 // indexer_scores with keys[j] such FP4 rows: exactly indexer_scores over the decoded keys.
 void indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d, const float* w, const uint8_t* const* keys,

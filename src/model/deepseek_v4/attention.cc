@@ -88,11 +88,12 @@ class KeyReader {
   }
   const float* compressed(int64_t j) {
     if (!keep_) return env_.pools.compressed_get(env_.ctx.ops, *seq_, env_.layer, j, scratch_row());
-    auto it = blocks_.find(j);
-    if (it != blocks_.end()) return it->second.data();
-    std::vector<float>& row = blocks_[j];
-    row.resize(size_t(hd_));
-    env_.pools.compressed_get(env_.ctx.ops, *seq_, env_.layer, j, row.data());
+    auto [it, fresh] = blocks_.try_emplace(j);
+    std::vector<float>& row = it->second;  // [hd]
+    if (fresh) {
+      row.resize(size_t(hd_));
+      env_.pools.compressed_get(env_.ctx.ops, *seq_, env_.layer, j, row.data());
+    }
     return row.data();
   }
 

@@ -17,4 +17,11 @@ TACHYON_AVX2 inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
+// Largest of the 8 lanes (_mm_max_ps semantics: a NaN lane may or may not survive).
+TACHYON_AVX2 inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+}
+
 }  // namespace tachyon::cpu::fast

@@ -25,21 +25,34 @@ TACHYON_AVX2 inline __m256 unfused_mul(__m256 a, __m256 b) {
   return p;
 }
 
-// s + the terms of NH heads (q [NH, d], w [NH]) in head order, for the eight keys of kt [d, 8]; the NH
-// dot products are independent add chains. Each lane does exactly ref::'s scalar sequence: the products
-// go through an empty asm so that the compiler cannot fuse them with the adds (ref:: rounds both).
+// The dot products of heads h .. h+NH-1 (q [heads, d]) with the eight keys of kt [d, 8]. Each lane does
+// exactly ref::'s scalar sequence, the dimensions in order: the products go through an empty asm so that
+// the compiler cannot fuse them with the adds (ref:: rounds both). The NH heads are independent chains.
 template <int NH>
-TACHYON_AVX2 inline __m256 indexer_heads(const float* q, int64_t d, const float* w, const float* kt, __m256 s) {
-  __m256 dot[NH];
+TACHYON_AVX2 inline void float_dots(const float* q, int64_t h, int64_t d, const float* kt, __m256 (&dot)[NH]) {
   for (auto& v : dot) v = _mm256_setzero_ps();
   for (int64_t e = 0; e < d; ++e) {
     const __m256 kv = _mm256_loadu_ps(kt + e * 8);
-    for (int i = 0; i < NH; ++i) dot[i] = _mm256_add_ps(dot[i], unfused_mul(_mm256_broadcast_ss(q + i * d + e), kv));
+    for (int i = 0; i < NH; ++i)
+      dot[i] = _mm256_add_ps(dot[i], unfused_mul(_mm256_broadcast_ss(q + (h + i) * d + e), kv));
   }
-  // max(zero, dot) returns dot when it is NaN, as std::max(dot, 0.0f) does.
-  for (int i = 0; i < NH; ++i)
+}
+
+// s + max(0, dot[i]) * w[i] for i in order; max(zero, dot) returns dot when it is NaN, as
+// std::max(dot, 0.0f) does.
+TACHYON_AVX2 inline __m256 add_terms(__m256 s, const __m256* dot, const float* w, int nh) {
+  for (int i = 0; i < nh; ++i)
     s = _mm256_add_ps(s, unfused_mul(_mm256_max_ps(_mm256_setzero_ps(), dot[i]), _mm256_broadcast_ss(w + i)));
   return s;
+}
+
+// s + the terms of heads h .. h+NH-1 in head order, for the eight keys of kt [d, 8].
+template <int NH>
+TACHYON_AVX2 inline __m256 indexer_heads(const float* q, int64_t h, int64_t d, const float* w, const float* kt,
+                                         __m256 s) {
+  __m256 dot[NH];
+  float_dots<NH>(q, h, d, kt, dot);
+  return add_terms(s, dot, w + h, NH);
 }
 
 // kt [d, 8] <- the eight rows r[l] [d] as columns: 8 x 8 register transposes, a scalar tail past the
@@ -83,22 +96,39 @@ TACHYON_AVX2 void decode_fp4_key(const uint8_t* row, int64_t d, float* out) {
   }
 }
 
-// Scores of keys [j_begin, j_end), eight at a time; row(j, buf) gives key j's d floats (in buf or not).
+// Compact FP4 keys as rows of floats: row(j, buf) decodes key j into buf.
+struct Fp4Rows {
+  const uint8_t* const* keys;
+  int64_t d;
+  TACHYON_AVX2 const float* operator()(int64_t j, float* buf) const {
+    decode_fp4_key(keys[j], d, buf);
+    return buf;
+  }
+};
+
+// kt [d, 8] <- keys j0 .. j0+nk-1 (nk <= 8) as columns, zeros past nk. row(j, buf) gives key j's d
+// floats, decoding into buf if it must; buf [9, d] takes up to eight such rows, and its last row must
+// hold zeros.
+template <typename RowFn>
+TACHYON_AVX2 void gather_keys(int64_t j0, int64_t nk, int64_t d, RowFn row, float* buf, float* kt) {
+  const float* r[8];
+  for (int64_t l = 0; l < 8; ++l) r[l] = l < nk ? row(j0 + l, buf + l * d) : buf + 8 * d;
+  transpose_keys(r, d, kt);
+}
+
+// Scores of keys [j_begin, j_end), eight at a time (row as for gather_keys).
 template <typename RowFn>
 TACHYON_AVX2 void scores_by_eight(const float* q, int64_t n_heads, int64_t d, const float* w, float* out,
                                   int64_t j_begin, int64_t j_end, RowFn row) {
   std::vector<float> kt(static_cast<size_t>(d * 8));   // [d, 8] the group's keys, transposed
   std::vector<float> buf(static_cast<size_t>(d * 9));  // [8, d] decoded keys, then [d] zeros
-  const float* zeros = buf.data() + 8 * d;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += 8) {
     const int64_t nk = std::min<int64_t>(8, j_end - j0);
-    const float* r[8];
-    for (int64_t l = 0; l < 8; ++l) r[l] = l < nk ? row(j0 + l, buf.data() + l * d) : zeros;
-    transpose_keys(r, d, kt.data());
+    gather_keys(j0, nk, d, row, buf.data(), kt.data());
     __m256 s = _mm256_setzero_ps();
     int64_t h = 0;
-    for (; h + 8 <= n_heads; h += 8) s = indexer_heads<8>(q + h * d, d, w + h, kt.data(), s);
-    for (; h < n_heads; ++h) s = indexer_heads<1>(q + h * d, d, w + h, kt.data(), s);
+    for (; h + 8 <= n_heads; h += 8) s = indexer_heads<8>(q, h, d, w, kt.data(), s);
+    for (; h < n_heads; ++h) s = indexer_heads<1>(q, h, d, w, kt.data(), s);
     alignas(32) float lanes[8];
     _mm256_store_ps(lanes, s);
     std::copy(lanes, lanes + nk, out + j0);
@@ -139,12 +169,6 @@ struct IntQuery {
   std::vector<int> emin, emax;   // [heads] over blocks with a nonzero value (kNoExp / -kNoExp if none)
 };
 
-TACHYON_AVX2 inline float hmax8(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
-}
-
 // One block of 32 query values into integers times 2^qe; false if they are not such integers.
 TACHYON_AVX2 inline bool int_block(const float* v, int8_t* qi, int32_t* sum, int* qe, bool* zero) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -156,7 +180,7 @@ TACHYON_AVX2 inline bool int_block(const float* v, int8_t* qi, int32_t* sum, int
     nan = _mm256_or_ps(nan, _mm256_cmp_ps(x[i], x[i], _CMP_UNORD_Q));
   }
   if (_mm256_movemask_ps(nan) != 0) return false;
-  const float amax = hmax8(m);
+  const float amax = hmax(m);
   *zero = amax == 0.0f;
   if (*zero || !std::isfinite(amax)) {
     std::memset(qi, 0, 32);
@@ -303,26 +327,6 @@ TACHYON_AVX2 inline void int_dots(const IntQuery& iq, int64_t h, const IntKeys& 
   }
 }
 
-// The float path's dot products of heads h .. h+NH-1 (q [heads, d]) with the eight keys of kt [d, 8]:
-// each lane adds its products in dimension order, as indexer_heads does.
-template <int NH>
-TACHYON_AVX2 inline void float_dots(const float* q, int64_t h, int64_t d, const float* kt, __m256 (&dot)[NH]) {
-  for (auto& v : dot) v = _mm256_setzero_ps();
-  for (int64_t e = 0; e < d; ++e) {
-    const __m256 kv = _mm256_loadu_ps(kt + e * 8);
-    for (int i = 0; i < NH; ++i)
-      dot[i] = _mm256_add_ps(dot[i], unfused_mul(_mm256_broadcast_ss(q + (h + i) * d + e), kv));
-  }
-}
-
-// s + max(0, dot[i]) * w[i] for i in order; max(zero, dot) returns dot when it is NaN, as
-// std::max(dot, 0.0f) does.
-TACHYON_AVX2 inline __m256 add_terms(__m256 s, const __m256* dot, const float* w, int nh) {
-  for (int i = 0; i < nh; ++i)
-    s = _mm256_add_ps(s, unfused_mul(_mm256_max_ps(_mm256_setzero_ps(), dot[i]), _mm256_broadcast_ss(w + i)));
-  return s;
-}
-
 TACHYON_AVX2 void scores_int(const IntQuery& iq, const float* q, const float* w, const uint8_t* const* keys,
                              float* out, int64_t j_begin, int64_t j_end) {
   const int64_t d = iq.d, H = iq.heads;
@@ -335,14 +339,7 @@ TACHYON_AVX2 void scores_int(const IntQuery& iq, const float* q, const float* w,
     int_keys(keys + j0, nk, d, ik);
     bool have_float = false;
     auto float_keys = [&] {
-      if (have_float) return;
-      const float* r[8];
-      std::fill(buf.begin() + 8 * d, buf.end(), 0.0f);
-      for (int64_t l = 0; l < 8; ++l) {
-        if (l < nk) decode_fp4_key(keys[j0 + l], d, buf.data() + l * d);
-        r[l] = buf.data() + (l < nk ? l : 8) * d;
-      }
-      transpose_keys(r, d, kt.data());
+      if (!have_float) gather_keys(j0, nk, d, Fp4Rows{keys, d}, buf.data(), kt.data());
       have_float = true;
     };
     for (int64_t h = 0; h < H; ++h) exact[size_t(h)] = int_exact(iq, h, ik);
@@ -393,10 +390,7 @@ TACHYON_AVX2 void indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d,
     if (std::find(iq.ok.begin(), iq.ok.end(), uint8_t(1)) != iq.ok.end())
       return scores_int(iq, q, w, keys, out, j_begin, j_end);
   }
-  scores_by_eight(q, n_heads, d, w, out, j_begin, j_end, [&](int64_t j, float* b) {
-    decode_fp4_key(keys[j], d, b);
-    return static_cast<const float*>(b);
-  });
+  scores_by_eight(q, n_heads, d, w, out, j_begin, j_end, Fp4Rows{keys, d});
 }
 
 // Codes as value * 2^-8 (dec16_fp8 / dec8), brought back by the scale times 2^8 when that is a finite

@@ -22,12 +22,6 @@ namespace tachyon::cpu::fast {
 
 namespace {
 
-TACHYON_AVX2 inline float hmax(__m256 v) {
-  __m128 lo = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_max_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_max_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
 
 // Grid description for one fake-quant format.
 struct Grid {
