@@ -7,6 +7,14 @@
 // that the whole tail can become content if no call is ever parsed (R9). Every decision depends only
 // on complete markers, which is what makes the result independent of the chunking. EOS is cut off
 // on arrival (R1), so later states never see it.
+//
+// R10 (only declared functions are called) is decided per invoke, when its tag is complete: a
+// declared invoke is streamed at once, an undeclared one never is, and a later invoke cannot change
+// either. Making a whole block content because one of its invokes names an unknown function would
+// mean holding every call back until its block closes, or retracting calls already streamed; so a
+// block that mixes both keeps its declared calls and gives its undeclared invokes, verbatim, to the
+// content. A block with no call at all is returned whole. Content is final once a call exists, so
+// these pieces go out when their block closes (or, for blocks before the first call, with it).
 #include "chat/completion_parser.h"
 
 #include <initializer_list>
@@ -127,7 +135,7 @@ Tag parse_param_tag(std::string_view s, size_t i, std::string* name, int* is_str
 
 CompletionParser::CompletionParser(ThinkingMode mode, const Json& tools, bool parse_tools)
     : state_(mode == ThinkingMode::kThinking ? State::kReasoning : State::kContent), schemas_(tools),
-      parse_tools_(parse_tools) {}
+      parse_tools_(parse_tools && !schemas_.empty()) {}
 
 ParseDelta CompletionParser::feed(std::string_view text) {
   ParseDelta d;
@@ -175,7 +183,18 @@ void CompletionParser::emit_content(std::string_view s, ParseDelta& d) {
 
 void CompletionParser::consume(size_t n) {
   if (!has_calls_) held_.append(buf_, 0, n);
+  if (in_block_) block_text_.append(buf_, 0, n);
+  if (in_undeclared_) invoke_text_.append(buf_, 0, n);
   buf_.erase(0, n);
+}
+
+void CompletionParser::open_block(size_t marker_size) {
+  in_block_ = true;
+  block_text_.clear();
+  block_undeclared_ = false;
+  block_extra_.clear();
+  consume(marker_size);
+  state_ = State::kBlock;
 }
 
 bool CompletionParser::step_text(ParseDelta& d) {
@@ -223,8 +242,8 @@ bool CompletionParser::step_text(ParseDelta& d) {
   }
   emit_content(before, d);
   buf_.erase(0, q);
-  consume(f.pos - q + f.marker.size());
-  state_ = State::kBlock;
+  consume(f.pos - q);
+  open_block(f.marker.size());
   return true;
 }
 
@@ -238,8 +257,8 @@ bool CompletionParser::step_markup(ParseDelta& d) {
         if (!input_ended_) consume(buf.size() - holdback(buf, {kToolCallsOpen, kEos}));
         return false;
       }
-      consume(f.pos + f.marker.size());
-      state_ = State::kBlock;
+      consume(f.pos);
+      open_block(f.marker.size());
       return true;
     }
     case State::kBlock: {
@@ -265,11 +284,18 @@ bool CompletionParser::step_markup(ParseDelta& d) {
         consume(f.pos + f.marker.size());
         return true;
       }
-      consume(end);
+      consume(f.pos);
       invoke_name_ = std::move(name);
+      invoke_declared_ = schemas_.declares(invoke_name_);
+      if (!invoke_declared_) {  // R10: kept as text, never streamed as a call
+        block_undeclared_ = true;
+        in_undeclared_ = true;
+        invoke_text_.clear();
+      }
+      consume(end - f.pos);
       invoke_params_.clear();
       state_ = State::kInvoke;
-      stream_invoke_open(d);
+      if (invoke_declared_) stream_invoke_open(d);
       return true;
     }
     case State::kInvoke: {
@@ -281,12 +307,17 @@ bool CompletionParser::step_markup(ParseDelta& d) {
       }
       if (f.marker == kInvokeClose) {
         consume(f.pos + f.marker.size());
-        block_calls_.push_back({invoke_name_, dsml_arguments_json(invoke_name_, invoke_params_, schemas_)});
-        stream_invoke_close(d, &block_calls_.back().arguments);
+        if (invoke_declared_) {
+          block_calls_.push_back({invoke_name_, dsml_arguments_json(invoke_name_, invoke_params_, schemas_)});
+          stream_invoke_close(d, &block_calls_.back().arguments);
+        } else {
+          end_undeclared_invoke(true);
+        }
         state_ = State::kBlock;
         return true;
       }
-      if (f.marker == kToolCallsClose) {  // the open invoke was never closed: dropped
+      if (f.marker == kToolCallsClose) {  // the open invoke was never closed: dropped, whatever its name
+        end_undeclared_invoke(false);
         consume(f.pos + f.marker.size());
         stream_invoke_close(d, nullptr);
         release_block(d);
@@ -294,6 +325,7 @@ bool CompletionParser::step_markup(ParseDelta& d) {
         return true;
       }
       if (f.marker == kInvokeOpen) {  // a new invoke replaces the unclosed one
+        end_undeclared_invoke(false);
         consume(f.pos);
         stream_invoke_close(d, nullptr);
         state_ = State::kBlock;
@@ -342,15 +374,34 @@ bool CompletionParser::step_markup(ParseDelta& d) {
 }
 
 void CompletionParser::release_block(ParseDelta& d) {
+  in_block_ = false;
+  const bool calls = !block_calls_.empty();
   for (ParsedToolCall& call : block_calls_) {
     d.tool_calls.push_back({result_.tool_calls.size(), call});
     result_.tool_calls.push_back(std::move(call));
   }
-  if (!block_calls_.empty()) {
+  if (calls && !has_calls_) {
     has_calls_ = true;  // R8: content is final; the held tail is dropped
     held_.clear();
+    emit_content(pending_extra_, d);  // R10: earlier blocks' undeclared functions
+    pending_extra_.clear();
+  }
+  if (block_undeclared_) {  // R10: the whole block if it has no call, else its undeclared invokes
+    const std::string& extra = calls ? block_extra_ : block_text_;
+    if (has_calls_) emit_content(extra, d);
+    else pending_extra_ += extra;
   }
   block_calls_.clear();
+  block_text_.clear();
+  block_extra_.clear();
+  block_undeclared_ = false;
+}
+
+void CompletionParser::end_undeclared_invoke(bool closed) {
+  if (!in_undeclared_) return;
+  if (closed) block_extra_ += invoke_text_;
+  invoke_text_.clear();
+  in_undeclared_ = false;
 }
 
 void CompletionParser::stream_args(ParseDelta& d, std::string_view fragment) {
@@ -369,6 +420,7 @@ void CompletionParser::stream_invoke_open(ParseDelta& d) {
 }
 
 void CompletionParser::stream_param_open(ParseDelta& d) {
+  if (!stream_open_) return;  // an undeclared invoke (R10)
   for (const DsmlParam& q : invoke_params_)
     if (q.name == param_.name) stream_exact_ = false;  // R7: the stream sends the name a second time
   param_sent_ = 0;
@@ -382,6 +434,7 @@ void CompletionParser::stream_param_open(ParseDelta& d) {
 // A string value goes out as its text arrives, escaped piece by piece: py_quote escapes each character
 // on its own, so pieces cut between UTF-8 characters concatenate to the whole value's escaping.
 void CompletionParser::stream_param_text(ParseDelta& d, bool closed) {
+  if (!stream_open_) return;
   if (!param_.is_string) {
     if (!closed) return;
     std::string member = stream_args_.empty() ? "{" : ", ";
@@ -416,6 +469,10 @@ void CompletionParser::finalize(ParseDelta& d) {
   }
   held_.clear();
   buf_.clear();
+  block_text_.clear();
+  block_extra_.clear();
+  invoke_text_.clear();
+  pending_extra_.clear();
   state_ = State::kDone;
 }
 

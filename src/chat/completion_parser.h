@@ -9,7 +9,12 @@
 //      reasoning;
 //   R5-R7 tool calls come from complete <｜DSML｜tool_calls> blocks (see dsml_args.h for values);
 //   R8 with a call, content is the text before the first block less one trailing "\n\n";
-//   R9 without a complete call, all of the text after the reasoning stays content, markup included.
+//   R9 without a complete call, all of the text after the reasoning stays content, markup included;
+//   R10 only declared functions are called. With tool parsing off or no function in `tools`, DSML is
+//      plain text. An invoke naming a function that is not in `tools` is never a call (nor streamed as
+//      one); once the output has a call, each closed block that names such a function adds to the
+//      content, after the R8 text and in order: the whole block verbatim when it has no call, else its
+//      undeclared invokes verbatim (its declared invokes stay calls). Without any call, R9 keeps it all.
 // Markup never leaks: any suffix that could still become a marker is held back until disambiguated.
 //
 // Streaming contract: content and reasoning deltas are never retracted. One exception: if an echoed
@@ -74,8 +79,9 @@ struct ParseDelta {
 
 class CompletionParser {
  public:
-  // `tools` is the request's OpenAI tool list (used only to coerce malformed values); may be null.
-  // With parse_tools false (the request's tool_choice is "none") DSML is plain text: no calls.
+  // `tools` is the request's OpenAI tool list: the functions that may be called (R10) and the schemas
+  // that coerce malformed values; null or empty means no calls. With parse_tools false (the request's
+  // tool_choice is "none") DSML is plain text too.
   CompletionParser(ThinkingMode mode, const Json& tools, bool parse_tools = true);
 
   ParseDelta feed(std::string_view text);
@@ -100,7 +106,9 @@ class CompletionParser {
   void emit_reasoning(std::string_view s, ParseDelta& d);
   void emit_content(std::string_view s, ParseDelta& d);
   void consume(size_t n);  // drops buf_[0, n), keeping it for R9 while no call is parsed
+  void open_block(size_t marker_size);  // consumes a block opener at the start of buf_
   void release_block(ParseDelta& d);
+  void end_undeclared_invoke(bool closed);
   // Streamed tool-call chunks.
   void stream_args(ParseDelta& d, std::string_view fragment);
   void stream_invoke_open(ParseDelta& d);
@@ -117,6 +125,17 @@ class CompletionParser {
   std::string held_;       // text from the first block on, content if no call is ever parsed (R9)
   bool has_calls_ = false;
   std::string invoke_name_;
+  bool invoke_declared_ = false;  // the open invoke names a function of `tools`
+  // R10: the open block's text (from its opener), whether it named an undeclared function, the text of
+  // its undeclared invokes, the open undeclared invoke's text, and, before the first call, what closed
+  // blocks would add to the content once there is one.
+  std::string block_text_;
+  bool block_undeclared_ = false;
+  std::string block_extra_;
+  std::string invoke_text_;
+  bool in_block_ = false;
+  bool in_undeclared_ = false;
+  std::string pending_extra_;
   std::vector<DsmlParam> invoke_params_;
   DsmlParam param_;
   bool param_valid_ = false;  // the open parameter has a string="true|false" attribute

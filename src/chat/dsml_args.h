@@ -31,6 +31,9 @@ class ToolSchemas {
   explicit ToolSchemas(const Json& tools);
   // The schema types of parameter `param` of function `fn` (["string"] when unknown).
   std::vector<std::string> param_types(std::string_view fn, std::string_view param) const;
+  // Whether `fn` is the name of one of the tools.
+  bool declares(std::string_view fn) const { return properties_.count(std::string(fn)) != 0; }
+  bool empty() const { return properties_.empty(); }
 
  private:
   std::unordered_map<std::string, Json> properties_;

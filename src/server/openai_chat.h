@@ -20,8 +20,9 @@ namespace tachyon::server {
 
 class ChatResponder final : public StreamFormatter {
  public:
-  // `tools` is the request's tool list (for value coercion); with parse_tools false (tool_choice
-  // "none") DSML in the output stays content.
+  // `tools` is the request's tool list: only its functions are called (chat/completion_parser.h R10),
+  // and their schemas coerce values. With no tools, or parse_tools false (tool_choice "none"), DSML in
+  // the output stays content.
   ChatResponder(ServerContext& ctx, const RequestParams& p, chat::ThinkingMode mode, const Json& tools,
                 bool parse_tools);
 

@@ -92,6 +92,33 @@ TEST(ChatCli, ParseCompletionAllCases) {
   }
 }
 
+TEST(ChatCli, ParseCompletionCallsOnlyDeclaredTools) {
+  REQUIRE_CLI();
+  const std::string block = "<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"calc\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+  const std::string text = "ok\n\n" + block;
+  const Json calc = *parse_json_exact(R"([{"type": "function", "function": {"name": "calc"}}])");
+  const Json other = *parse_json_exact(R"([{"type": "function", "function": {"name": "other"}}])");
+  std::string input;
+  for (const Json& tools : {Json(nullptr), Json::array(), other, calc}) {
+    Json in = Json::object();
+    if (!tools.is_null()) in["tools"] = tools;
+    in["text"] = text;
+    input += py_dumps(in) + "\n";
+  }
+  const CliRun r = run_cli("parse-completion --jsonl", input);
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.out_lines.size(), 4u);
+  for (size_t i = 0; i < 3; ++i) {  // no tools, an empty list, a list without calc: the text is content
+    const auto out = nlohmann::json::parse(r.out_lines[i]);
+    EXPECT_EQ(out["content"], text) << i;
+    EXPECT_TRUE(out["tool_calls"].empty()) << i;
+  }
+  const auto out = nlohmann::json::parse(r.out_lines[3]);
+  EXPECT_EQ(out["content"], "ok");
+  ASSERT_EQ(out["tool_calls"].size(), 1u);
+  EXPECT_EQ(out["tool_calls"][0]["name"], "calc");
+}
+
 TEST(ChatCli, BadLineStopsWithOneLineError) {
   REQUIRE_CLI();
   const std::string good = R"({"request": {"messages": [{"role": "user", "content": "hi"}]}})";

@@ -65,9 +65,11 @@ TEST(DsmlCoercion, SchemaTypes) {
   EXPECT_EQ(types("3"), std::vector<std::string>{"string"});
 }
 
+// Declares "w" (with a schema), "a" and "b": the functions these tests call (R10: only declared ones are).
 const Json& weather_tools() {
   static const Json t = *parse_json_exact(R"([{"type": "function", "function": {"name": "w", "parameters": {
-      "type": "object", "properties": {"days": {"type": "integer"}, "on": {"type": "boolean"}}}}}])");
+      "type": "object", "properties": {"days": {"type": "integer"}, "on": {"type": "boolean"}}}}},
+      {"type": "function", "function": {"name": "a"}}, {"type": "function", "function": {"name": "b"}}])");
   return t;
 }
 
@@ -87,7 +89,7 @@ TEST(ParserRules, TolerantTagsAndJunkBetweenTags) {
                            "<｜DSML｜parameter  name=\"days\"\nstring=\"false\" >2</｜DSML｜parameter>" +
                            "<｜DSML｜parameter name=\"z\" string=\"maybe\">1</｜DSML｜parameter>" +
                            "</｜DSML｜invoke>" + kClose + "tail dropped" + kEos;
-  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, nullptr);
+  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, weather_tools());
   EXPECT_EQ(r.content, "ok");
   ASSERT_EQ(r.tool_calls.size(), 1u);
   EXPECT_EQ(r.tool_calls[0].name, "w");
@@ -98,14 +100,14 @@ TEST(ParserRules, ParameterValuesMayContainMarkup) {
   // Values end only at </｜DSML｜parameter>, as in the official parser.
   const std::string value = "a </｜DSML｜invoke> b " + kClose + " c";
   const std::string text = kOpen + invoke("w", param("s", true, value)) + kClose;
-  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, nullptr);
+  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, weather_tools());
   ASSERT_EQ(r.tool_calls.size(), 1u);
   EXPECT_EQ(r.tool_calls[0].arguments, "{\"s\": \"a </｜DSML｜invoke> b </｜DSML｜tool_calls> c\"}");
 }
 
 TEST(ParserRules, UnterminatedBlockInReasoningBecomesContent) {
   const std::string block = "\n\n" + kOpen + "\n" + invoke("w", "");
-  const ParsedCompletion r = parse_completion("think more" + block + kEos + "ignored", ThinkingMode::kThinking, nullptr);
+  const ParsedCompletion r = parse_completion("think more" + block + kEos + "ignored", ThinkingMode::kThinking, weather_tools());
   EXPECT_EQ(r.reasoning_content, "think more");
   EXPECT_EQ(r.content, block);
   EXPECT_TRUE(r.tool_calls.empty());
@@ -113,7 +115,7 @@ TEST(ParserRules, UnterminatedBlockInReasoningBecomesContent) {
 
 TEST(ParserRules, CompleteBlockWithoutCallsThenBlockWithCall) {
   const std::string text = "pre\n\n" + kOpen + "nothing" + kClose + "mid" + kOpen + invoke("w", "") + kClose;
-  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, nullptr);
+  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, weather_tools());
   EXPECT_EQ(r.content, "pre");
   ASSERT_EQ(r.tool_calls.size(), 1u);
   EXPECT_EQ(r.tool_calls[0].arguments, "{}");
@@ -121,13 +123,13 @@ TEST(ParserRules, CompleteBlockWithoutCallsThenBlockWithCall) {
 
 TEST(ParserRules, NewInvokeReplacesUnclosedOne) {
   const std::string text = kOpen + "<｜DSML｜invoke name=\"a\">" + param("p", true, "1") + invoke("b", "") + kClose;
-  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, nullptr);
+  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, weather_tools());
   ASSERT_EQ(r.tool_calls.size(), 1u);
   EXPECT_EQ(r.tool_calls[0].name, "b");
 }
 
 TEST(ParserStreaming, HoldsBackMarkerPrefixesAndReleasesCallsAtBlockEnd) {
-  CompletionParser p(ThinkingMode::kThinking, nullptr);
+  CompletionParser p(ThinkingMode::kThinking, weather_tools());
   ParseDelta d = p.feed("abc</thi");
   EXPECT_EQ(d.reasoning, "abc");
   d = p.feed("nk>Hello\n");
@@ -154,7 +156,7 @@ TEST(ParserStreaming, HoldsBackMarkerPrefixesAndReleasesCallsAtBlockEnd) {
 }
 
 TEST(ParserStreaming, DoesNotSplitUtf8Characters) {
-  CompletionParser p(ThinkingMode::kChat, nullptr);
+  CompletionParser p(ThinkingMode::kChat, weather_tools());
   const std::string text = "深度";  // 6 bytes
   EXPECT_EQ(p.feed(text.substr(0, 2)).content, "");
   EXPECT_EQ(p.feed(text.substr(2, 2)).content, "深");
@@ -163,7 +165,7 @@ TEST(ParserStreaming, DoesNotSplitUtf8Characters) {
 }
 
 TEST(ParserStreaming, TruncatedStreamFlushesHeldText) {
-  CompletionParser p(ThinkingMode::kChat, nullptr);
+  CompletionParser p(ThinkingMode::kChat, weather_tools());
   EXPECT_EQ(p.feed("partial <｜DSML").content, "partial ");
   EXPECT_EQ(p.finish().content, "<｜DSML");
   EXPECT_FALSE(p.saw_eos());
@@ -208,8 +210,8 @@ TEST(ParserStreaming, ToolCallArgumentsStreamAsParametersArrive) {
 TEST(ParserStreaming, SplitUtf8AndBadBytesInStreamedStrings) {
   const std::string text = kOpen + invoke("w", param("s", true, "x\xF0\x9F\x9A\x80 \xFF\xE2\x82 \x01\t") + param("n", false, "")) + kClose;
   bool exact = false;
-  const auto calls = stream_calls(text, nullptr, &exact);
-  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, nullptr);
+  const auto calls = stream_calls(text, weather_tools(), &exact);
+  const ParsedCompletion r = parse_completion(text, ThinkingMode::kChat, weather_tools());
   EXPECT_TRUE(exact);
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].arguments, r.tool_calls.at(0).arguments);
@@ -219,20 +221,20 @@ TEST(ParserStreaming, LateDecisionsMakeTheStreamInexact) {
   bool exact = true;
   // R7: the stream repeats the name; a JSON parser reads the same object as the final arguments.
   auto calls = stream_calls(kOpen + invoke("w", param("a", true, "1") + param("b", true, "2") + param("a", true, "3")) + kClose,
-                            nullptr, &exact);
+                            weather_tools(), &exact);
   EXPECT_FALSE(exact);
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].arguments, R"({"a": "1", "b": "2", "a": "3"})");
   EXPECT_EQ(nlohmann::json::parse(calls[0].arguments), nlohmann::json::parse(R"({"a": "3", "b": "2"})"));
   // An invoke replaced by the next one is closed in the stream (its arguments stay a JSON object).
-  calls = stream_calls(kOpen + "<｜DSML｜invoke name=\"a\">" + param("x", true, "1") + invoke("b", "") + kClose, nullptr,
+  calls = stream_calls(kOpen + "<｜DSML｜invoke name=\"a\">" + param("x", true, "1") + invoke("b", "") + kClose, weather_tools(),
                        &exact);
   EXPECT_FALSE(exact);
   ASSERT_EQ(calls.size(), 2u);
   EXPECT_EQ(calls[0].arguments, R"({"x": "1"})");
   EXPECT_EQ(calls[1].arguments, "{}");
   // A block that never closes (R9): the result has no call, the stream had one.
-  calls = stream_calls(kOpen + invoke("w", ""), nullptr, &exact);
+  calls = stream_calls(kOpen + invoke("w", ""), weather_tools(), &exact);
   EXPECT_FALSE(exact);
   EXPECT_EQ(calls.size(), 1u);
 }

@@ -5,6 +5,8 @@
 //                              (with --tokenizer also "prompt_ids": the prompt's token ids)
 //   parse-completion --jsonl   {"thinking_mode", "tools", "text"}          -> {"reasoning_content",
 //                                                                              "content", "tool_calls"}
+// parse-completion calls only the functions in "tools", as the server does (completion_parser.h R10):
+// without tools the DSML stays content, and an invoke of another function comes back as content.
 // One output line per input line, in order. A bad line stops the command with a one-line error on
 // stderr and exit status 1. Without --jsonl, chat-prompt reads one request body from stdin and writes
 // the bare prompt.
