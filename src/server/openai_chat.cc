@@ -168,30 +168,11 @@ Json ChatResponder::usage() const {
   return usage_json(counts, choices_.size(), reasoning);
 }
 
-namespace {
-
-void check_response_format(const Json& body) {
-  const auto rf = body.find("response_format");
-  if (rf == body.end() || rf->is_null()) return;
-  if (!rf->is_object()) throw ApiException{invalid_request("'response_format' must be an object", "response_format")};
-  const auto type = rf->find("type");
-  if (type == rf->end() || !type->is_string())
-    throw ApiException{invalid_request("'response_format.type' must be a string", "response_format")};
-  if (type->get<std::string>() != "text")
-    throw ApiException{invalid_request(
-        "response_format '" + type->get<std::string>() + "' needs constrained decoding, which this server does not "
-        "support yet; only 'text' is accepted",
-        "response_format")};
-}
-
-}  // namespace
-
 void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   check_ready(ctx);
   Json body = parse_body(req.body);
   check_model(ctx, body);
-  check_response_format(body);
-  RequestParams p = parse_request_params(body, ApiKind::kChat, ctx.vocab);
+  RequestParams p = parse_request_params(body, ApiKind::kChat, ctx.vocab);  // every field (request_fields.h)
   const ToolChoice tool_choice = parse_tool_choice(body);
   const bool use_tools = tool_choice.mode != ToolChoiceMode::kNone;
   if (!use_tools) body.erase("tools");  // "none": the model is not told about the tools

@@ -88,6 +88,9 @@ uint64_t random_seed() {
 
 RequestParams parse_request_params(const Json& body, ApiKind kind, int32_t vocab) {
   constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+  check_request_fields(body, kind);
+  check_response_format(body);
+  if (kind == ApiKind::kChat) check_chat_options(body);
   RequestParams p;
   runtime::SamplingParams& s = p.gen.sampling;
   s.temperature = float(get_number(body, "temperature", 0.0, 1e6).value_or(1.0));
@@ -167,7 +170,15 @@ RequestParams parse_request_params(const Json& body, ApiKind kind, int32_t vocab
   p.stream = get_bool(body, "stream").value_or(false);
   if (const Json* so = field(body, "stream_options")) {
     if (!so->is_object()) bad(fmt::format("'stream_options' must be an object, got {}", type_of(*so)), "stream_options");
+    for (auto it = so->begin(); it != so->end(); ++it) {
+      const bool known = it.key() == "include_usage" || it.key() == "continuous_usage_stats";
+      if (!known && !it->is_null())
+        bad(fmt::format("'stream_options.{}' is not supported (only include_usage)", it.key()), "stream_options." + it.key());
+    }
     p.include_usage = get_bool(*so, "include_usage").value_or(false);
+    if (get_bool(*so, "continuous_usage_stats").value_or(false))
+      bad("'stream_options.continuous_usage_stats' is not supported: usage comes once, at the end of the stream",
+          "stream_options.continuous_usage_stats");
   }
 
   // Log-probabilities.
@@ -180,6 +191,9 @@ RequestParams parse_request_params(const Json& body, ApiKind kind, int32_t vocab
     const auto lp = get_int(body, "logprobs", 0, 20);
     p.logprobs = lp.has_value();
     p.top_logprobs = int(lp.value_or(0));
+    if (p.echo && p.logprobs)
+      bad("'echo' with 'logprobs' is not supported: it needs the prompt's log-probabilities, which are not computed",
+          "echo");
   }
   p.gen.top_logprobs = p.logprobs ? p.top_logprobs : -1;
   return p;

@@ -1,7 +1,8 @@
 // Reading OpenAI request bodies: the JSON itself (strict, UTF-8 checked) and the fields shared by
 // /v1/chat/completions and /v1/completions (sampling, stop, n, stream, logprobs), with vLLM's extras.
-// Unknown fields are ignored (SDKs add new ones all the time); a known field of the wrong type or out
-// of range is a 400 naming the field. Helpers throw ApiException; route wrappers catch it.
+// Every top-level field is checked against request_fields.h's table first: a field the server does not
+// implement is a 400 naming it, and so is a known field of the wrong type or out of range. Helpers
+// throw ApiException; route wrappers catch it.
 #pragma once
 
 #include <cstdint>
@@ -13,10 +14,9 @@
 #include "runtime/engine.h"
 #include "server/api_error.h"
 #include "server/generation.h"
+#include "server/request_fields.h"
 
 namespace tachyon::server {
-
-enum class ApiKind { kChat, kCompletions };
 
 struct RequestParams {
   runtime::GenerationParams gen;  // gen.max_tokens is only meaningful when max_tokens is set
@@ -33,7 +33,8 @@ struct RequestParams {
 // Parses the request body; 400 for invalid UTF-8, bad JSON or a body that is not an object.
 Json parse_body(std::string_view body);
 
-// Reads the shared generation fields. `vocab` bounds logit_bias and stop_token_ids.
+// Checks the body's fields (check_request_fields; for chat also check_chat_options) and reads the
+// shared generation fields. `vocab` bounds logit_bias and stop_token_ids.
 RequestParams parse_request_params(const Json& body, ApiKind kind, int32_t vocab);
 
 // Typed field access: nullopt when absent or null, 400 when of the wrong type.

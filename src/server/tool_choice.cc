@@ -11,30 +11,66 @@ namespace tachyon::server {
 namespace {
 
 [[noreturn]] void bad(std::string msg) { throw ApiException{invalid_request(std::move(msg), "tool_choice")}; }
+[[noreturn]] void bad_at(std::string msg, std::string param) {
+  throw ApiException{invalid_request(std::move(msg), std::move(param))};
+}
 
 constexpr const char* kShapes =
     "'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": "
     "\"...\"}}";
 
-// The function names of the request's tools (entries of another shape are skipped: the chat encoder
-// reports them).
-std::vector<std::string> tool_names(const Json& body) {
-  std::vector<std::string> names;
-  const auto tools = body.find("tools");
-  if (tools == body.end() || !tools->is_array()) return names;
-  for (const Json& t : *tools) {
-    if (!t.is_object()) continue;
-    const auto fn = t.find("function");
-    if (fn == t.end() || !fn->is_object()) continue;
-    const auto name = fn->find("name");
-    if (name != fn->end() && name->is_string()) names.push_back(name->get<std::string>());
-  }
-  return names;
+// A field of a tool's function object, or null when absent or null.
+const Json* function_field(const Json& fn, const char* key) {
+  const auto it = fn.find(key);
+  return it == fn.end() || it->is_null() ? nullptr : &*it;
 }
 
 }  // namespace
 
+std::vector<std::string> check_tools(const Json& body) {
+  std::vector<std::string> names;
+  const auto tools = body.find("tools");
+  if (tools == body.end() || tools->is_null()) return names;
+  if (!tools->is_array()) bad_at(fmt::format("'tools' must be an array of tools, got {}", tools->type_name()), "tools");
+  for (size_t i = 0; i < tools->size(); ++i) {
+    const Json& t = (*tools)[i];
+    const std::string at = fmt::format("tools[{}]", i);
+    if (!t.is_object()) bad_at(fmt::format("'{}' must be a tool object, got {}", at, t.type_name()), at);
+    if (const auto type = t.find("type"); type != t.end() && !type->is_null() && *type != "function")
+      bad_at(fmt::format("'{}.type' must be \"function\" (the only tool type supported), got {}", at, type->dump()),
+             at + ".type");
+    const auto fn = t.find("function");
+    if (fn == t.end() || !fn->is_object()) bad_at(fmt::format("'{}.function' must be an object", at), at + ".function");
+    const std::string fat = at + ".function";
+    const Json* name = function_field(*fn, "name");
+    if (!name || !name->is_string() || name->get<std::string>().empty())
+      bad_at(fmt::format("'{}.name' must be a non-empty string", fat), fat + ".name");
+    const std::string n = name->get<std::string>();
+    if (n.find('"') != std::string::npos)
+      bad_at(fmt::format("'{}.name' '{}' contains a quote, which a DSML invoke cannot carry", fat, n), fat + ".name");
+    if (const auto dup = std::find(names.begin(), names.end(), n); dup != names.end())
+      bad_at(fmt::format("'{}.name' '{}' is already the name of tools[{}]", fat, n, dup - names.begin()), fat + ".name");
+    names.push_back(n);
+    if (const Json* params = function_field(*fn, "parameters"); params && !params->is_object())
+      bad_at(fmt::format("'{}.parameters' must be a JSON schema object, got {}", fat, params->type_name()),
+             fat + ".parameters");
+    if (const Json* desc = function_field(*fn, "description"); desc && !desc->is_string())
+      bad_at(fmt::format("'{}.description' must be a string, got {}", fat, desc->type_name()), fat + ".description");
+    if (const Json* strict = function_field(*fn, "strict")) {
+      if (!strict->is_boolean())
+        bad_at(fmt::format("'{}.strict' must be a boolean, got {}", fat, strict->type_name()), fat + ".strict");
+      if (strict->get<bool>())
+        bad_at(fmt::format("'{}.strict' true is not supported: arguments that follow the schema need constrained "
+                           "decoding, which this server does not have",
+                           fat),
+               fat + ".strict");
+    }
+  }
+  return names;
+}
+
 ToolChoice parse_tool_choice(const Json& body) {
+  const std::vector<std::string> names = check_tools(body);
   ToolChoice tc;
   const auto it = body.find("tool_choice");
   if (it == body.end() || it->is_null()) return tc;
@@ -62,12 +98,9 @@ ToolChoice parse_tool_choice(const Json& body) {
   }
 
   if (tc.mode == ToolChoiceMode::kRequired || tc.mode == ToolChoiceMode::kFunction) {
-    const std::vector<std::string> names = tool_names(body);
     if (names.empty()) bad("'tool_choice' requires 'tools' to list at least one function");
     if (tc.mode == ToolChoiceMode::kFunction && std::find(names.begin(), names.end(), tc.function) == names.end())
       bad(fmt::format("tool_choice names the function '{}', which is not in 'tools'", tc.function));
-    if (tc.function.find('"') != std::string::npos)
-      bad(fmt::format("the function name '{}' contains a quote and cannot be written as a DSML invoke", tc.function));
   }
   return tc;
 }

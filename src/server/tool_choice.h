@@ -30,9 +30,16 @@ struct ToolChoice {
   std::string function;  // kFunction: the function's name
 };
 
-// Reads `tool_choice` (absent or null: auto) and checks it against the request's `tools`. Throws a
-// 400 with param "tool_choice" for a value of the wrong type or shape, for "required" or a named
-// function without tools, and for a function name that no tool has.
+// Checks the request's `tools` and returns their function names. Throws a 400 naming the field
+// (param "tools[i].function.name" and so on) for a list or tool of the wrong shape, a type other than
+// "function", a missing or empty name, a name with a quote (a DSML invoke cannot carry it), a name
+// used twice, `parameters` that is not an object, a `description` that is not a string, and
+// `strict: true` (schema-exact arguments need constrained decoding).
+std::vector<std::string> check_tools(const Json& body);
+
+// Checks `tools` (check_tools), then reads `tool_choice` (absent or null: auto) and checks it against
+// them. Throws a 400 with param "tool_choice" for a value of the wrong type or shape, for "required"
+// or a named function without tools, and for a function name that no tool has.
 ToolChoice parse_tool_choice(const Json& body);
 
 // The text a forced call starts with: "" for none and auto.

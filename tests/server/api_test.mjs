@@ -173,9 +173,56 @@ test('errors: bad JSON, wrong types, invalid UTF-8, unknown route', async () => 
   assertApiError(await post('/v1/chat/completions', { model: MODEL, messages: hello, response_format: { type: 'json_object' } }), 400, { param: 'response_format' });
   const nf = await get('/v1/nothing');
   assertApiError(nf, 404);
-  // Unknown fields are ignored.
-  const ok = await post('/v1/chat/completions', { model: MODEL, messages: hello, max_tokens: 2, prompt_cache_key: 'x', verbosity: 'low', metadata: { a: 'b' } });
+  // Fields that change nothing here are accepted (README: accepted as no-ops); null counts as absent.
+  const ok = await post('/v1/chat/completions', { model: MODEL, messages: hello, max_tokens: 2, prompt_cache_key: 'x', metadata: { a: 'b' },
+    user: 'u', store: false, service_tier: 'auto', parallel_tool_calls: true, guided_json: null });
   assert.equal(ok.status, 200, ok.text);
+});
+
+test('fields the server does not implement are 400s naming them (nothing silently ignored)', async () => {
+  const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }];
+  const chat = [
+    [{ guided_json: { type: 'object' } }, 'guided_json'],
+    [{ guided_regex: 'a+' }, 'guided_regex'],
+    [{ guided_choice: ['a', 'b'] }, 'guided_choice'],
+    [{ guided_grammar: 'root ::= "a"' }, 'guided_grammar'],
+    [{ structured_outputs: { choice: ['a'] } }, 'structured_outputs'],
+    [{ continue_final_message: true }, 'continue_final_message'],
+    [{ add_generation_prompt: false }, 'add_generation_prompt'],
+    [{ prompt_logprobs: 1 }, 'prompt_logprobs'],
+    [{ echo: true }, 'echo'],
+    [{ verbosity: 'low' }, 'verbosity'],
+    [{ parallel_tool_calls: false, tools }, 'parallel_tool_calls'],
+    [{ no_such_field: 1 }, 'no_such_field'],
+    [{ reasoning_effort: 'extreme', chat_template_kwargs: { thinking: true } }, 'reasoning_effort'],
+    [{ reasoning_effort: 'high' }, 'reasoning_effort'],
+    [{ chat_template_kwargs: { thinking: 'yes' } }, 'chat_template_kwargs.thinking'],
+    [{ stream: true, stream_options: { continuous_usage_stats: true } }, 'stream_options.continuous_usage_stats'],
+    [{ tools: [{ type: 'function', function: { name: 'f', parameters: 'object' } }] }, 'tools[0].function.parameters'],
+    [{ tools: [{ type: 'function', function: { parameters: {} } }] }, 'tools[0].function.name'],
+    [{ tools: [{ type: 'function', function: { name: '' } }] }, 'tools[0].function.name'],
+    [{ tools: [...tools, ...tools] }, 'tools[1].function.name'],
+    [{ tools: [{ type: 'function', function: { name: 'f', strict: true } }] }, 'tools[0].function.strict'],
+  ];
+  for (const [fields, param] of chat) {
+    const e = assertApiError(await post('/v1/chat/completions', { model: MODEL, messages: hello, max_tokens: 2, ...fields }), 400, { param });
+    assert.ok(e.message.includes(param), e.message);
+  }
+  const completions = [
+    [{ guided_json: { type: 'object' } }, 'guided_json'],
+    [{ prompt_logprobs: 0 }, 'prompt_logprobs'],
+    [{ response_format: { type: 'json_object' } }, 'response_format'],
+    [{ echo: true, logprobs: 1 }, 'echo'],
+    [{ messages: hello }, 'messages'],
+  ];
+  for (const [fields, param] of completions)
+    assertApiError(await post('/v1/completions', { model: MODEL, prompt: 'x', max_tokens: 2, ...fields }), 400, { param });
+  // Through the SDK, which passes extra fields on: a BadRequestError that names the field.
+  await assert.rejects(ai.chat.completions.create({ model: MODEL, messages: hello, max_tokens: 2, guided_choice: ['yes', 'no'] }), (e) => {
+    assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+    assert.equal(e.param, 'guided_choice');
+    return true;
+  });
 });
 
 test('errors through the SDK: unknown model 404, max_tokens <= 0, context_length_exceeded', async () => {
@@ -263,6 +310,48 @@ test('/metrics: vLLM names, counters moved, engine idle', async () => {
   assert.ok(m['tachyon:greedy_head_screened_rows_total'] > 0);
   assert.ok(m['tachyon:greedy_head_screened_rows_total'] <= m['tachyon:generation_tokens_total']);
   assert.ok(m['tachyon:request_success_total{finished_reason="length"}'] > 0);
+});
+
+// vLLM's per-request histograms move by what two requests did (one observation each, their usage's
+// token counts, their max_tokens); the phases add up; token buckets stop at --max-model-len 1024; the
+// process_* metrics are there, unprefixed; every sample has HELP and TYPE lines.
+test('/metrics: per-request histograms and process metrics', async () => {
+  const perRequest = ['queue_time_seconds', 'prefill_time_seconds', 'decode_time_seconds', 'inference_time_seconds',
+    'time_per_output_token_seconds', 'prompt_tokens', 'generation_tokens', 'params_max_tokens'];
+  const successes = (m) => ['stop', 'length', 'tool_calls']
+    .reduce((a, r) => a + m[`tachyon:request_success_total{finished_reason="${r}"}`], 0);
+  const before = await waitIdle();
+  const rs = await Promise.all([5, 9].map((max_tokens) => ai.chat.completions.create({ model: MODEL, messages: hello, max_tokens })));
+  const m = await waitIdle();
+  const d = (k) => m[k] - before[k];
+  for (const h of perRequest) assert.equal(d(`tachyon:request_${h}_count`), 2, h);
+  assert.equal(d('tachyon:request_prompt_tokens_sum'), rs.reduce((a, r) => a + r.usage.prompt_tokens, 0));
+  assert.equal(d('tachyon:request_generation_tokens_sum'), rs.reduce((a, r) => a + r.usage.completion_tokens, 0));
+  assert.equal(d('tachyon:request_params_max_tokens_sum'), 14);
+  assert.equal(successes(m) - successes(before), 2);
+  const [queue, prefill, decode, inference] = ['queue', 'prefill', 'decode', 'inference']
+    .map((p) => d(`tachyon:request_${p}_time_seconds_sum`));
+  assert.ok(queue >= 0 && prefill > 0 && decode >= 0, `${queue} ${prefill} ${decode}`);
+  assert.ok(Math.abs(prefill + decode - inference) < 1e-5, `${prefill} + ${decode} vs ${inference}`);
+  // Over the whole run: every finished request is in the histograms once.
+  assert.equal(m['tachyon:request_prompt_tokens_count'], successes(m));
+
+  const text = (await get('/metrics')).text;
+  const bucket = (le) => `tachyon:request_prompt_tokens_bucket{model_name="${MODEL}",le="${le}"}`;
+  assert.ok(text.includes(bucket(1000)) && text.includes(bucket('+Inf')) && !text.includes(bucket(2000)));
+  assert.ok(m.process_resident_memory_bytes > 0);
+  assert.ok(m.process_virtual_memory_bytes >= m.process_resident_memory_bytes);
+  assert.ok(m.process_open_fds >= 3 && m.process_max_fds >= m.process_open_fds);
+  assert.ok(m.process_cpu_seconds_total > 0);
+  const now = Date.now() / 1000;
+  assert.ok(m.process_start_time_seconds > now - 3600 && m.process_start_time_seconds <= now + 1);
+  const typed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]));
+  const helped = new Set([...text.matchAll(/^# HELP (\S+) /gm)].map((x) => x[1]));
+  for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
+    const name = line.match(/^[^{ ]+/)[0];
+    const family = typed.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
+    assert.ok(typed.has(family) && helped.has(family), `no HELP/TYPE for ${line}`);
+  }
 });
 
 await run();

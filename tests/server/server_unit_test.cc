@@ -89,7 +89,7 @@ TEST(RequestParams, ReadsFields) {
       parse(R"({"temperature": 0, "top_p": 0.5, "top_k": 7, "min_p": 0.1, "seed": 3, "max_completion_tokens": 9,
                "max_tokens": 4, "stop": ["a", "b"], "stop_token_ids": [5], "n": 2, "stream": true,
                "stream_options": {"include_usage": true}, "logprobs": true, "top_logprobs": 2,
-               "logit_bias": {"12": -100}, "min_tokens": 2, "ignore_eos": true, "unknown": [1, 2]})"),
+               "logit_bias": {"12": -100}, "min_tokens": 2, "ignore_eos": true})"),
       ApiKind::kChat, 1000);
   EXPECT_EQ(p.max_tokens, 9);  // max_completion_tokens wins in chat
   EXPECT_EQ(p.gen.sampling.top_k, 7);
