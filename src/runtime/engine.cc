@@ -59,6 +59,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   sc.max_model_len = max_len;
   e->sched_ = std::make_unique<Scheduler>(sc, *e->cache_);
   e->stats_.cache_units_total = e->cache_->total_units();
+  e->stats_.max_model_len = max_len;
   e->thread_ = std::thread([p = e.get()] { p->loop(); });
   return e;
 }
@@ -95,6 +96,7 @@ SubmitResult Engine::submit(std::vector<int32_t> prompt, const GenerationParams&
   l->params = params;
   l->sink = std::move(sink);
   l->sampler = std::make_unique<Sampler>(params.sampling);
+  l->req.times.submitted = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> g(mu_);
     if (stop_) return {SubmitCode::kShuttingDown, 0, "the server is shutting down"};
@@ -147,7 +149,16 @@ void Engine::emit_final(Live& l, FinishReason why) {
   ev.prompt_tokens = int64_t(l.req.prompt.size());
   ev.completion_tokens = int64_t(l.req.output.size());
   ev.cached_tokens = l.req.num_cached_prefix;
+  ev.times = l.req.times;
   l.sink(ev);
+}
+
+void Engine::note_scheduled(const StepPlan& plan) {
+  if (plan.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  // Only the first admission counts (RequestTimes): a preempted request keeps its first stamp.
+  for (const ScheduledChunk& c : plan.chunks)
+    if (c.req->times.first_scheduled == RequestTimes::TimePoint{}) c.req->times.first_scheduled = now;
 }
 
 void Engine::loop() {
@@ -178,6 +189,7 @@ void Engine::loop() {
       live_.erase(it);
     }
     StepPlan plan = sched_->schedule();
+    note_scheduled(plan);
     for (Request* r : plan.preempted) {
       r->draft.clear();  // its state is gone; drafts are made again after the recompute
       if (auto it = live_.find(r->id); it != live_.end()) it->second->draft_probs.clear();
@@ -412,9 +424,13 @@ void Engine::sample_step(const StepPlan& plan, StepOutcome& o) {
 void Engine::deliver_step(const StepPlan& plan, StepOutcome& o) {
   const size_t nc = plan.chunks.size();
   std::vector<char> declined(nc, 0);
+  const auto now = std::chrono::steady_clock::now();
   for (Pending& pe : o.pending) {
     if (declined[pe.chunk]) continue;
     Live& l = *live_.at(plan.chunks[pe.chunk].req->id);
+    RequestTimes& t = l.req.times;
+    if (t.first_token == RequestTimes::TimePoint{}) t.first_token = now;
+    t.last_token = now;
     if (!l.sink(pe.ev)) {
       declined[pe.chunk] = 1;
       if (o.why[pe.chunk] == FinishReason::kNone) o.why[pe.chunk] = FinishReason::kStop;

@@ -80,6 +80,7 @@ struct RequestEvent {
   bool finished = false;
   FinishReason reason = FinishReason::kNone;
   int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+  RequestTimes times;  // on the final event: when the request reached each stage
 };
 
 using EventSink = std::function<bool(const RequestEvent&)>;
@@ -92,6 +93,7 @@ struct SubmitResult {
 };
 
 struct EngineStats {
+  int64_t max_model_len = 0;  // fixed at start-up (the token histograms' largest bucket)
   int64_t running = 0, waiting = 0;
   int64_t cache_units_used = 0, cache_units_total = 0;
   int64_t prompt_tokens_total = 0, generation_tokens_total = 0;
@@ -192,6 +194,8 @@ class Engine {
   // Speculative decoding: draws the next draft token from MTP logits (into r.draft / draft_probs).
   void add_draft(Live& l, const float* mtp_logits);
   void emit_final(Live& l, FinishReason why);
+  // Stamps RequestTimes::first_scheduled on the plan's requests that run for the first time.
+  static void note_scheduled(const StepPlan& plan);
   void publish_stats(int64_t preempted);
   // Prefix-cache captures of one step: which sequences snapshot at which position.
   struct Capture {

@@ -1,6 +1,7 @@
 // A generation request as the scheduler sees it: token ids and progress counters, no tensors.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,6 +13,14 @@ enum class FinishReason : uint8_t { kNone, kStop, kLength, kCancelled, kError };
 
 const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled", "error"
 
+// When a request reached each stage, on the engine's steady clock; a default (zero) time point: not
+// reached. Preemption does not move first_scheduled: queue time counts to the first admission only, and
+// the time a preempted request waits again is part of its prefill or decode time (as in vLLM).
+struct RequestTimes {
+  using TimePoint = std::chrono::steady_clock::time_point;
+  TimePoint submitted, first_scheduled, first_token, last_token;
+};
+
 struct Request {
   uint64_t id = 0;
   std::vector<int32_t> prompt;
@@ -22,6 +31,7 @@ struct Request {
   bool prefix_counted = false;    // the prefix-cache lookup of its first admission is in the metrics
   int64_t preemptions = 0;
   uint64_t arrival = 0;         // scheduler clock at submission (orders admission and preemption)
+  RequestTimes times;
   // Speculative decoding: draft tokens proposed to follow the output; a decode step feeds them after
   // the last token and keeps those the model accepts (num_computed then advances past them).
   std::vector<int32_t> draft;

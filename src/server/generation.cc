@@ -13,12 +13,13 @@ using Clock = std::chrono::steady_clock;
 struct Generation::Choice {
   Choice(size_t i, const tok::Tokenizer& t, const TextOptions& o, const runtime::GenerationParams& p)
       : index(i), detok(t, o.skip_special_tokens), stop(o.stop, o.include_stop_str),
-        stop_token_ids(p.stop_token_ids), min_tokens(p.min_tokens), ignore_eos(p.ignore_eos) {}
+        stop_token_ids(p.stop_token_ids), min_tokens(p.min_tokens), max_tokens(p.max_tokens),
+        ignore_eos(p.ignore_eos) {}
   size_t index;
   tok::IncrementalDetokenizer detok;
   StopMatcher stop;
   std::vector<int32_t> stop_token_ids;
-  int64_t min_tokens;
+  int64_t min_tokens, max_tokens;
   bool ignore_eos;
   bool got_token = false;
   Clock::time_point last_token;
@@ -87,6 +88,10 @@ struct Generation::Shared {
       ev.reason = e.reason;
       if (c.stop.matched()) ev.stop_string = c.stop.matched_string();
       metrics->observe_e2e(std::chrono::duration<double>(Clock::now() - created).count());
+      // vLLM's per-request histograms take the requests that finished (a stop or the length limit,
+      // which always follow a token); cancelled and failed ones show in the abort and error counters.
+      if (e.reason == runtime::FinishReason::kStop || e.reason == runtime::FinishReason::kLength)
+        metrics->observe_finished({e.times, e.prompt_tokens, e.completion_tokens, c.max_tokens});
     }
     push(std::move(ev));
     return keep;

@@ -312,4 +312,46 @@ test('/metrics: vLLM names, counters moved, engine idle', async () => {
   assert.ok(m['tachyon:request_success_total{finished_reason="length"}'] > 0);
 });
 
+// vLLM's per-request histograms move by what two requests did (one observation each, their usage's
+// token counts, their max_tokens); the phases add up; token buckets stop at --max-model-len 1024; the
+// process_* metrics are there, unprefixed; every sample has HELP and TYPE lines.
+test('/metrics: per-request histograms and process metrics', async () => {
+  const perRequest = ['queue_time_seconds', 'prefill_time_seconds', 'decode_time_seconds', 'inference_time_seconds',
+    'time_per_output_token_seconds', 'prompt_tokens', 'generation_tokens', 'params_max_tokens'];
+  const successes = (m) => ['stop', 'length', 'tool_calls']
+    .reduce((a, r) => a + m[`tachyon:request_success_total{finished_reason="${r}"}`], 0);
+  const before = await waitIdle();
+  const rs = await Promise.all([5, 9].map((max_tokens) => ai.chat.completions.create({ model: MODEL, messages: hello, max_tokens })));
+  const m = await waitIdle();
+  const d = (k) => m[k] - before[k];
+  for (const h of perRequest) assert.equal(d(`tachyon:request_${h}_count`), 2, h);
+  assert.equal(d('tachyon:request_prompt_tokens_sum'), rs.reduce((a, r) => a + r.usage.prompt_tokens, 0));
+  assert.equal(d('tachyon:request_generation_tokens_sum'), rs.reduce((a, r) => a + r.usage.completion_tokens, 0));
+  assert.equal(d('tachyon:request_params_max_tokens_sum'), 14);
+  assert.equal(successes(m) - successes(before), 2);
+  const [queue, prefill, decode, inference] = ['queue', 'prefill', 'decode', 'inference']
+    .map((p) => d(`tachyon:request_${p}_time_seconds_sum`));
+  assert.ok(queue >= 0 && prefill > 0 && decode >= 0, `${queue} ${prefill} ${decode}`);
+  assert.ok(Math.abs(prefill + decode - inference) < 1e-5, `${prefill} + ${decode} vs ${inference}`);
+  // Over the whole run: every finished request is in the histograms once.
+  assert.equal(m['tachyon:request_prompt_tokens_count'], successes(m));
+
+  const text = (await get('/metrics')).text;
+  const bucket = (le) => `tachyon:request_prompt_tokens_bucket{model_name="${MODEL}",le="${le}"}`;
+  assert.ok(text.includes(bucket(1000)) && text.includes(bucket('+Inf')) && !text.includes(bucket(2000)));
+  assert.ok(m.process_resident_memory_bytes > 0);
+  assert.ok(m.process_virtual_memory_bytes >= m.process_resident_memory_bytes);
+  assert.ok(m.process_open_fds >= 3 && m.process_max_fds >= m.process_open_fds);
+  assert.ok(m.process_cpu_seconds_total > 0);
+  const now = Date.now() / 1000;
+  assert.ok(m.process_start_time_seconds > now - 3600 && m.process_start_time_seconds <= now + 1);
+  const typed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]));
+  const helped = new Set([...text.matchAll(/^# HELP (\S+) /gm)].map((x) => x[1]));
+  for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
+    const name = line.match(/^[^{ ]+/)[0];
+    const family = typed.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
+    assert.ok(typed.has(family) && helped.has(family), `no HELP/TYPE for ${line}`);
+  }
+});
+
 await run();

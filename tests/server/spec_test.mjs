@@ -1,6 +1,7 @@
 // Speculative decoding through the server (run with --speculative-tokens 1 on the trained demo model):
 // streamed and non-streamed greedy answers agree, sampled requests complete, concurrent requests do
-// not disturb each other's greedy tokens, and /metrics reports drafts, acceptance and accepted length.
+// not disturb each other's greedy tokens, and /metrics reports drafts, acceptance and accepted length, and
+// per-request histograms that match the requests.
 import { assert, client, metrics, MODEL, run, test, waitIdle } from './lib.mjs';
 
 const ai = client();
@@ -57,6 +58,24 @@ test('metrics: drafts verified, acceptance rate and mean accepted length', async
   assert.ok(Math.abs(m['tachyon:spec_decode_mean_accepted_length'] - (1 + accepted / drafts)) < 1e-9);
   const after = await metrics();
   assert.equal(after['tachyon:kv_cache_usage_perc'], 0);
+});
+
+// With several tokens per step, each finished request still lands once in vLLM's per-request
+// histograms, with its usage's token counts, and its prefill and decode times add up to its inference time.
+test('metrics: per-request histograms follow the requests', async () => {
+  const before = await waitIdle();
+  const rs = await Promise.all(prompts.map((p) => ai.chat.completions.create({ ...base, ...p })));
+  const m = await waitIdle();
+  const d = (k) => m[k] - before[k];
+  for (const h of ['queue_time_seconds', 'prefill_time_seconds', 'decode_time_seconds', 'inference_time_seconds',
+    'time_per_output_token_seconds', 'prompt_tokens', 'generation_tokens', 'params_max_tokens'])
+    assert.equal(d(`tachyon:request_${h}_count`), prompts.length, h);
+  assert.equal(d('tachyon:request_prompt_tokens_sum'), rs.reduce((a, r) => a + r.usage.prompt_tokens, 0));
+  assert.equal(d('tachyon:request_generation_tokens_sum'), rs.reduce((a, r) => a + r.usage.completion_tokens, 0));
+  assert.equal(d('tachyon:request_params_max_tokens_sum'), prompts.length * base.max_tokens);
+  const [prefill, decode, inference] = ['prefill', 'decode', 'inference'].map((p) => d(`tachyon:request_${p}_time_seconds_sum`));
+  assert.ok(prefill > 0 && decode > 0, `${prefill} ${decode}`);
+  assert.ok(Math.abs(prefill + decode - inference) < 1e-5, `${prefill} + ${decode} vs ${inference}`);
 });
 
 run();
