@@ -1,10 +1,13 @@
 #include "io/config.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "core/file_read.h"
+#include "io/config_limits.h"
+#include "io/printable.h"
 
 namespace tachyon {
 
@@ -12,16 +15,19 @@ using json = nlohmann::json;
 
 namespace {
 
+// Reads typed fields of one JSON object; numeric ones must lie inside their limit (config_limits.h),
+// looked up as prefix + key.
 struct Reader {
   const json& j;
   const std::string& src;
+  std::string prefix;  // "" at the top level, "rope_scaling." inside that object
   Status st;
 
   template <typename T>
   void req(const char* key, T& out) {
     if (!st.is_ok()) return;
     if (!j.contains(key)) {
-      st = error("{}: missing required field '{}'", src, key);
+      st = error("{}: missing required field '{}{}'", src, prefix, key);
       return;
     }
     get(key, out);
@@ -31,46 +37,39 @@ struct Reader {
     if (!st.is_ok() || !j.contains(key) || j[key].is_null()) return;
     get(key, out);
   }
+  // Checks v (an integer when `integer`) against the limit of `limit_key`; `name` is what the error
+  // calls it.
+  bool number(const json& v, const std::string& limit_key, const std::string& name, bool integer) {
+    if (integer ? !v.is_number_integer() : !v.is_number()) {
+      st = error("{}: field '{}' must be {}, got {}", src, name, integer ? "an integer" : "a number", v.dump());
+      return false;
+    }
+    st = check_config_limit(src, limit_key, name, v.get<double>());
+    return st.is_ok();
+  }
   template <typename T>
   void get(const char* key, T& out) {
     const json& v = j[key];
+    const std::string name = prefix + key;
     if constexpr (std::is_same_v<T, int> || std::is_same_v<T, int64_t>) {
-      if (!v.is_number_integer()) {
-        st = error("{}: field '{}' must be an integer, got {}", src, key, v.dump());
-        return;
-      }
-      int64_t x = v.get<int64_t>();
-      if constexpr (std::is_same_v<T, int>) {
-        if (x < INT32_MIN || x > INT32_MAX) {
-          st = error("{}: field '{}' = {} is out of range", src, key, x);
-          return;
-        }
-      }
-      out = T(x);
+      if (number(v, name, name, true)) out = T(v.get<int64_t>());  // in range, so it fits
     } else if constexpr (std::is_same_v<T, double>) {
-      if (!v.is_number()) {
-        st = error("{}: field '{}' must be a number, got {}", src, key, v.dump());
-        return;
-      }
-      out = v.get<double>();
+      if (number(v, name, name, false)) out = v.get<double>();
     } else if constexpr (std::is_same_v<T, std::string>) {
       if (!v.is_string()) {
-        st = error("{}: field '{}' must be a string, got {}", src, key, v.dump());
+        st = error("{}: field '{}' must be a string, got {}", src, name, v.dump());
         return;
       }
       out = v.get<std::string>();
     } else if constexpr (std::is_same_v<T, std::vector<int>>) {
       if (!v.is_array()) {
-        st = error("{}: field '{}' must be an array of integers", src, key);
+        st = error("{}: field '{}' must be an array of integers", src, name);
         return;
       }
       out.clear();
-      for (const json& e : v) {
-        if (!e.is_number_integer()) {
-          st = error("{}: field '{}' must be an array of integers, found {}", src, key, e.dump());
-          return;
-        }
-        out.push_back(e.get<int>());
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (!number(v[i], name + "[]", fmt::format("{}[{}]", name, i), true)) return;
+        out.push_back(v[i].get<int>());
       }
     }
   }
@@ -89,7 +88,7 @@ Result<ModelConfig> ModelConfig::from_json_text(const std::string& text, const s
   }
   if (!j.is_object()) return error("{}: config is not a JSON object", src);
   ModelConfig c;
-  Reader r{j, src, Status::ok()};
+  Reader r{j, src, "", Status::ok()};
   r.req("hidden_size", c.hidden_size);
   r.req("num_hidden_layers", c.num_hidden_layers);
   r.req("num_attention_heads", c.num_attention_heads);
@@ -129,32 +128,36 @@ Result<ModelConfig> ModelConfig::from_json_text(const std::string& text, const s
   if (score == "sqrtsoftplus") c.scoring_func = ScoreFunc::kSqrtSoftplus;
   else if (score == "sigmoid") c.scoring_func = ScoreFunc::kSigmoid;
   else if (score == "softmax") c.scoring_func = ScoreFunc::kSoftmax;
-  else return error("{}: unsupported scoring_func '{}' (expected sqrtsoftplus, sigmoid or softmax)", src, score);
+  else return error("{}: unsupported scoring_func '{}' (expected sqrtsoftplus, sigmoid or softmax)", src, printable(score));
   if (expert_dtype == "fp4") c.expert_fp4 = true;
   else if (expert_dtype == "fp8") c.expert_fp4 = false;
-  else return error("{}: unsupported expert_dtype '{}' (expected fp4 or fp8)", src, expert_dtype);
+  else return error("{}: unsupported expert_dtype '{}' (expected fp4 or fp8)", src, printable(expert_dtype));
 
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     const json& rs = j["rope_scaling"];
     if (!rs.is_object()) return error("{}: 'rope_scaling' must be an object", src);
     std::string type;
-    Reader rr{rs, src, Status::ok()};
+    Reader rr{rs, src, "rope_scaling.", Status::ok()};
     rr.opt("type", type);
     rr.opt("rope_type", type);
     rr.opt("factor", c.rope_factor);
     rr.opt("original_max_position_embeddings", c.original_max_position_embeddings);
     rr.opt("beta_fast", c.beta_fast);
     rr.opt("beta_slow", c.beta_slow);
-    TACHYON_RETURN_IF_ERROR(rr.st.with_context("rope_scaling"));
+    TACHYON_RETURN_IF_ERROR(rr.st);
     if (!type.empty() && type != "yarn")
-      return error("{}: unsupported rope_scaling type '{}' (DeepSeek-V4 uses yarn)", src, type);
+      return error("{}: unsupported rope_scaling type '{}' (DeepSeek-V4 uses yarn)", src, printable(type));
   }
   if (j.contains("quantization_config") && j["quantization_config"].is_object()) {
     const json& q = j["quantization_config"];
     if (q.contains("weight_block_size")) {
       const json& wb = q["weight_block_size"];
-      if (!wb.is_array() || wb.size() != 2 || !wb[0].is_number_integer() || wb[0] != wb[1])
+      if (!wb.is_array() || wb.size() != 2 || wb[0] != wb[1])
         return error("{}: quantization_config.weight_block_size must be [n, n]", src);
+      Reader qr{q, src, "quantization_config.", Status::ok()};
+      if (!qr.number(wb[0], "quantization_config.weight_block_size[]", "quantization_config.weight_block_size[0]",
+                     true))
+        return qr.st;
       c.weight_block_size = wb[0].get<int>();
     }
     if (q.contains("fmt") && q["fmt"] != "e4m3")
@@ -169,35 +172,54 @@ Result<ModelConfig> ModelConfig::from_json_text(const std::string& text, const s
 
 Status ModelConfig::validate(const std::string& src) const {
   auto fail = [&](const std::string& m) { return Status::error(src + ": " + m); };
-  auto positive = [&](const char* name, int64_t v) -> Status {
-    if (v <= 0) return fail(fmt::format("'{}' must be positive, got {}", name, v));
-    return Status::ok();
+  // Every numeric field against its limit (config_limits.h), under its config.json key.
+  const std::pair<const char*, double> values[] = {
+      {"hidden_size", hidden_size},
+      {"num_hidden_layers", num_hidden_layers},
+      {"num_attention_heads", num_attention_heads},
+      {"head_dim", head_dim},
+      {"qk_rope_head_dim", qk_rope_head_dim},
+      {"q_lora_rank", q_lora_rank},
+      {"o_groups", o_groups},
+      {"o_lora_rank", o_lora_rank},
+      {"sliding_window", sliding_window},
+      {"rope_theta", rope_theta},
+      {"compress_rope_theta", compress_rope_theta},
+      {"rope_scaling.factor", rope_factor},
+      {"rope_scaling.original_max_position_embeddings", original_max_position_embeddings},
+      {"rope_scaling.beta_fast", beta_fast},
+      {"rope_scaling.beta_slow", beta_slow},
+      {"max_position_embeddings", double(max_position_embeddings)},
+      {"index_n_heads", index_n_heads},
+      {"index_head_dim", index_head_dim},
+      {"index_topk", index_topk},
+      {"n_routed_experts", n_routed_experts},
+      {"num_experts_per_tok", num_experts_per_tok},
+      {"n_shared_experts", n_shared_experts},
+      {"moe_intermediate_size", moe_intermediate_size},
+      {"routed_scaling_factor", routed_scaling_factor},
+      {"num_hash_layers", num_hash_layers},
+      {"swiglu_limit", swiglu_limit},
+      {"hc_mult", hc_mult},
+      {"hc_sinkhorn_iters", hc_sinkhorn_iters},
+      {"hc_eps", hc_eps},
+      {"rms_norm_eps", rms_norm_eps},
+      {"vocab_size", vocab_size},
+      {"num_nextn_predict_layers", num_nextn_predict_layers},
+      {"bos_token_id", bos_token_id},
+      {"eos_token_id", eos_token_id},
   };
-  TACHYON_RETURN_IF_ERROR(positive("hidden_size", hidden_size));
-  TACHYON_RETURN_IF_ERROR(positive("num_hidden_layers", num_hidden_layers));
-  TACHYON_RETURN_IF_ERROR(positive("num_attention_heads", num_attention_heads));
-  TACHYON_RETURN_IF_ERROR(positive("head_dim", head_dim));
-  TACHYON_RETURN_IF_ERROR(positive("qk_rope_head_dim", qk_rope_head_dim));
-  TACHYON_RETURN_IF_ERROR(positive("q_lora_rank", q_lora_rank));
-  TACHYON_RETURN_IF_ERROR(positive("o_groups", o_groups));
-  TACHYON_RETURN_IF_ERROR(positive("o_lora_rank", o_lora_rank));
-  TACHYON_RETURN_IF_ERROR(positive("sliding_window", sliding_window));
-  TACHYON_RETURN_IF_ERROR(positive("n_routed_experts", n_routed_experts));
-  TACHYON_RETURN_IF_ERROR(positive("num_experts_per_tok", num_experts_per_tok));
-  TACHYON_RETURN_IF_ERROR(positive("moe_intermediate_size", moe_intermediate_size));
-  TACHYON_RETURN_IF_ERROR(positive("vocab_size", vocab_size));
-  TACHYON_RETURN_IF_ERROR(positive("hc_mult", hc_mult));
-  TACHYON_RETURN_IF_ERROR(positive("hc_sinkhorn_iters", hc_sinkhorn_iters));
-  if (hidden_size > (1 << 20) || num_hidden_layers > 1024 || num_attention_heads > 4096 || head_dim > 8192 ||
-      n_routed_experts > 65536 || vocab_size > (1 << 24) || hc_mult > 64)
-    return fail("a size field is implausibly large");
+  for (const auto& [key, v] : values) TACHYON_RETURN_IF_ERROR(check_config_limit(src, key, v));
+  TACHYON_RETURN_IF_ERROR(check_config_limit(src, "quantization_config.weight_block_size[]",
+                                             "quantization_config.weight_block_size", weight_block_size));
   if (int(compress_ratios.size()) != num_hidden_layers + 1)
     return fail(fmt::format("'compress_ratios' has {} entries, expected num_hidden_layers + 1 = {}",
                             compress_ratios.size(), num_hidden_layers + 1));
   bool any_csa = false;
   for (size_t i = 0; i < compress_ratios.size(); ++i) {
-    int r = compress_ratios[i];
-    if (r < 0 || r == 1) return fail(fmt::format("compress_ratios[{}] = {} is invalid (0 or >= 2)", i, r));
+    const int r = compress_ratios[i];
+    TACHYON_RETURN_IF_ERROR(check_config_limit(src, "compress_ratios[]", fmt::format("compress_ratios[{}]", i), r));
+    if (r == 1) return fail(fmt::format("compress_ratios[{}] = 1 is invalid (0, or at least 2)", i));
     if (r == 4) any_csa = true;
   }
   if (num_attention_heads % o_groups != 0)
@@ -208,16 +230,13 @@ Status ModelConfig::validate(const std::string& src) const {
   if (num_experts_per_tok > n_routed_experts)
     return fail(fmt::format("num_experts_per_tok {} exceeds n_routed_experts {}", num_experts_per_tok,
                             n_routed_experts));
-  if (num_hash_layers < 0 || num_hash_layers > num_hidden_layers)
-    return fail(fmt::format("num_hash_layers {} must be in [0, num_hidden_layers]", num_hash_layers));
-  if (n_shared_experts < 0 || n_shared_experts > 1)
-    return fail(fmt::format("n_shared_experts {} is not supported (DeepSeek-V4 uses 1)", n_shared_experts));
-  if (num_nextn_predict_layers < 0 || num_nextn_predict_layers > 1)
-    return fail(fmt::format("num_nextn_predict_layers {} is not supported (0 or 1)", num_nextn_predict_layers));
+  if (num_hash_layers > num_hidden_layers)
+    return fail(fmt::format("num_hash_layers {} must be in [0, num_hidden_layers = {}]", num_hash_layers,
+                            num_hidden_layers));
   if (any_csa) {
-    TACHYON_RETURN_IF_ERROR(positive("index_n_heads", index_n_heads));
-    TACHYON_RETURN_IF_ERROR(positive("index_head_dim", index_head_dim));
-    TACHYON_RETURN_IF_ERROR(positive("index_topk", index_topk));
+    for (const auto& [key, v] : {std::pair{"index_n_heads", index_n_heads}, std::pair{"index_head_dim", index_head_dim},
+                                 std::pair{"index_topk", index_topk}})
+      if (v <= 0) return fail(fmt::format("'{}' must be positive when a layer has compress ratio 4, got {}", key, v));
     if (!is_pow2(index_head_dim) || index_head_dim % 32 != 0 || index_head_dim < qk_rope_head_dim)
       return fail(fmt::format("index_head_dim {} must be a power of two, a multiple of 32 and at least "
                               "qk_rope_head_dim",
@@ -225,22 +244,16 @@ Status ModelConfig::validate(const std::string& src) const {
   }
   if (expert_fp4 && (hidden_size % 32 != 0 || moe_intermediate_size % 32 != 0))
     return fail("FP4 experts need hidden_size and moe_intermediate_size to be multiples of 32");
-  if (hc_eps < 0 || rms_norm_eps <= 0) return fail("hc_eps must be >= 0 and rms_norm_eps > 0");
-  if (weight_block_size <= 0) return fail("weight_block_size must be positive");
-  if (original_max_position_embeddings < 0 || rope_factor <= 0)
-    return fail("rope_scaling factor must be positive and original_max_position_embeddings >= 0");
-  if (bos_token_id < 0 || bos_token_id >= vocab_size || eos_token_id < 0 || eos_token_id >= vocab_size)
-    return fail("bos_token_id / eos_token_id must lie inside the vocabulary");
+  if (bos_token_id >= vocab_size || eos_token_id >= vocab_size)
+    return fail(fmt::format("bos_token_id {} / eos_token_id {} must lie inside the vocabulary [0, vocab_size - 1 = {}]",
+                            bos_token_id, eos_token_id, vocab_size - 1));
   return Status::ok();
 }
 
 Result<ModelConfig> ModelConfig::load(const std::string& model_dir) {
   std::string path = (std::filesystem::path(model_dir) / "config.json").string();
-  std::ifstream in(path);
-  if (!in) return error("{}: cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return from_json_text(ss.str(), path);
+  TACHYON_ASSIGN_OR_RETURN(std::string text, read_regular_file(path, kMaxConfigFileBytes));
+  return from_json_text(text, path);
 }
 
 std::string ModelConfig::to_json() const {

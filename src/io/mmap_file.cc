@@ -11,7 +11,8 @@
 namespace tachyon {
 
 Result<std::unique_ptr<MmapFile>> MmapFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer; it is refused below.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return error("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -21,7 +22,7 @@ Result<std::unique_ptr<MmapFile>> MmapFile::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return error("{}: not a regular file", path);
+    return error("{}: not a regular file (a FIFO, device or directory cannot hold tensors)", path);
   }
   std::unique_ptr<MmapFile> f(new MmapFile());
   f->path_ = path;

@@ -1,4 +1,5 @@
-// Read-only memory-mapped file. Move-only; unmaps on destruction.
+// Read-only memory-mapped regular file (anything else, such as a FIFO or a device, is refused without
+// blocking). Move-only; unmaps on destruction.
 #pragma once
 
 #include <cstddef>

@@ -5,8 +5,12 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "core/file_read.h"
+#include "io/printable.h"
 
 namespace tachyon {
 
@@ -24,7 +28,7 @@ std::string TensorInfo::shape_str() const { return fmt::format("[{}]", fmt::join
 namespace {
 
 // Parses the JSON header, rejecting duplicate top-level keys (nlohmann keeps only the last one).
-Result<json> parse_header(const std::string& path, const char* begin, size_t len) {
+Result<json> parse_header_json(const std::string& path, std::string_view text) {
   std::set<std::string> seen;
   std::string dup;
   json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
@@ -36,93 +40,144 @@ Result<json> parse_header(const std::string& path, const char* begin, size_t len
   };
   json h;
   try {
-    h = json::parse(begin, begin + len, cb);
+    h = json::parse(text.begin(), text.end(), cb);
   } catch (const json::exception& e) {
     return error("{}: malformed safetensors header JSON: {}", path, e.what());
   }
-  if (!dup.empty()) return error("{}: tensor '{}': duplicate name in safetensors header", path, dup);
+  if (!dup.empty()) return error("{}: tensor '{}': duplicate name in safetensors header", path, printable(dup));
   if (!h.is_object()) return error("{}: safetensors header is not a JSON object", path);
   return h;
 }
 
 bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
 
+// One tensor's header entry, checked against the data section.
+Result<TensorInfo> parse_entry(const std::string& path, const std::string& name, const json& v, uint64_t data_size) {
+  auto bad = [&](const std::string& what) { return error("{}: tensor '{}': {}", path, printable(name), what); };
+  if (has_control_char(name)) return bad("the name has a control character");
+  if (!v.is_object()) return bad("header entry is not an object");
+  if (!v.contains("dtype") || !v["dtype"].is_string()) return bad("missing or non-string 'dtype'");
+  auto dt = dtype_from_name(v["dtype"].get<std::string>());
+  if (!dt) return bad(fmt::format("unsupported dtype '{}'", printable(v["dtype"].get<std::string>())));
+  if (!v.contains("shape") || !v["shape"].is_array()) return bad("missing or non-array 'shape'");
+  if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
+    return bad("'data_offsets' must be an array of two integers");
+  TensorInfo t;
+  t.name = name;
+  t.dtype = *dt;
+  t.file = path;
+  uint64_t numel = 1;
+  for (const json& d : v["shape"]) {
+    if (!d.is_number_unsigned()) return bad("shape entries must be non-negative integers");
+    uint64_t dv = d.get<uint64_t>();
+    if (dv > (1ull << 40) || !checked_mul(numel, dv, &numel)) return bad("shape is too large");
+    t.shape.push_back(int64_t(dv));
+  }
+  const json& off = v["data_offsets"];
+  if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+    return bad("'data_offsets' must be non-negative integers");
+  const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
+  if (b > e) return bad(fmt::format("data_offsets [{}, {}] are reversed", b, e));
+  if (e > data_size)
+    return bad(fmt::format("data_offsets [{}, {}] run past the end of the data ({} bytes; file truncated?)", b, e,
+                           data_size));
+  uint64_t expect = 0;
+  if (!checked_mul(numel, dtype_size(t.dtype), &expect)) return bad("byte size overflows");
+  if (e - b != expect)
+    return bad(fmt::format("byte size {} does not match shape {} x {} ({} bytes)", e - b, t.shape_str(),
+                           dtype_name(t.dtype), expect));
+  t.offset = b;
+  t.nbytes = size_t(e - b);
+  return t;
+}
+
+// Tensors with data may not share bytes (empty ones may sit anywhere).
+Status check_no_overlap(const std::string& path, const std::vector<TensorInfo>& tensors) {
+  std::vector<const TensorInfo*> spans;
+  for (const TensorInfo& t : tensors)
+    if (t.nbytes > 0) spans.push_back(&t);
+  std::sort(spans.begin(), spans.end(), [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
+  // Sorted by start, a span overlaps an earlier one iff it starts before the furthest end so far.
+  const TensorInfo* furthest = nullptr;
+  for (const TensorInfo* t : spans) {
+    if (furthest != nullptr && t->offset < furthest->offset + furthest->nbytes)
+      return error("{}: tensor '{}': data_offsets [{}, {}] overlap tensor '{}' [{}, {}]", path, t->name, t->offset,
+                   t->offset + t->nbytes, furthest->name, furthest->offset, furthest->offset + furthest->nbytes);
+    if (furthest == nullptr || t->offset + t->nbytes > furthest->offset + furthest->nbytes) furthest = t;
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
-Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
-  TACHYON_ASSIGN_OR_RETURN(std::unique_ptr<MmapFile> mf, MmapFile::open(path));
-  const size_t fsize = mf->size();
-  if (fsize < 8) return error("{}: truncated safetensors file ({} bytes, need at least 8)", path, fsize);
-  uint64_t hlen = 0;
-  std::memcpy(&hlen, mf->data(), 8);  // little-endian host
-  if (hlen > kMaxSafetensorsHeader)
-    return error("{}: safetensors header length {} exceeds the {} byte limit", path, hlen, kMaxSafetensorsHeader);
-  if (hlen > fsize - 8)
-    return error("{}: safetensors header length {} runs past the end of the file ({} bytes)", path, hlen, fsize);
-  TACHYON_ASSIGN_OR_RETURN(json h, parse_header(path, reinterpret_cast<const char*>(mf->data() + 8), hlen));
-
-  std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
-  const uint8_t* base = mf->data() + 8 + hlen;
-  const uint64_t data_size = fsize - 8 - hlen;
-  struct Span {
-    uint64_t b, e;
-    std::string name;
-  };
-  std::vector<Span> spans;
+Result<SafetensorsHeader> parse_safetensors_header(std::string_view header_json, uint64_t data_size,
+                                                   const std::string& path) {
+  TACHYON_ASSIGN_OR_RETURN(json h, parse_header_json(path, header_json));
+  SafetensorsHeader out;
   for (auto it = h.begin(); it != h.end(); ++it) {
     const std::string& name = it.key();
     const json& v = it.value();
     if (name == "__metadata__") {
       if (!v.is_object()) return error("{}: __metadata__ is not an object", path);
       for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) return error("{}: __metadata__ value '{}' is not a string", path, m.key());
-        f->metadata_[m.key()] = m.value().get<std::string>();
+        if (!m.value().is_string())
+          return error("{}: __metadata__ value '{}' is not a string", path, printable(m.key()));
+        out.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
-    auto bad = [&](const std::string& what) { return error("{}: tensor '{}': {}", path, name, what); };
-    if (!v.is_object()) return bad("header entry is not an object");
-    if (!v.contains("dtype") || !v["dtype"].is_string()) return bad("missing or non-string 'dtype'");
-    auto dt = dtype_from_name(v["dtype"].get<std::string>());
-    if (!dt) return bad(fmt::format("unsupported dtype '{}'", v["dtype"].get<std::string>()));
-    if (!v.contains("shape") || !v["shape"].is_array()) return bad("missing or non-array 'shape'");
-    if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
-      return bad("'data_offsets' must be an array of two integers");
-    TensorInfo t;
-    t.name = name;
-    t.dtype = *dt;
-    t.file = path;
-    uint64_t numel = 1;
-    for (const json& d : v["shape"]) {
-      if (!d.is_number_unsigned()) return bad("shape entries must be non-negative integers");
-      uint64_t dv = d.get<uint64_t>();
-      if (dv > (1ull << 40) || !checked_mul(numel, dv, &numel)) return bad("shape is too large");
-      t.shape.push_back(int64_t(dv));
-    }
-    const json& off = v["data_offsets"];
-    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      return bad("'data_offsets' must be non-negative integers");
-    uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
-    if (b > e) return bad(fmt::format("data_offsets [{}, {}] are reversed", b, e));
-    if (e > data_size)
-      return bad(fmt::format("data_offsets [{}, {}] run past the end of the data ({} bytes; file truncated?)", b, e,
-                             data_size));
-    uint64_t expect = 0;
-    if (!checked_mul(numel, dtype_size(t.dtype), &expect)) return bad("byte size overflows");
-    if (e - b != expect)
-      return bad(fmt::format("byte size {} does not match shape {} x {} ({} bytes)", e - b, t.shape_str(),
-                             dtype_name(t.dtype), expect));
-    t.data = base + b;
-    t.nbytes = size_t(e - b);
-    spans.push_back({b, e, name});
-    f->tensors_.push_back(std::move(t));
+    TACHYON_ASSIGN_OR_RETURN(TensorInfo t, parse_entry(path, name, v, data_size));
+    out.tensors.push_back(std::move(t));
   }
-  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.b < b.b; });
-  for (size_t i = 1; i < spans.size(); ++i) {
-    if (spans[i].b < spans[i - 1].e && spans[i].e > spans[i].b && spans[i - 1].e > spans[i - 1].b)
-      return error("{}: tensor '{}': data_offsets [{}, {}] overlap tensor '{}' [{}, {}]", path, spans[i].name,
-                   spans[i].b, spans[i].e, spans[i - 1].name, spans[i - 1].b, spans[i - 1].e);
+  TACHYON_RETURN_IF_ERROR(check_no_overlap(path, out.tensors));
+  return out;
+}
+
+Result<SafetensorsHeader> parse_safetensors(const uint8_t* bytes, size_t size, const std::string& path) {
+  if (size < 8) return error("{}: truncated safetensors file ({} bytes, need at least 8)", path, size);
+  uint64_t hlen = 0;
+  std::memcpy(&hlen, bytes, 8);  // little-endian host
+  if (hlen > kMaxSafetensorsHeader)
+    return error("{}: safetensors header length {} exceeds the {} byte limit", path, hlen, kMaxSafetensorsHeader);
+  if (hlen > size - 8)
+    return error("{}: safetensors header length {} runs past the end of the file ({} bytes)", path, hlen, size);
+  const std::string_view header(reinterpret_cast<const char*>(bytes + 8), size_t(hlen));
+  TACHYON_ASSIGN_OR_RETURN(SafetensorsHeader h, parse_safetensors_header(header, size - 8 - hlen, path));
+  const uint8_t* base = bytes + 8 + hlen;
+  for (TensorInfo& t : h.tensors) t.data = base + t.offset;
+  return h;
+}
+
+Result<std::map<std::string, std::string>> parse_safetensors_index(std::string_view json_text,
+                                                                  const std::string& ipath) {
+  json j;
+  try {
+    j = json::parse(json_text.begin(), json_text.end());
+  } catch (const json::exception& e) {
+    return error("{}: malformed JSON: {}", ipath, e.what());
   }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    return error("{}: missing 'weight_map' object", ipath);
+  std::map<std::string, std::string> wmap;
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    const std::string name = printable(it.key());
+    if (has_control_char(it.key())) return error("{}: tensor '{}': the name has a control character", ipath, name);
+    if (!it.value().is_string()) return error("{}: tensor '{}': shard name is not a string", ipath, name);
+    std::string shard = it.value().get<std::string>();
+    if (shard.empty() || shard.find('/') != std::string::npos || shard.find("..") != std::string::npos ||
+        has_control_char(shard))
+      return error("{}: tensor '{}': invalid shard file name '{}'", ipath, name, printable(shard));
+    wmap[it.key()] = std::move(shard);
+  }
+  return wmap;
+}
+
+Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
+  TACHYON_ASSIGN_OR_RETURN(std::unique_ptr<MmapFile> mf, MmapFile::open(path));
+  TACHYON_ASSIGN_OR_RETURN(SafetensorsHeader h, parse_safetensors(mf->data(), mf->size(), path));
+  std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->tensors_ = std::move(h.tensors);
+  f->metadata_ = std::move(h.metadata);
   f->file_ = std::move(mf);
   return f;
 }
@@ -151,33 +206,10 @@ Result<TensorStore> TensorStore::open(const std::string& path) {
   fs::path index = dir / "model.safetensors.index.json";
   if (fs::exists(index, ec)) {
     const std::string ipath = index.string();
-    json j;
-    {
-      FILE* fp = std::fopen(ipath.c_str(), "rb");
-      if (!fp) return error("{}: cannot open", ipath);
-      std::string text;
-      char buf[65536];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) text.append(buf, n);
-      std::fclose(fp);
-      try {
-        j = json::parse(text);
-      } catch (const json::exception& e) {
-        return error("{}: malformed JSON: {}", ipath, e.what());
-      }
-    }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      return error("{}: missing 'weight_map' object", ipath);
-    std::map<std::string, std::string> wmap;
+    TACHYON_ASSIGN_OR_RETURN(std::string text, read_regular_file(ipath, kMaxSafetensorsIndexBytes));
+    TACHYON_ASSIGN_OR_RETURN(const auto wmap, parse_safetensors_index(text, ipath));
     std::set<std::string> shard_names;
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) return error("{}: tensor '{}': shard name is not a string", ipath, it.key());
-      std::string shard = it.value().get<std::string>();
-      if (shard.empty() || shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
-        return error("{}: tensor '{}': invalid shard file name '{}'", ipath, it.key(), shard);
-      wmap[it.key()] = shard;
-      shard_names.insert(shard);
-    }
+    for (const auto& [name, shard] : wmap) shard_names.insert(shard);
     for (const std::string& shard : shard_names) {
       fs::path sp = dir / shard;
       if (!fs::exists(sp, ec))

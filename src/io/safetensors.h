@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/dtype.h"
@@ -22,8 +23,9 @@ struct TensorInfo {
   std::string name;
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
-  const uint8_t* data = nullptr;  // points into the mapped file
+  const uint8_t* data = nullptr;  // points into the mapped file (null in a header parsed on its own)
   size_t nbytes = 0;
+  uint64_t offset = 0;  // where the data starts inside the file's data section (after the header)
   std::string file;  // path of the file holding it
 
   int64_t numel() const;
@@ -32,6 +34,28 @@ struct TensorInfo {
 
 // Largest header we accept (the real V4-Pro shards have headers well under 1 MiB).
 inline constexpr uint64_t kMaxSafetensorsHeader = 100ull << 20;
+// Largest model.safetensors.index.json read (V4-Pro's lists ~150k tensors: about 16 MiB).
+inline constexpr uint64_t kMaxSafetensorsIndexBytes = 64ull << 20;
+
+// One file's header: its tensors, in header order, and its __metadata__.
+struct SafetensorsHeader {
+  std::vector<TensorInfo> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+// Parses and validates a header's JSON against a data section of `data_size` bytes: known dtypes,
+// byte size = shape x dtype, offsets inside the data section and not overlapping, no duplicate names.
+// Nothing is allocated in proportion to the shapes. The tensors' `data` stays null. `path` names the
+// file in errors.
+Result<SafetensorsHeader> parse_safetensors_header(std::string_view header_json, uint64_t data_size,
+                                                   const std::string& path);
+// The same for a whole file's bytes (8-byte little-endian header length, header, data); `data`
+// points into `bytes`.
+Result<SafetensorsHeader> parse_safetensors(const uint8_t* bytes, size_t size, const std::string& path);
+// The weight map of a model.safetensors.index.json text: tensor name -> shard file name (a plain
+// name inside the folder).
+Result<std::map<std::string, std::string>> parse_safetensors_index(std::string_view json_text,
+                                                                  const std::string& path);
 
 class SafetensorsFile {
  public:

@@ -11,11 +11,10 @@
 //   post_processor: ignored, since special tokens are never added automatically
 // Anything else is a load error that names the file, the field and the unsupported type.
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "core/file_read.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/json_sax.h"
 #include "tokenizer/tokenizer.h"
@@ -241,14 +240,10 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view json_te
 
 namespace {
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return error("{}: cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return error("{}: read error", path);
-  return ss.str();
-}
+// Size limits, checked before reading (with the file type: a FIFO or a device is refused). Real
+// tokenizer.json files are up to a few tens of MiB (DeepSeek-V4's is 7.5 MiB).
+constexpr uint64_t kMaxTokenizerJsonBytes = 128ull << 20;
+constexpr uint64_t kMaxTokenizerConfigBytes = 16ull << 20;
 
 // bos_token / eos_token may be a string or an object with "content".
 std::optional<std::string> config_token(const json& cfg, const char* key) {
@@ -266,11 +261,11 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& path) {
   std::error_code ec;
   fs::path file = path;
   if (fs::is_directory(file, ec)) file /= "tokenizer.json";
-  TACHYON_ASSIGN_OR_RETURN(std::string text, read_file(file.string()));
+  TACHYON_ASSIGN_OR_RETURN(std::string text, read_regular_file(file.string(), kMaxTokenizerJsonBytes));
   TACHYON_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> t, from_json(text, file.string()));
   const fs::path cfg_path = file.parent_path() / "tokenizer_config.json";
   if (fs::exists(cfg_path, ec)) {
-    TACHYON_ASSIGN_OR_RETURN(std::string cfg_text, read_file(cfg_path.string()));
+    TACHYON_ASSIGN_OR_RETURN(std::string cfg_text, read_regular_file(cfg_path.string(), kMaxTokenizerConfigBytes));
     json cfg;
     try {
       cfg = json::parse(cfg_text);
