@@ -1,11 +1,16 @@
 // `tachyon inspect DIR`: loads a checkpoint (every tensor checked against config.json) and reports its
 // configuration, parameter counts, bytes by dtype and KV-cache size. Any error is one line on stderr.
+// --check-values also reads every stored value and reports the tensors that hold NaN or infinity.
+#include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "core/thread_pool.h"
+#include "io/value_scan.h"
 #include "model/deepseek_v4/accounting.h"
 #include "model/deepseek_v4/weights.h"
 
@@ -17,6 +22,7 @@ struct InspectOptions {
   std::string dir;
   bool json = false;
   int64_t context = -1;  // -1: max_position_embeddings (or 1048576 when unset)
+  bool check_values = false;
 };
 
 int fail(std::string msg) {
@@ -45,6 +51,32 @@ std::string grouped(int64_t v) {
   return v < 0 ? "-" + out : out;
 }
 
+// Every stored value of the checkpoint, read once; on checkpoints over 1 GiB a progress line on stderr
+// at most every two seconds.
+ValueScan check_values(const TensorStore& store) {
+  ThreadPool pool(0);
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::now();
+  Clock::time_point last = t0;
+  return scan_values(store, &pool, [&](uint64_t done, uint64_t total) {
+    const Clock::time_point now = Clock::now();
+    if (total < (uint64_t(1) << 30) || (now - last < std::chrono::seconds(2) && done < total)) return;
+    last = now;
+    std::fprintf(stderr, "checking values: %s of %s (%.0f%%, %.0f s)\n", human(double(done)).c_str(),
+                 human(double(total)).c_str(), 100.0 * double(done) / double(total),
+                 std::chrono::duration<double>(now - t0).count());
+  });
+}
+
+// The one-line error for a checkpoint whose values are not all finite.
+int fail_values(const ValueScan& v) {
+  std::string names;
+  for (size_t i = 0; i < v.bad.size() && i < 8; ++i) names += (i ? ", " : "") + v.bad[i].name;
+  if (v.bad.size() > 8) names += fmt::format(" and {} more", v.bad.size() - 8);
+  return fail(fmt::format("--check-values: {} tensor{} hold{} non-finite values (NaN or infinity): {}", v.bad.size(),
+                          v.bad.size() == 1 ? "" : "s", v.bad.size() == 1 ? "s" : "", names));
+}
+
 int run(const InspectOptions& o) {
   auto ck = dsv4::load_checkpoint(o.dir);
   if (!ck) return fail(ck.status().message());
@@ -56,6 +88,8 @@ int run(const InspectOptions& o) {
   const dsv4::CacheAccounting kv = dsv4::account_cache(c, context);
   int n_window = 0, n_csa = 0, n_hca = 0;
   for (int l = 0; l < c.num_hidden_layers; ++l) (c.ratio(l) == 0 ? n_window : c.ratio(l) == 4 ? n_csa : n_hca)++;
+  std::optional<ValueScan> values;
+  if (o.check_values) values = check_values((*ck)->store);
 
   if (o.json) {
     nlohmann::json j;
@@ -80,8 +114,16 @@ int run(const InspectOptions& o) {
     j["cache_breakdown_at_context"] = {{"compressed", kv.compressed_bytes},
                                        {"window", kv.window_bytes},
                                        {"compressor_state", kv.compressor_state_bytes}};
+    if (values) {
+      nlohmann::json bad = nlohmann::json::array();
+      for (const NonFiniteTensor& t : values->bad)
+        bad.push_back({{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"count", t.count}, {"first_index", t.first}});
+      j["values_check"] = {{"tensors_scanned", values->tensors_scanned},
+                           {"bytes_scanned", values->bytes_scanned},
+                           {"nonfinite_tensors", std::move(bad)}};
+    }
     std::printf("%s\n", j.dump(2).c_str());
-    return 0;
+    return values && !values->bad.empty() ? fail_values(*values) : 0;
   }
 
   std::string out;
@@ -117,8 +159,15 @@ int run(const InspectOptions& o) {
   out += fmt::format("  at {} tokens: {} (compressed {}, windows {}, compressor state {})\n", grouped(kv.context),
                      human(double(kv.bytes_at_context)), human(double(kv.compressed_bytes)),
                      human(double(kv.window_bytes)), human(double(kv.compressor_state_bytes)));
+  if (values) {
+    out += fmt::format("values       {} tensors ({}) read: {}\n", values->tensors_scanned,
+                       human(double(values->bytes_scanned)),
+                       values->bad.empty() ? "every value is finite"
+                                           : fmt::format("{} hold non-finite values", values->bad.size()));
+    for (const NonFiniteTensor& t : values->bad) out += "  " + describe(t) + "\n";
+  }
   std::fputs(out.c_str(), stdout);
-  return 0;
+  return values && !values->bad.empty() ? fail_values(*values) : 0;
 }
 
 }  // namespace
@@ -130,6 +179,8 @@ void add_inspect(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "machine-readable output");
   cmd->add_option("--context", o->context, "context length for the cache size (default: max_position_embeddings)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--check-values", o->check_values,
+                "read every stored value and fail (exit 1) if a tensor holds NaN or infinity");
   cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }
 
