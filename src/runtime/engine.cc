@@ -28,6 +28,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   if (!dsv4::Numerics::parse(cfg.numerics, &e->ctx_.numerics)) return error("unknown numerics '{}'", cfg.numerics);
   e->pool_ = std::make_unique<ThreadPool>(cfg.threads);
   e->ctx_.ops = ops::OpContext::make(*e->pool_);
+  if (cfg.check_values) TACHYON_RETURN_IF_ERROR(check_weight_values(*e->ck_, *e->pool_));
   // Official numerics hold every cached value exactly in the compact format (cache_codec.h).
   TACHYON_ASSIGN_OR_RETURN(const dsv4::CacheFormat format,
                            dsv4::choose_cache_format(cfg.kv_cache_dtype, e->ctx_.numerics));
@@ -140,12 +141,13 @@ void Engine::publish_stats(int64_t preempted) {
   if (PrefixCache* pc = cache_->prefix_cache()) stats_.prefix_snapshots = pc->snapshots();
 }
 
-void Engine::emit_final(Live& l, FinishReason why) {
+void Engine::emit_final(Live& l, FinishReason why, const std::string& error) {
   publish_stats(0);  // the caller sees its blocks returned once it sees the final event
   RequestEvent ev;
   ev.id = l.req.id;
   ev.finished = true;
   ev.reason = why;
+  ev.error = error;
   ev.prompt_tokens = int64_t(l.req.prompt.size());
   ev.completion_tokens = int64_t(l.req.output.size());
   ev.cached_tokens = l.req.num_cached_prefix;
@@ -236,8 +238,10 @@ std::vector<Engine::Capture> Engine::plan_captures(const StepPlan& plan) {
 void Engine::finish_captures(std::vector<Capture>& caps) {
   dsv4::CachePools& pools = model_->pools();
   for (Capture& cap : caps) {
-    cache_->state(*cap.req).capture = nullptr;
-    if (!pools.snapshot_complete(*cap.snap, cfg_.speculative_tokens > 0)) {
+    dsv4::SequenceState& st = cache_->state(*cap.req);
+    st.capture = nullptr;
+    // A sequence that stored a NaN or infinity is failed; its state is never shared.
+    if (st.nonfinite || !pools.snapshot_complete(*cap.snap, cfg_.speculative_tokens > 0)) {
       pools.release(*cap.snap);
       continue;
     }
@@ -354,7 +358,7 @@ void Engine::run_step(StepPlan& plan) {
     const Clock::time_point m0 = Clock::now();
     std::vector<DraftChain> chains = mtp_step(plan, o);
     finish_captures(caps);  // after the MTP pass: the captures hold the MTP layer's state too
-    draft_chains(std::move(chains));
+    draft_chains(std::move(chains), o);
     mtp_s = std::chrono::duration<double>(Clock::now() - m0).count();
   }
   ctx_.profile = nullptr;
@@ -375,11 +379,19 @@ void Engine::sample_step(const StepPlan& plan, StepOutcome& o) {
   o.why.assign(nc, FinishReason::kNone);
   o.committed.assign(nc, 0);
   o.sampled.assign(nc, 0);
+  o.nonfinite.assign(nc, 0);
+  const int64_t total_rows = int64_t(o.out.logits.size()) / V;
   for (size_t i = 0; i < nc; ++i) {
     const ScheduledChunk& c = plan.chunks[i];
     Request* r = c.req;
     o.prompt_tokens += std::max<int64_t>(0, std::min<int64_t>(c.start + c.n, int64_t(r->prompt.size())) - c.start);
     o.committed[i] = c.n - c.draft;
+    // A NaN or infinity in what the chunk stored or in its logits rows fails its request alone.
+    const int64_t row_end = i + 1 < nc ? o.logit_row[i + 1] : total_rows;
+    if (cache_->state(*r).nonfinite || !rows_finite(o.out.logits, o.logit_row[i], row_end - o.logit_row[i])) {
+      fail_nonfinite(*r, i, o);
+      continue;
+    }
     if (!c.samples()) continue;
     o.sampled[i] = 1;
     Live& l = *live_.at(r->id);
@@ -399,12 +411,17 @@ void Engine::sample_step(const StepPlan& plan, StepOutcome& o) {
         tok = choose(l, logits);
         took_draft = d < c.draft && tok.token == draft[size_t(d)];
       }
+      if (tok.token < 0) {  // nothing could be drawn: only logits that are not numbers get here
+        fail_nonfinite(*r, i, o);
+        break;
+      }
       ++o.gen_tokens;
       if (took_draft) ++accepted;
       o.pending.push_back({i, {}});
       o.why[i] = emit(l, tok, logits, o.pending.back().ev);
       if (o.why[i] != FinishReason::kNone || !took_draft) break;
     }
+    if (o.nonfinite[i]) continue;
     if (c.draft > 0) {
       ++o.drafts;
       o.draft_tokens += c.draft;
@@ -452,6 +469,7 @@ void Engine::deliver_step(const StepPlan& plan, StepOutcome& o) {
     stats_.spec_draft_tokens += o.draft_tokens;
     stats_.spec_accepted_tokens += o.accepted_tokens;
     stats_.greedy_screened_rows += o.screened_rows;
+    stats_.nonfinite_failures += std::count(o.nonfinite.begin(), o.nonfinite.end(), char(1));
     if (cfg_.profile) prof_shared_ = prof_;
   }
   for (size_t i = 0; i < nc; ++i) {
@@ -459,7 +477,7 @@ void Engine::deliver_step(const StepPlan& plan, StepOutcome& o) {
     Request* r = plan.chunks[i].req;
     Live& l = *live_.at(r->id);
     sched_->finish(r, o.why[i]);
-    emit_final(l, o.why[i]);
+    emit_final(l, o.why[i], o.nonfinite[i] ? kNonFiniteError : "");
     live_.erase(r->id);
   }
 }

@@ -50,7 +50,16 @@ struct EngineConfig {
   // Per-op-family timers over decode steps (every chunk feeds one token plus its drafts): see
   // Engine::profile(). Off by default; the timers read the clock around each op family.
   bool profile = false;
+  // Read every stored weight value at load and refuse a checkpoint that holds NaN or infinity
+  // (io/value_scan.h; one pass over the whole checkpoint).
+  bool check_values = false;
 };
+
+// The error of a request whose forward pass produced a NaN or an infinity (in its cache entries, its
+// compressor state or its logits): the request ends with FinishReason::kError and this message.
+inline constexpr const char* kNonFiniteError =
+    "the model produced non-finite values (NaN or infinity) for this request; the checkpoint's weights may be "
+    "corrupt (`tachyon inspect --check-values` finds such weights)";
 
 struct GenerationParams {
   SamplingParams sampling;
@@ -79,6 +88,7 @@ struct RequestEvent {
   std::optional<TokenOutput> token;  // a newly generated token, if any
   bool finished = false;
   FinishReason reason = FinishReason::kNone;
+  std::string error;  // on a final event with reason kError: what went wrong, for the client
   int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
   RequestTimes times;  // on the final event: when the request reached each stage
 };
@@ -105,6 +115,8 @@ struct EngineStats {
   int64_t spec_drafts = 0, spec_draft_tokens = 0, spec_accepted_tokens = 0;
   // Logits rows that were sampled from and came from the int8 screen of the head (greedy_head).
   int64_t greedy_screened_rows = 0;
+  // Requests failed because their forward pass produced NaN or infinity (kNonFiniteError).
+  int64_t nonfinite_failures = 0;
 };
 
 // Where the decode steps' time went (EngineConfig::profile): the main forward pass and the MTP passes
@@ -153,6 +165,7 @@ class Engine {
     std::vector<FinishReason> why;               // kNone: the request goes on
     std::vector<int64_t> committed;              // positions of the chunk that the state keeps
     std::vector<char> sampled;                   // the chunk reached the end of its request
+    std::vector<char> nonfinite;                 // the chunk's request failed with kNonFiniteError
     std::vector<Pending> pending;
     int64_t prompt_tokens = 0, gen_tokens = 0, drafts = 0, draft_tokens = 0, accepted_tokens = 0;
     int64_t screened_rows = 0;
@@ -160,6 +173,7 @@ class Engine {
   // A request drafting more than one token: the MTP layer chained on its own output.
   struct DraftChain {
     Live* l;
+    size_t chunk;                // in the step's plan
     int64_t room;                // drafts this request may take in all
     std::vector<float> streams;  // [hc, D] MTP output of its last position
     std::unique_ptr<dsv4::SpecLog> log;
@@ -174,7 +188,12 @@ class Engine {
   // Speculative decoding (engine_spec.cc): the MTP pass over the committed positions and the first draft
   // of each request; returns the requests that draft more (chained, by draft_chains).
   std::vector<DraftChain> mtp_step(const StepPlan& plan, StepOutcome& o);
-  void draft_chains(std::vector<DraftChain> chains);
+  void draft_chains(std::vector<DraftChain> chains, StepOutcome& o);
+  // Non-finite values (engine_nonfinite.cc). Whether rows [row, row + n) of `logits` are all finite.
+  bool rows_finite(const std::vector<float>& logits, int64_t row, int64_t n) const;
+  // Ends request r (chunk i of the step) with kNonFiniteError at delivery, after its tokens of this step;
+  // drops its drafts and detaches its speculative log (its state is released with the request).
+  void fail_nonfinite(Request& r, size_t i, StepOutcome& o);
   // Whether the chunk's logits rows are only needed for their argmax (SeqInput::argmax_only).
   bool argmax_only(const Live& l, const ScheduledChunk& c) const;
   // Whether output index k is a forced or prefix token, chosen without looking at logits.
@@ -191,9 +210,10 @@ class Engine {
   // Appends a token to the request and fills its event (delivered at the end of the step); returns why
   // the request must stop (kNone: it goes on).
   FinishReason emit(Live& l, const TokenOutput& tok, const float* logits, RequestEvent& ev);
-  // Speculative decoding: draws the next draft token from MTP logits (into r.draft / draft_probs).
-  void add_draft(Live& l, const float* mtp_logits);
-  void emit_final(Live& l, FinishReason why);
+  // Speculative decoding: draws the next draft token from MTP logits (into r.draft / draft_probs); false
+  // when no token can be drawn (logits that are not numbers).
+  bool add_draft(Live& l, const float* mtp_logits);
+  void emit_final(Live& l, FinishReason why, const std::string& error = {});
   // Stamps RequestTimes::first_scheduled on the plan's requests that run for the first time.
   static void note_scheduled(const StepPlan& plan);
   void publish_stats(int64_t preempted);
@@ -226,6 +246,9 @@ class Engine {
   bool stop_ = false;
   std::thread thread_;
 };
+
+// EngineConfig::check_values: an error naming the tensors of `ck` that hold NaN or infinity.
+Status check_weight_values(const dsv4::Checkpoint& ck, const ThreadPool& pool);
 
 // Bytes of memory available to this process (MemAvailable), or 0 if unknown.
 int64_t available_memory_bytes();

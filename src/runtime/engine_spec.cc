@@ -36,15 +36,26 @@ std::vector<Engine::DraftChain> Engine::mtp_step(const StepPlan& plan, StepOutco
   for (size_t m = 0; m < mins.size(); ++m) {
     const ScheduledChunk& c = plan.chunks[mchunk[m]];
     srow += int64_t(mins[m].next_tokens.size());
+    const int64_t row = lrow;
+    if (!mins[m].no_logits) ++lrow;
+    // A NaN or infinity in the MTP layer's state or its draft logits fails the request, as in the main pass.
+    if (mins[m].state->nonfinite || (!mins[m].no_logits && !rows_finite(mlogits, row, 1))) {
+      fail_nonfinite(*c.req, mchunk[m], o);
+      continue;
+    }
     if (mins[m].no_logits) continue;
-    const float* row_logits = mlogits.data() + (lrow++) * V;
+    const float* row_logits = mlogits.data() + row * V;
     Live& l = *live_.at(c.req->id);
     const Request& r = l.req;
     const int64_t room = std::min<int64_t>(cfg_.speculative_tokens, r.max_new_tokens - int64_t(r.output.size()) - 1);
     if (room <= 0) continue;
-    add_draft(l, row_logits);
+    if (!add_draft(l, row_logits)) {
+      fail_nonfinite(*c.req, mchunk[m], o);
+      continue;
+    }
     if (room > 1)
-      chains.push_back({&l, room, std::vector<float>(mstreams.begin() + (srow - 1) * hcD, mstreams.begin() + srow * hcD),
+      chains.push_back({&l, mchunk[m], room,
+                        std::vector<float>(mstreams.begin() + (srow - 1) * hcD, mstreams.begin() + srow * hcD),
                         std::make_unique<dsv4::SpecLog>(), cache_->state(r).mtp_pos});
   }
   return chains;
@@ -52,7 +63,7 @@ std::vector<Engine::DraftChain> Engine::mtp_step(const StepPlan& plan, StepOutco
 
 // Chained drafting: the MTP layer runs again on its own output streams and last draft, one position per
 // round for every chain that still has room; those positions are rolled back once the chain is done.
-void Engine::draft_chains(std::vector<DraftChain> chains) {
+void Engine::draft_chains(std::vector<DraftChain> chains, StepOutcome& o) {
   const int64_t V = ck_->config.vocab_size, hcD = int64_t(ck_->config.hc_mult) * ck_->config.hidden_size;
   while (!chains.empty()) {
     std::vector<dsv4::MtpInput> cin;
@@ -66,14 +77,16 @@ void Engine::draft_chains(std::vector<DraftChain> chains) {
     std::vector<DraftChain> next;
     for (size_t m = 0; m < chains.size(); ++m) {
       DraftChain& ch = chains[m];
-      add_draft(*ch.l, cl.data() + int64_t(m) * V);
-      if (int64_t(ch.l->req.draft.size()) < ch.room) {
+      const bool failed = cache_->state(ch.l->req).nonfinite || !rows_finite(cl, int64_t(m), 1) ||
+                          !add_draft(*ch.l, cl.data() + int64_t(m) * V);
+      if (!failed && int64_t(ch.l->req.draft.size()) < ch.room) {
         ch.streams.assign(cs.begin() + int64_t(m) * hcD, cs.begin() + int64_t(m + 1) * hcD);
         next.push_back(std::move(ch));
       } else {
         dsv4::SequenceState& st = cache_->state(ch.l->req);
         model_->pools().rollback(st, ch.base, true);
         st.spec = nullptr;
+        if (failed) fail_nonfinite(ch.l->req, ch.chunk, o);
       }
     }
     chains = std::move(next);
@@ -98,7 +111,7 @@ bool Engine::resolve_draft(Live& l, const float* logits, int32_t x, const std::v
   return false;
 }
 
-void Engine::add_draft(Live& l, const float* mtp_logits) {
+bool Engine::add_draft(Live& l, const float* mtp_logits) {
   const int64_t V = ck_->config.vocab_size;
   Request& r = l.req;
   // The draft stands at output index output.size() + draft.size(); penalties see the drafts before it.
@@ -114,12 +127,15 @@ void Engine::add_draft(Live& l, const float* mtp_logits) {
       if (mtp_logits[i] > best && int32_t(i) != banned) best = mtp_logits[i], arg = int32_t(i);
     r.draft.push_back(arg);
     l.draft_probs.emplace_back();
-    return;
+    return true;
   }
   std::vector<float> q;
   l.sampler->distribution(mtp_logits, V, r.prompt, seen, banned, q);
-  r.draft.push_back(l.sampler->draw(q));
+  const int32_t x = l.sampler->draw(q);
+  if (x < 0) return false;
+  r.draft.push_back(x);
   l.draft_probs.push_back(std::move(q));
+  return true;
 }
 
 }  // namespace tachyon::runtime

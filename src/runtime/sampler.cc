@@ -38,13 +38,18 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<in
                         const std::vector<int32_t>& output, int32_t banned) {
   process(logits, vocab, prompt, output, banned);
   if (p_.temperature <= 0.0f) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < vocab; ++i)
-      if (work_[size_t(i)] > work_[size_t(best)]) best = i;
+    int64_t best = -1;  // the first largest logit; NaN and -inf are never chosen
+    float best_v = -INFINITY;
+    for (int64_t i = 0; i < vocab; ++i)
+      if (work_[size_t(i)] > best_v) {
+        best = i;
+        best_v = work_[size_t(i)];
+      }
     return int32_t(best);
   }
   double total = 0;
   const size_t keep = candidates(vocab, &total);
+  if (keep == 0) return -1;
   const double u = uniform() * total;
   double run = 0;
   for (size_t i = 0; i < keep; ++i) {
@@ -65,12 +70,14 @@ void Sampler::distribution(const float* logits, int64_t vocab, const std::vector
 
 int32_t Sampler::draw(const std::vector<float>& probs) {
   double total = 0;
-  for (float p : probs) total += p;
+  for (float p : probs)
+    if (p > 0.0f && p < INFINITY) total += p;  // NaN, infinite and non-positive entries are never drawn
+  if (!(total > 0)) return -1;
   const double u = uniform() * total;
   double run = 0;
-  int32_t last = 0;
+  int32_t last = -1;
   for (size_t i = 0; i < probs.size(); ++i) {
-    if (probs[i] <= 0.0f) continue;
+    if (!(probs[i] > 0.0f && probs[i] < INFINITY)) continue;
     run += probs[i];
     last = int32_t(i);
     if (u < run) return last;
@@ -91,7 +98,7 @@ size_t Sampler::candidates(int64_t vocab, double* total_out) {
   });
   size_t keep = cand_.size();
   if (p_.top_k > 0) keep = std::min(keep, size_t(p_.top_k));
-  if (p_.min_p > 0.0f) {  // drop tokens below min_p x the top probability
+  if (p_.min_p > 0.0f && keep > 0) {  // drop tokens below min_p x the top probability
     const float floor = p_.min_p * cand_[0].first;
     while (keep > 1 && cand_[keep - 1].first < floor) --keep;
   }
@@ -126,8 +133,12 @@ void Sampler::logprobs(const float* logits, int64_t vocab, int32_t token, int k,
   std::vector<int32_t> idx(static_cast<size_t>(vocab));
   for (int64_t i = 0; i < vocab; ++i) idx[size_t(i)] = int32_t(i);
   const size_t kk = std::min<size_t>(size_t(k), idx.size());
-  std::partial_sort(idx.begin(), idx.begin() + int64_t(kk), idx.end(),
-                    [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+  // NaN ranks below every number, so the order stays strict and weak on bad input.
+  auto key = [&](int32_t i) { return std::isnan(logits[i]) ? -INFINITY : logits[i]; };
+  std::partial_sort(idx.begin(), idx.begin() + int64_t(kk), idx.end(), [&](int32_t a, int32_t b) {
+    const float ka = key(a), kb = key(b);
+    return ka > kb || (ka == kb && a < b);
+  });
   for (size_t i = 0; i < kk; ++i) top->push_back({idx[i], logits[idx[i]] - lz});
 }
 

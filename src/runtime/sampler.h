@@ -27,14 +27,18 @@ class Sampler {
  public:
   explicit Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {}
   // Samples from `logits` [vocab]; `banned` (>= 0) is a token that must not be chosen (EOS before
-  // min_tokens). prompt/output feed the penalties.
+  // min_tokens). prompt/output feed the penalties. NaN logits are never chosen; returns -1 when no token
+  // can be (every logit NaN or -inf after processing). Callers check logits for NaN first (the engine
+  // fails such requests); this only keeps bad input defined.
   int32_t sample(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt = {},
                  const std::vector<int32_t>& output = {}, int32_t banned = -1);
   // Speculative decoding. distribution() writes to probs [vocab] the distribution sample() draws from
-  // (after bias, mask, penalties, temperature, top-k, min-p, top-p); it requires temperature > 0.
+  // (after bias, mask, penalties, temperature, top-k, min-p, top-p); it requires temperature > 0. All
+  // zero when nothing can be drawn.
   void distribution(const float* logits, int64_t vocab, const std::vector<int32_t>& prompt,
                     const std::vector<int32_t>& output, int32_t banned, std::vector<float>& probs);
-  // Draws a token from probs [vocab] (need not be normalised; at least one entry must be positive).
+  // Draws a token from probs [vocab] (need not be normalised) among its positive finite entries; -1 when
+  // there is none.
   int32_t draw(const std::vector<float>& probs);
   // True with probability p (p >= 1: always), from the request's random stream.
   bool accept(double p) { return uniform() < p; }

@@ -5,7 +5,9 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "core/finite.h"
 #include "model/deepseek_v4/model.h"
+#include "runtime/engine.h"
 #include "runtime/sampler.h"
 
 namespace tachyon::cli {
@@ -52,6 +54,9 @@ void add_generate(CLI::App& app, Action& action) {
     auto t0 = clock::now();
     dsv4::SeqInput in{&seq, prompt, false};
     model.forward(ctx, std::span<const dsv4::SeqInput>(&in, 1), out);
+    // NaN or infinity in the state or the logits (corrupt weights) ends the command with an error.
+    auto nonfinite = [&] { return seq.nonfinite || !all_finite(out.logits.data(), cfg.vocab_size); };
+    if (nonfinite()) return fail(Status::error(runtime::kNonFiniteError));
     auto t1 = clock::now();
     std::vector<int32_t> generated;
     int32_t tok = sampler.sample(out.logits.data(), cfg.vocab_size);
@@ -61,6 +66,7 @@ void add_generate(CLI::App& app, Action& action) {
     while (int(generated.size()) < o->max_tokens && (o->ignore_eos || tok != cfg.eos_token_id)) {
       dsv4::SeqInput step{&seq, std::span<const int32_t>(&tok, 1), false};
       model.forward(ctx, std::span<const dsv4::SeqInput>(&step, 1), out);
+      if (nonfinite()) return fail(Status::error(runtime::kNonFiniteError));
       tok = sampler.sample(out.logits.data(), cfg.vocab_size);
       generated.push_back(tok);
       std::printf(",%d", tok);

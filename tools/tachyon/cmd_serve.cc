@@ -59,6 +59,7 @@ struct ServeOptions {
   int speculative_tokens = 0;
   std::string spec_draft_head = "int8";
   std::string greedy_head = "int8";
+  bool check_values = false;
 };
 
 int run(const ServeOptions& o) {
@@ -89,6 +90,7 @@ int run(const ServeOptions& o) {
   cfg.engine.speculative_tokens = o.speculative_tokens;
   cfg.engine.spec_draft_head = o.spec_draft_head;
   cfg.engine.greedy_head = o.greedy_head;
+  cfg.engine.check_values = o.check_values;
   cfg.forced_output = o.forced_output;
 
   // Signals go to one waiting thread; every thread started from here on inherits the mask.
@@ -183,6 +185,7 @@ void add_serve(CLI::App& app, Action& action) {
       ->capture_default_str()
       ->check(CLI::IsMember({"int8", "bf16"}));
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
+  c->add_flag("--check-values", o->check_values, "Read every weight at load; refuse a checkpoint with NaN or infinity");
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   c->add_option("--http-threads", o->http_threads, "HTTP worker threads (0 = max(64, 4 * max-num-seqs))");
   c->add_option("--sse-ping-seconds", o->sse_ping_seconds, "Send ': ping' on a silent stream after this long")

@@ -196,8 +196,10 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
 
       if (ratio > 0) {
         float* st = env.pools.compressor_state(seq, env.layer);
-        if (compressor_step(st, ratio, int(hd), &ckv[size_t(t * c * hd)], &cgate[size_t(t * c * hd)],
-                            w.compressor.ape.data<float>(), pos, entry.data())) {
+        const bool emitted = compressor_step(st, ratio, int(hd), &ckv[size_t(t * c * hd)], &cgate[size_t(t * c * hd)],
+                                             w.compressor.ape.data<float>(), pos, entry.data());
+        CachePools::check_compressor_rows(seq, st, ratio, int(hd), pos);
+        if (emitted) {
           const int64_t j = pos / ratio;
           finish_entry(env, entry.data(), int(hd), w.compressor.norm, j * ratio, false);
           env.pools.compressed_store(seq, env.layer, j, entry.data());
@@ -207,8 +209,10 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
       picked.clear();
       if (has_indexer) {
         float* st = env.pools.indexer_state(seq, env.layer);
-        if (compressor_step(st, 4, int(ID), &ikv[size_t(t * 2 * ID)], &igate[size_t(t * 2 * ID)],
-                            w.indexer.compressor.ape.data<float>(), pos, entry.data())) {
+        const bool emitted = compressor_step(st, 4, int(ID), &ikv[size_t(t * 2 * ID)], &igate[size_t(t * 2 * ID)],
+                                             w.indexer.compressor.ape.data<float>(), pos, entry.data());
+        CachePools::check_compressor_rows(seq, st, 4, int(ID), pos);
+        if (emitted) {
           const int64_t j = pos / 4;
           finish_entry(env, entry.data(), int(ID), w.indexer.compressor.norm, j * 4, true);
           env.pools.indexer_store(seq, env.layer, j, entry.data());

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 #include "core/check.h"
 #include "core/dtype.h"
+#include "core/finite.h"
 
 namespace tachyon::dsv4 {
 
@@ -36,6 +38,12 @@ DraftHead::DraftHead(const ops::OpContext& ctx, const uint16_t* head, int64_t n,
     for (int64_t r = r0; r < r1; ++r) {
       for (int64_t j = 0; j < k; ++j) row[size_t(j)] = bf16_to_f32(head[r * k + j]);
       int8_t* q = q_.data() + r * kp_;
+      if (!all_finite(row.data(), k)) {  // no bound: the row is always computed exactly (and is not finite)
+        std::fill(q, q + kp_, int8_t(0));
+        scale_[size_t(r)] = 0;
+        l1_[size_t(r)] = INFINITY;
+        continue;
+      }
       scale_[size_t(r)] = ops::quantize_i8(row.data(), k, kp_, q);
       l1_[size_t(r)] = float(double(scale_[size_t(r)]) * double(abs_sum(q, k)) * 1.000001);  // rounded up
     }
@@ -52,12 +60,22 @@ int64_t DraftHead::logits(const ops::OpContext& ctx, const cpu::WeightView& exac
   std::vector<int32_t> accs(size_t(rows * n_));         // [rows, n]
   std::vector<float> lo(static_cast<size_t>(n_)), hi(static_cast<size_t>(n_));  // [n] logit -/+ bound
   const double k = double(k_), gamma = 1.01 * k * 0x1p-24;  // fp32 summation error of k terms, relative
-  for (int64_t i = 0; i < rows; ++i) sxs[size_t(i)] = ops::quantize_i8(x + i * k_, k_, kp_, xq.data() + i * kp_);
+  // An input row that is not finite has no meaningful screen: its logits are all NaN, for the caller to
+  // see (a head row that is not finite has an infinite bound instead, so it is always computed exactly).
+  std::vector<char> finite(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) {
+    finite[size_t(i)] = all_finite(x + i * k_, k_);
+    sxs[size_t(i)] = finite[size_t(i)] ? ops::quantize_i8(x + i * k_, k_, kp_, xq.data() + i * kp_) : 0.0f;
+  }
   ops::dot_i8(ctx, xq.data(), rows, q_.data(), kp_, n_, accs.data());  // every row of the head read once
   int64_t n_exact = 0;
   for (int64_t i = 0; i < rows; ++i) {
     const float* xi = x + i * k_;
     float* oi = out + i * n_;
+    if (!finite[size_t(i)]) {
+      std::fill(oi, oi + n_, std::numeric_limits<float>::quiet_NaN());
+      continue;
+    }
     const float sx = sxs[size_t(i)];
     const int32_t* acc = accs.data() + i * n_;
     const int64_t qsum = abs_sum(xq.data() + i * kp_, kp_);

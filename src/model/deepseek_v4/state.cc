@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/finite.h"
 #include "model/deepseek_v4/layers.h"
 
 namespace tachyon::dsv4 {
@@ -115,6 +116,7 @@ void CachePools::release(SequenceState& s) {
     L.compressor_state = L.indexer_state = -1;
   }
   s.pos = s.mtp_pos = 0;
+  s.nonfinite = false;
 }
 
 float* CachePools::window_write(SequenceState& s, int l, int64_t pos) {
@@ -130,7 +132,15 @@ namespace {
 constexpr const char* kNotExact = "compact cache entries need the official KV/indexer quantisation (use kF32)";
 }
 
-void CachePools::encode_kv(uint8_t* e, const float* v) const {
+// A NaN or infinity comes from the data (corrupt weights, an overflow): the entry is written as well as
+// it goes and the sequence is marked, for the caller to fail. Finite values of the official numerics
+// always fit the compact formats exactly, so a refusal of those remains an invariant.
+void CachePools::encode_kv(SequenceState& s, uint8_t* e, const float* v) const {
+  if (!all_finite(v, cfg_.head_dim)) {
+    s.nonfinite = true;
+    (void)kv_encode(format_, v, cfg_.head_dim, cfg_.qk_rope_head_dim, e);
+    return;
+  }
   TACHYON_CHECK(kv_encode(format_, v, cfg_.head_dim, cfg_.qk_rope_head_dim, e), kNotExact);
 }
 const float* CachePools::decode_kv(const ops::OpContext& ctx, const uint8_t* e, float* scratch) const {
@@ -138,26 +148,31 @@ const float* CachePools::decode_kv(const ops::OpContext& ctx, const uint8_t* e, 
   kv_decode(ctx, format_, e, cfg_.head_dim, cfg_.qk_rope_head_dim, scratch);
   return scratch;
 }
-void CachePools::encode_indexer(uint8_t* e, const float* v) const {
+void CachePools::encode_indexer(SequenceState& s, uint8_t* e, const float* v) const {
+  if (!all_finite(v, cfg_.index_head_dim)) {
+    s.nonfinite = true;
+    (void)indexer_encode(format_, v, cfg_.index_head_dim, e);
+    return;
+  }
   TACHYON_CHECK(indexer_encode(format_, v, cfg_.index_head_dim, e), kNotExact);
 }
 
 void CachePools::window_store(SequenceState& s, int l, int64_t pos, const float* v) {
-  encode_kv(table_entry(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock), v);
+  encode_kv(s, table_entry(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock), v);
 }
 const float* CachePools::window_get(const ops::OpContext& ctx, const SequenceState& s, int l, int64_t pos,
                                    float* scratch) const {
   return decode_kv(ctx, table_read(window_, s.layers[size_t(l)].window_blocks, pos, kWindowBlock), scratch);
 }
 void CachePools::compressed_store(SequenceState& s, int l, int64_t j, const float* v) {
-  encode_kv(table_entry(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock), v);
+  encode_kv(s, table_entry(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock), v);
 }
 const float* CachePools::compressed_get(const ops::OpContext& ctx, const SequenceState& s, int l, int64_t j,
                                        float* scratch) const {
   return decode_kv(ctx, table_read(compressed_, s.layers[size_t(l)].compressed_blocks, j, kEntryBlock), scratch);
 }
 void CachePools::indexer_store(SequenceState& s, int l, int64_t j, const float* v) {
-  encode_indexer(table_entry(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock), v);
+  encode_indexer(s, table_entry(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock), v);
 }
 const uint8_t* CachePools::indexer_entry(const SequenceState& s, int l, int64_t j) const {
   return table_read(indexer_, s.layers[size_t(l)].indexer_blocks, j, kEntryBlock);
@@ -217,6 +232,13 @@ float* CachePools::compressor_state(SequenceState& s, int l) {
 }
 float* CachePools::indexer_state(SequenceState& s, int l) {
   return init_state(state_pool(cfg_.ratio(l), true), s.layers[size_t(l)].indexer_state);
+}
+
+void CachePools::check_compressor_rows(SequenceState& s, const float* st, int ratio, int d, int64_t pos) {
+  std::array<std::pair<int64_t, int64_t>, 4> parts;
+  compressor_touched(ratio, d, pos, parts);  // parts 0 and 1: the position's kv and score rows
+  for (int i = 0; i < 2; ++i)
+    if (!all_finite(st + parts[size_t(i)].first, parts[size_t(i)].second)) s.nonfinite = true;
 }
 
 namespace {

@@ -108,6 +108,10 @@ struct SequenceState {
   Snapshot* capture = nullptr;
   // When set, the positions fed may be rolled back (see SpecLog; the caller owns it).
   SpecLog* spec = nullptr;
+  // Set by the pools when a value this sequence stored (a cache entry, a compressor partial state) was NaN
+  // or infinite: its state is unusable. The forward pass goes on (rows never mix across sequences); the
+  // caller fails the sequence and must not snapshot it. release() clears it.
+  bool nonfinite = false;
 };
 
 // All pools for one model. Sizes come from the config; pools grow on demand.
@@ -126,7 +130,7 @@ class CachePools {
   void release(SequenceState& s);
 
   // Entries in either format: store encodes, get decodes into `scratch` (or points into the pool for
-  // kF32) and returns the values.
+  // kF32) and returns the values. A store of a value that is NaN or infinite sets s.nonfinite.
   void window_store(SequenceState& s, int l, int64_t pos, const float* v);
   const float* window_get(const ops::OpContext& ctx, const SequenceState& s, int l, int64_t pos, float* scratch) const;
   void compressed_store(SequenceState& s, int l, int64_t j, const float* v);
@@ -152,6 +156,9 @@ class CachePools {
   // Compressor partial state of layer l: kv rows then score rows, each [c*r, c*d] (spec §3 item 4).
   float* compressor_state(SequenceState& s, int l);
   float* indexer_state(SequenceState& s, int l);
+  // After compressor_step(st, ratio, d, ..., pos) wrote the position's kv and score rows into `st`:
+  // sets s.nonfinite if any of them is NaN or infinite (the partial state is cached and snapshotted).
+  static void check_compressor_rows(SequenceState& s, const float* st, int ratio, int d, int64_t pos);
 
   // Speculative rollback. spec_log_before saves what position pos is about to overwrite in layer l's
   // partial states, spec_log_after counts the position (the forward pass calls them while s.spec is
@@ -190,9 +197,9 @@ class CachePools {
   bool state_needed(int l, int64_t pos) const;  // does a compressor's partial state matter at pos?
   // One attention (kv) or indexer entry in this pool's format: encode into e, or the fp32 values of a kv
   // entry (e itself for kF32, else decoded into scratch).
-  void encode_kv(uint8_t* e, const float* v) const;
+  void encode_kv(SequenceState& s, uint8_t* e, const float* v) const;
   const float* decode_kv(const ops::OpContext& ctx, const uint8_t* e, float* scratch) const;
-  void encode_indexer(uint8_t* e, const float* v) const;
+  void encode_indexer(SequenceState& s, uint8_t* e, const float* v) const;
   const ModelConfig& cfg_;
   CacheFormat format_;
   BlockPool window_, compressed_, indexer_;
