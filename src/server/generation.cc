@@ -86,6 +86,7 @@ struct Generation::Shared {
       }
       ev.finished = true;
       ev.reason = e.reason;
+      ev.error = e.error;
       if (c.stop.matched()) ev.stop_string = c.stop.matched_string();
       metrics->observe_e2e(std::chrono::duration<double>(Clock::now() - created).count());
       // vLLM's per-request histograms take the requests that finished (a stop or the length limit,

@@ -41,6 +41,7 @@ struct ChoiceEvent {
   bool finished = false;
   runtime::FinishReason reason = runtime::FinishReason::kNone;
   std::string stop_string;  // the stop string that ended the choice, if any
+  std::string error;        // reason kError: the engine's message (RequestEvent::error), if any
   int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
 };
 

@@ -178,6 +178,9 @@ std::string Metrics::render(const std::string& model_name, const runtime::Engine
          double(outcomes_[size_t(RequestOutcome::kAbort)].load(std::memory_order_relaxed)));
   scalar("tachyon:request_error_total", "counter", "Requests that ended with an engine error.",
          double(outcomes_[size_t(RequestOutcome::kError)].load(std::memory_order_relaxed)));
+  scalar("tachyon:nonfinite_failures_total", "counter",
+         "Requests failed because the model produced NaN or infinity for them (corrupt weights).",
+         double(s.nonfinite_failures));
   scalar("tachyon:http_request_errors_total", "counter", "Requests answered with an HTTP error status.",
          double(http_errors_.load(std::memory_order_relaxed)));
 

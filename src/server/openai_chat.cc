@@ -35,6 +35,7 @@ void ChatResponder::apply(std::vector<ChoiceEvent>& events, std::string* out) {
     if (out) stream_delta(ev.index, c, d, out);
     if (ev.finished) {
       c.reason = ev.reason;
+      c.error = ev.error;
       count_outcome(ctx_, ev.reason, !c.parser.result().tool_calls.empty());
       if (out) stream_finish(ev.index, c, out);
     }
@@ -92,10 +93,10 @@ Json ChatResponder::response() const {
   return j;
 }
 
-runtime::FinishReason ChatResponder::failure() const {
+std::optional<ApiError> ChatResponder::failure() const {
   for (const Choice& c : choices_)
-    if (finish_failed(c.reason)) return c.reason;
-  return runtime::FinishReason::kNone;
+    if (finish_failed(c.reason)) return finish_error(c.reason, c.error);
+  return std::nullopt;
 }
 
 Json ChatResponder::logprobs_json(const Json& entries) const {
@@ -151,7 +152,7 @@ void ChatResponder::stream_delta(size_t index, Choice& c, const chat::ParseDelta
 
 void ChatResponder::stream_finish(size_t index, Choice& c, std::string* out) {
   if (finish_failed(c.reason)) {
-    append_sse(finish_error(c.reason).to_json(), out);
+    append_sse(finish_error(c.reason, c.error).to_json(), out);
     return;
   }
   const bool calls = !c.parser.result().tool_calls.empty();
@@ -197,8 +198,7 @@ void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, ht
   std::shared_ptr<ChatResponder> r = std::move(responder);
   respond_when_done(ctx, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
     r->apply(events, nullptr);
-    if (const runtime::FinishReason f = r->failure(); f != runtime::FinishReason::kNone)
-      throw ApiException{finish_error(f)};
+    if (const std::optional<ApiError> e = r->failure()) throw ApiException{*e};
     return r->response();
   });
 }

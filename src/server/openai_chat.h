@@ -10,6 +10,7 @@
 // for byte (chat/completion_parser.h lists the malformed cases where they cannot).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,8 +36,8 @@ class ChatResponder final : public StreamFormatter {
 
   // The non-streamed chat.completion object.
   Json response() const;
-  // The finish reason of the first choice that did not finish normally (cancelled, engine error), or kNone.
-  runtime::FinishReason failure() const;
+  // The error of the first choice that did not finish normally (cancelled, engine error), if any.
+  std::optional<ApiError> failure() const;
 
  private:
   struct Choice {
@@ -45,6 +46,7 @@ class ChatResponder final : public StreamFormatter {
     Json logprobs = Json::array();   // entries not sent yet (stream) or all (non-stream)
     std::vector<std::string> stream_ids;  // ids of the streamed tool calls
     runtime::FinishReason reason = runtime::FinishReason::kNone;
+    std::string error;  // the engine's message when reason is kError
     TokenCounts counts;
     int64_t reasoning_tokens = 0;
   };

@@ -66,6 +66,7 @@ struct ChoiceState {
   Json tokens = Json::array(), token_logprobs = Json::array(), top_logprobs = Json::array(), offsets = Json::array();
   int64_t text_offset = 0;
   runtime::FinishReason reason = runtime::FinishReason::kNone;
+  std::string error;  // the engine's message when reason is kError
   TokenCounts counts;
 };
 
@@ -90,6 +91,7 @@ class CompletionResponder final : public StreamFormatter {
       c.counts.update(ev);
       if (ev.finished) {
         c.reason = ev.reason;
+        c.error = ev.error;
         count_outcome(ctx_, ev.reason, false);
       }
       if (!out) {
@@ -97,7 +99,7 @@ class CompletionResponder final : public StreamFormatter {
         continue;
       }
       if (ev.finished && finish_failed(ev.reason)) {
-        append_sse(finish_error(ev.reason).to_json(), out);
+        append_sse(finish_error(ev.reason, ev.error).to_json(), out);
         continue;
       }
       if (text.empty() && !ev.finished && c.tokens.empty()) continue;
@@ -215,7 +217,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   std::shared_ptr<CompletionResponder> r = std::move(responder);
   respond_when_done(ctx, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
     r->apply(events, nullptr);
-    if (const ChoiceState* f = r->failed()) throw ApiException{finish_error(f->reason)};
+    if (const ChoiceState* f = r->failed()) throw ApiException{finish_error(f->reason, f->error)};
     return r->response();
   });
 }

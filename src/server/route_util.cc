@@ -116,8 +116,9 @@ bool finish_failed(runtime::FinishReason r) {
   return r == runtime::FinishReason::kCancelled || r == runtime::FinishReason::kError;
 }
 
-ApiError finish_error(runtime::FinishReason r) {
-  if (r == runtime::FinishReason::kError) return internal_error("generation failed in the engine");
+ApiError finish_error(runtime::FinishReason r, const std::string& engine_message) {
+  if (r == runtime::FinishReason::kError)
+    return internal_error(engine_message.empty() ? "generation failed in the engine" : engine_message);
   return overloaded(503, "the request was cancelled (the server is shutting down)", 5);
 }
 

@@ -49,8 +49,9 @@ const char* finish_reason_str(runtime::FinishReason r, bool has_tool_calls);
 void count_outcome(ServerContext& ctx, runtime::FinishReason r, bool has_tool_calls);
 // Cancelled (shutdown) or failed in the engine: not a normal finish.
 bool finish_failed(runtime::FinishReason r);
-// The error a client gets for such a choice: 500 for an engine error, 503 for a cancellation.
-ApiError finish_error(runtime::FinishReason r);
+// The error a client gets for such a choice: 500 for an engine error (with the engine's message when it
+// gave one, ChoiceEvent::error), 503 for a cancellation.
+ApiError finish_error(runtime::FinishReason r, const std::string& engine_message = {});
 
 // The fields every response object and chunk starts with: id, object, created, model, system_fingerprint.
 Json response_head(const ServerContext& ctx, const std::string& id, const char* object, int64_t created);
