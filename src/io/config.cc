@@ -128,7 +128,9 @@ Result<ModelConfig> ModelConfig::from_json_text(const std::string& text, const s
   if (score == "sqrtsoftplus") c.scoring_func = ScoreFunc::kSqrtSoftplus;
   else if (score == "sigmoid") c.scoring_func = ScoreFunc::kSigmoid;
   else if (score == "softmax") c.scoring_func = ScoreFunc::kSoftmax;
-  else return error("{}: unsupported scoring_func '{}' (expected sqrtsoftplus, sigmoid or softmax)", src, printable(score));
+  else
+    return error("{}: unsupported scoring_func '{}' (expected sqrtsoftplus, sigmoid or softmax)", src,
+                 printable(score));
   if (expert_dtype == "fp4") c.expert_fp4 = true;
   else if (expert_dtype == "fp8") c.expert_fp4 = false;
   else return error("{}: unsupported expert_dtype '{}' (expected fp4 or fp8)", src, printable(expert_dtype));

@@ -72,8 +72,8 @@ TEST_F(TokenizerFiles, HugeFilesAreRefusedUnread) {
   const std::string at_limit = load_error();
   EXPECT_EQ(at_limit.find("limit"), std::string::npos) << at_limit;  // read, then refused as JSON (trailing NULs)
   ASSERT_EQ(::truncate((dir_ / "tokenizer.json").c_str(), (off_t(128) << 20) + 1), 0);
-  EXPECT_EQ(load_error(), (dir_ / "tokenizer.json").string() + ": 134217729 bytes is over the 128 MiB limit for this file");
-  fs::resize_file(dir_ / "tokenizer.json", 0);
+  EXPECT_EQ(load_error(),
+            (dir_ / "tokenizer.json").string() + ": 134217729 bytes is over the 128 MiB limit for this file");
   std::ofstream(dir_ / "tokenizer.json") << kMinimal;
   std::ofstream(dir_ / "tokenizer_config.json") << "{}";
   ASSERT_EQ(::truncate((dir_ / "tokenizer_config.json").c_str(), (off_t(16) << 20) + 1), 0);
