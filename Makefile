@@ -31,10 +31,12 @@ test: build
 	$(MAKE) test-asan
 	$(MAKE) test-fuzz
 
-# A short libFuzzer run of every fuzz target (clang, ASan + UBSan); `make test-slow` runs them longer.
+# A short libFuzzer run of every fuzz target (clang, ASan + UBSan), seeded from the test data and the kept
+# corpus in tests/data/fuzz/ (refreshed by `scripts/run-fuzz.sh --update-corpus SECS`).
 test-fuzz: deps
 	./scripts/run-fuzz.sh 10
 
+# The `slow` ctest label: fuzz_long runs every fuzz target for five minutes.
 test-slow: build
 	cd $(BUILD) && ctest --output-on-failure -L slow
 
