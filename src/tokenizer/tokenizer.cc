@@ -15,7 +15,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) cons
   return ids;
 }
 
-void Tokenizer::encode_append(std::string_view text, std::vector<int32_t>* out) const {
+void Tokenizer::encode_append(std::string_view text, std::vector<int32_t>* out, size_t limit) const {
   std::string fixed;
   if (!is_valid_utf8(text)) {
     fixed = to_valid_utf8(text);
@@ -33,13 +33,15 @@ void Tokenizer::encode_append(std::string_view text, std::vector<int32_t>* out) 
     else matcher_->split(text, s.begin, s.end, /*normalized=*/true, scratch, &segs);
   }
   for (const Segment& s : segs) {
+    if (out->size() > limit) return;
     if (s.id >= 0) out->push_back(s.id);
-    else encode_text(text.substr(s.begin, s.end - s.begin), scratch, out);
+    else encode_text(text.substr(s.begin, s.end - s.begin), scratch, out, limit);
   }
 }
 
 // Pre-tokenizes one text piece step by step, then BPE-encodes the final pieces.
-void Tokenizer::encode_text(std::string_view piece, RegexScratch& scratch, std::vector<int32_t>* out) const {
+void Tokenizer::encode_text(std::string_view piece, RegexScratch& scratch, std::vector<int32_t>* out,
+                            size_t limit) const {
   std::vector<std::string_view> cur{piece}, next;
   std::deque<std::string> owned;  // pieces with a prefix space added (stable addresses)
   std::vector<std::pair<size_t, size_t>> ranges;
@@ -63,7 +65,10 @@ void Tokenizer::encode_text(std::string_view piece, RegexScratch& scratch, std::
     }
     std::swap(cur, next);
   }
-  for (std::string_view p : cur) model_->tokenize(p, out);
+  for (std::string_view p : cur) {
+    if (out->size() > limit) return;
+    model_->tokenize(p, out);
+  }
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {

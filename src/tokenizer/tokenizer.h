@@ -13,6 +13,7 @@
 // many threads at once.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -39,8 +40,10 @@ class Tokenizer {
   // Ids of `text` (added tokens written in the text are recognised, special or not). Invalid UTF-8
   // in `text` is first replaced by U+FFFD. With add_bos, the BOS id is prepended (when known).
   std::vector<int32_t> encode(std::string_view text, bool add_bos = false) const;
-  // Appends the ids of `text` to `out`.
-  void encode_append(std::string_view text, std::vector<int32_t>* out) const;
+  // Appends the ids of `text` to `out`. With a `limit`, encoding stops early once `out` holds more
+  // than `limit` ids: the ids are then a prefix of the full encoding, and more than `limit` of them
+  // says that the text is longer than `limit` (bounded work for a length check).
+  void encode_append(std::string_view text, std::vector<int32_t>* out, size_t limit = SIZE_MAX) const;
 
   // Text of `ids`; ids outside the vocabulary are skipped (as HF does).
   std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
@@ -52,6 +55,9 @@ class Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const;
   bool is_valid_id(int32_t id) const { return id >= 0 && size_t(id) < tokens_.size() && has_id_[size_t(id)]; }
   bool is_special(int32_t id) const { return id >= 0 && size_t(id) < special_.size() && special_[size_t(id)]; }
+  // The longest text one token stands for, in bytes. A text of n bytes encodes to at least
+  // n / max_token_bytes() ids (the ids' bytes concatenate to the text), which bounds a length check.
+  size_t max_token_bytes() const { return max_token_bytes_; }
   // One past the largest id (vocabulary and added tokens).
   int32_t vocab_size() const { return int32_t(tokens_.size()); }
   std::optional<int32_t> bos_id() const { return bos_id_; }
@@ -72,7 +78,7 @@ class Tokenizer {
   };
   friend class TokenizerJsonLoader;
   Tokenizer() = default;
-  void encode_text(std::string_view piece, RegexScratch& scratch, std::vector<int32_t>* out) const;
+  void encode_text(std::string_view piece, RegexScratch& scratch, std::vector<int32_t>* out, size_t limit) const;
 
   std::unique_ptr<BpeModel> model_;
   std::vector<PreTokStep> pre_tokenizer_;
@@ -82,6 +88,7 @@ class Tokenizer {
   std::vector<std::string> tokens_;   // id -> token string
   std::vector<std::string> bytes_;    // id -> decoded bytes
   std::vector<bool> has_id_, special_;
+  size_t max_token_bytes_ = 1;
   std::optional<int32_t> bos_id_, eos_id_;
 };
 

@@ -216,6 +216,7 @@ Result<std::unique_ptr<Tokenizer>> TokenizerJsonLoader::load(ParsedTokenizerJson
     std::string& b = t->bytes_[size_t(id)];
     b.clear();
     if (!byte_level_to_bytes(s, &b)) b = s;  // HF ByteLevel decoder keeps such tokens as they are
+    t->max_token_bytes_ = std::max(t->max_token_bytes_, b.size());
     t->has_id_[size_t(id)] = true;
   };
   for (const auto& [tok, id] : t->model_->vocab()) set_token(id, tok);
