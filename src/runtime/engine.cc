@@ -11,15 +11,27 @@
 
 namespace tachyon::runtime {
 
-int64_t available_memory_bytes() {
+namespace {
+
+int64_t meminfo_bytes(const char* field) {
   std::ifstream f("/proc/meminfo");
   std::string key;
   int64_t kb = 0;
   std::string unit;
   while (f >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
+    if (key == field) return kb * 1024;
   return 0;
 }
+
+std::string gib(int64_t bytes) {
+  if (bytes < (int64_t(1) << 30)) return fmt::format("{:.1f} MiB", double(bytes) / double(1 << 20));
+  return fmt::format("{:.1f} GiB", double(bytes) / double(int64_t(1) << 30));
+}
+
+}  // namespace
+
+int64_t available_memory_bytes() { return meminfo_bytes("MemAvailable:"); }
+int64_t total_memory_bytes() { return meminfo_bytes("MemTotal:"); }
 
 Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   std::unique_ptr<Engine> e(new Engine());
@@ -46,15 +58,28 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   if ((cfg.speculative_tokens > 0 && e->draft_logits_ == dsv4::MtpLogits::kDraft) || e->greedy_screen_)
     e->model_->enable_draft_head(e->ctx_);
   int64_t budget = cfg.cache_memory;
+  if (const int64_t total = total_memory_bytes(); budget > 0 && total > 0 && budget > total)
+    return error("--cache-memory {} is more than this machine's memory ({})", gib(budget), gib(total));
   if (budget <= 0) budget = int64_t(double(available_memory_bytes()) * cfg.cache_fraction);
   if (budget <= 0) return Status::error("cannot size the cache: give --cache-memory");
   e->cache_bytes_ = budget;
   e->cache_ = std::make_unique<CacheManager>(e->ck_->config, e->model_->pools(), budget, cfg.prefix_caching,
                                              cfg.speculative_tokens);
   int64_t max_len = e->cache_->max_tokens();
-  if (e->ck_->config.max_position_embeddings > 0) max_len = std::min(max_len, e->ck_->config.max_position_embeddings);
-  if (cfg.scheduler.max_model_len > 0) max_len = std::min(max_len, cfg.scheduler.max_model_len);
+  const int64_t max_pos = e->ck_->config.max_position_embeddings;
   if (max_len < 2) return error("--cache-memory {} bytes holds only {} tokens", budget, e->cache_->max_tokens());
+  // A context longer than the model was built for, or than the cache holds, is refused, not clamped.
+  if (const int64_t want = cfg.scheduler.max_model_len; want > 0) {
+    if (max_pos > 0 && want > max_pos)
+      return error("--max-model-len {} is longer than the model's context (max_position_embeddings {})", want,
+                   max_pos);
+    if (want > max_len)
+      return error("--max-model-len {} does not fit in the cache: {} of cache memory holds {} tokens of one "
+                   "sequence (raise --cache-memory or lower --max-model-len)",
+                   want, gib(budget), max_len);
+    max_len = want;
+  }
+  if (max_pos > 0) max_len = std::min(max_len, max_pos);
   e->max_model_len_ = max_len;
   SchedulerConfig sc = cfg.scheduler;
   sc.max_model_len = max_len;

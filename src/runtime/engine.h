@@ -252,5 +252,7 @@ Status check_weight_values(const dsv4::Checkpoint& ck, const ThreadPool& pool);
 
 // Bytes of memory available to this process (MemAvailable), or 0 if unknown.
 int64_t available_memory_bytes();
+// Bytes of physical memory (MemTotal), or 0 if unknown.
+int64_t total_memory_bytes();
 
 }  // namespace tachyon::runtime

@@ -39,7 +39,7 @@ struct SchedulerConfig {
   int64_t max_num_seqs = 16;             // running requests at most
   int64_t max_num_batched_tokens = 512;  // tokens per step
   int64_t max_waiting = 256;             // queue bound; add() refuses beyond it
-  int64_t max_model_len = 4096;          // prompt + output tokens at most
+  int64_t max_model_len = 0;             // prompt + output tokens at most (0: what the cache holds)
 };
 
 struct ScheduledChunk {
