@@ -7,20 +7,27 @@ TACHYON := $(BUILD)/bin/tachyon
 DEMO_MODEL := assets/tachyon-demo-v4
 SERVE_ARGS ?=
 
-.PHONY: all deps build run serve test test-asan test-fuzz test-slow bench clean
+.PHONY: all deps configure build build-server run serve test test-asan test-fuzz test-slow bench clean
 
 all: build
 
 deps:
 	./scripts/install-deps.sh
 
-build: deps
+configure: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+# Everything: the binary, the tests and the benchmarks.
+build: configure
 	ninja -C $(BUILD) -j$(JOBS)
 
-# Installs the dependencies, builds, and serves the embedded trained demo model (a 24M-parameter
+# Only the `tachyon` binary (what serving needs): the tests and benchmarks are built by `make test`.
+build-server: configure
+	ninja -C $(BUILD) -j$(JOBS) tachyon
+
+# Installs the dependencies, builds the binary, and serves the embedded trained demo model (a 24M-parameter
 # DeepSeek-V4) with the OpenAI-compatible API on http://127.0.0.1:8000 (extra flags: SERVE_ARGS=...).
-run: build
+run: build-server
 	$(TACHYON) serve --model $(DEMO_MODEL) $(SERVE_ARGS)
 
 # The same as `make run`.

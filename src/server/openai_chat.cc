@@ -179,7 +179,7 @@ void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, ht
   if (!use_tools) body.erase("tools");  // "none": the model is not told about the tools
   auto encoded = chat::encode_chat_request(body);
   if (!encoded.is_ok()) throw ApiException{chat_encoder_error(encoded.status().message())};
-  std::vector<int32_t> prompt = ctx.tokenizer->encode(encoded->prompt);
+  std::vector<int32_t> prompt = encode_prompt(ctx, encoded->prompt, "messages");
   const int64_t max_tokens = resolve_max_tokens(ctx, p, int64_t(prompt.size()), 0, "messages");
   p.gen.prefix_tokens = tool_choice_prefix_tokens(*ctx.tokenizer, tool_choice, encoded->thinking_mode);
 
@@ -196,7 +196,7 @@ void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, ht
     return;
   }
   std::shared_ptr<ChatResponder> r = std::move(responder);
-  respond_when_done(ctx, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
+  respond_when_done(ctx, req, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
     r->apply(events, nullptr);
     if (const std::optional<ApiError> e = r->failure()) throw ApiException{*e};
     return r->response();

@@ -49,6 +49,20 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::vector<int32_t> encode_prompt(const ServerContext& ctx, std::string_view text, const char* what) {
+  const int64_t limit = ctx.engine->max_model_len();
+  std::vector<int32_t> ids;
+  // Longer than `limit` tokens can stand for: too long without looking further.
+  const bool too_long = text.size() > uint64_t(limit) * ctx.tokenizer->max_token_bytes();
+  if (!too_long) ctx.tokenizer->encode_append(text, &ids, size_t(limit));
+  if (too_long || int64_t(ids.size()) > limit)
+    throw ApiException{context_length_exceeded(
+        fmt::format("This model's maximum context length is {} tokens. However, your {} resulted in more than {} "
+                    "tokens. Please reduce the length of the {}.",
+                    limit, what, limit, what))};
+  return ids;
+}
+
 int64_t resolve_max_tokens(const ServerContext& ctx, const RequestParams& p, int64_t prompt_len, int64_t default_max,
                            const char* what) {
   const int64_t limit = ctx.engine->max_model_len();
@@ -186,64 +200,20 @@ Clock::duration ping_interval(const ServerContext& ctx) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(ctx.cfg.sse_ping_seconds));
 }
 
-struct PendingResponse {
-  std::unique_ptr<Generation> gen;
-  BuildResponse build;
-  std::vector<ChoiceEvent> events;
-  Clock::duration ping{};
-  bool done = false;
-};
-
 }  // namespace
 
-void respond_when_done(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Generation> gen,
-                       BuildResponse build) {
-  auto st = std::make_shared<PendingResponse>();
-  st->gen = std::move(gen);
-  st->build = std::move(build);
-  st->ping = ping_interval(ctx);
-  const Clock::time_point deadline = Clock::now() + st->ping;
-  bool more = true;
-  while (more && Clock::now() < deadline) more = st->gen->next(&st->events, deadline);
-  if (!more) {
-    send_json(res, 200, st->build(st->events));
-    return;
+void respond_when_done(ServerContext& ctx, const httplib::Request& req, httplib::Response& res,
+                       std::unique_ptr<Generation> gen, BuildResponse build) {
+  std::vector<ChoiceEvent> events;
+  while (gen->next(&events, Clock::now() + std::chrono::milliseconds(200))) {
+    if (ctx.http && !ctx.http->client_connected(req)) {
+      gen->cancel();  // nobody will read the answer: free the engine's blocks now
+      ctx.metrics.count_request(RequestOutcome::kAbort);
+      res.status = 499;  // nginx's "client closed request"; the write goes nowhere
+      return;
+    }
   }
-  ServerContext* c = &ctx;
-  res.status = 200;
-  // With the charset parameter httplib 0.11 does not gzip the body (its check compares the whole
-  // Content-Type); compressed, the keep-alive spaces would sit in the compressor and never be sent.
-  res.set_chunked_content_provider(
-      "application/json; charset=utf-8",
-      [st, c](size_t, httplib::DataSink& sink) {
-        try {
-          const bool more = st->gen->next(&st->events, Clock::now() + st->ping);
-          std::string out;
-          if (more) {
-            out = " ";  // still generating; a client that is gone fails this write (or the next)
-          } else {
-            try {
-              out = dump_json(st->build(st->events));
-            } catch (const ApiException& e) {
-              out = dump_json(e.error.to_json());
-            }
-          }
-          if (!sink.write(out.data(), out.size())) throw std::runtime_error("client gone");
-          if (!more) {
-            st->done = true;
-            sink.done();
-          }
-          return true;
-        } catch (const std::exception&) {
-          st->gen->cancel();
-          c->metrics.count_request(RequestOutcome::kAbort);
-          st->done = true;
-          return false;
-        }
-      },
-      [st](bool) {
-        if (!st->done) st->gen->cancel();
-      });
+  send_json(res, 200, build(events));
 }
 
 namespace {

@@ -29,6 +29,10 @@ void check_ready(const ServerContext& ctx);
 std::string make_id(const char* prefix);
 int64_t unix_now();
 
+// The ids of a prompt's text. Encoding stops once the text has used up the context (max_model_len), so a
+// prompt far beyond it costs no more than one that fills it: 400 context_length_exceeded.
+std::vector<int32_t> encode_prompt(const ServerContext& ctx, std::string_view text, const char* what);
+
 // The completion budget for a prompt of `prompt_len` tokens: the request's max_tokens, else
 // `default_max` (capped to what is left of the context), else all that is left. 400
 // context_length_exceeded when the prompt leaves no room.
@@ -95,14 +99,13 @@ void append_sse(const Json& j, std::string* out);
 void start_sse(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Generation> gen,
                std::unique_ptr<StreamFormatter> formatter);
 
-// Non-streamed responses. Waits in the handler for up to sse_ping_seconds; a generation that is done
-// by then is answered normally (`build` may throw ApiException for its status). A longer one continues
-// as a chunked application/json response that writes a space (insignificant JSON whitespace) after
-// each silent ping interval, so a client that went away is noticed and its engine requests are
-// cancelled instead of running to max_tokens. Its status is then already 200: a late failure (server
-// shutdown) is sent as an {"error": ...} body.
+// Non-streamed responses: the handler waits until every choice has finished, then answers with the
+// status the outcome deserves (`build` may throw ApiException: a cancellation at shutdown is a 503, an
+// engine failure a 500). Nothing is sent before that, so an error can never follow a 200. While it
+// waits, it checks every 200 ms whether the client is still connected (ServerContext::http; TCP
+// keep-alive notices a vanished host), and cancels the engine requests of a client that went away.
 using BuildResponse = std::function<Json(std::vector<ChoiceEvent>& events)>;
-void respond_when_done(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Generation> gen,
-                       BuildResponse build);
+void respond_when_done(ServerContext& ctx, const httplib::Request& req, httplib::Response& res,
+                       std::unique_ptr<Generation> gen, BuildResponse build);
 
 }  // namespace tachyon::server

@@ -65,6 +65,24 @@ void handle_models(ServerContext& ctx, const httplib::Request& req, httplib::Res
   send_json(res, 200, j);
 }
 
+// The connection layer's gauges and counters (http_server.h).
+void render_http_metrics(const HttpServer& http, std::string* out) {
+  const HttpCounters c = http.counters();
+  *out += "# HELP tachyon:http_connections Open HTTP connections.\n# TYPE tachyon:http_connections gauge\n";
+  *out += fmt::format("tachyon:http_connections {}\n", http.open_connections());
+  *out += "# HELP tachyon:http_connections_refused_total Connections refused at admission, by reason.\n"
+          "# TYPE tachyon:http_connections_refused_total counter\n";
+  *out += fmt::format("tachyon:http_connections_refused_total{{reason=\"max_connections\"}} {}\n", c.refused_total);
+  *out += fmt::format("tachyon:http_connections_refused_total{{reason=\"max_connections_per_client\"}} {}\n",
+                      c.refused_per_client);
+  *out += fmt::format("tachyon:http_connections_refused_total{{reason=\"shutting_down\"}} {}\n", c.refused_draining);
+  *out += "# HELP tachyon:http_requests_cut_total Requests answered 408 or 431 while being read, by reason.\n"
+          "# TYPE tachyon:http_requests_cut_total counter\n";
+  *out += fmt::format("tachyon:http_requests_cut_total{{reason=\"header_timeout\"}} {}\n", c.header_timeouts);
+  *out += fmt::format("tachyon:http_requests_cut_total{{reason=\"body_timeout\"}} {}\n", c.body_timeouts);
+  *out += fmt::format("tachyon:http_requests_cut_total{{reason=\"header_too_large\"}} {}\n", c.header_too_large);
+}
+
 void handle_health(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
   check_ready(ctx);
   res.status = 200;
@@ -72,7 +90,25 @@ void handle_health(ServerContext& ctx, const httplib::Request&, httplib::Respons
 
 void handle_metrics(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
   const runtime::EngineStats stats = ctx.engine && ctx.ready ? ctx.engine->stats() : runtime::EngineStats{};
-  res.set_content(ctx.metrics.render(ctx.cfg.served_model_name, stats), "text/plain; version=0.0.4; charset=utf-8");
+  std::string page = ctx.metrics.render(ctx.cfg.served_model_name, stats);
+  if (ctx.http) render_http_metrics(*ctx.http, &page);
+  res.set_content(page, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+// The declared body size (0 when absent or not a number; a chunked body is checked once read).
+uint64_t content_length(const httplib::Request& req) {
+  const std::string v = req.get_header_value("Content-Length");
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  return end != v.c_str() ? uint64_t(n) : 0;
+}
+
+ApiError body_too_large(const std::string& path, int64_t limit) {
+  ApiError e = invalid_request(fmt::format("the body of {} may hold at most {} bytes (--max-tokenize-bytes)", path,
+                                           limit));
+  e.status = 413;
+  e.code = "request_too_large";
+  return e;
 }
 
 bool bearer_ok(const httplib::Request& req, const std::string& key) {
@@ -88,13 +124,14 @@ bool bearer_ok(const httplib::Request& req, const std::string& key) {
 
 void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   check_ready(ctx);
+  if (int64_t(req.body.size()) > ctx.cfg.max_tokenize_bytes) throw ApiException{body_too_large(req.path, ctx.cfg.max_tokenize_bytes)};
   const Json body = parse_body(req.body);
   check_model(ctx, body);
   std::vector<int32_t> ids;
   if (body.contains("messages")) {  // vLLM's chat form: the prompt the chat route would build
     auto encoded = chat::encode_chat_request(body);
     if (!encoded.is_ok()) throw ApiException{chat_encoder_error(encoded.status().message())};
-    ids = ctx.tokenizer->encode(encoded->prompt);
+    ids = encode_prompt(ctx, encoded->prompt, "messages");
   } else {
     const char* key = body.contains("content") && !body.contains("prompt") ? "content" : "prompt";  // llama.cpp: content
     const auto text = get_string(body, key);
@@ -103,7 +140,7 @@ void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::R
     // to a plain encode (no BOS post-processor), so both settings give the same ids, as in HF.
     (void)get_bool(body, "add_special_tokens");
     (void)get_bool(body, "add_special");
-    ids = ctx.tokenizer->encode(*text);
+    ids = encode_prompt(ctx, *text, "prompt");
   }
   Json j = Json::object();
   j["count"] = ids.size();
@@ -119,6 +156,7 @@ void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::R
 
 void handle_detokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   check_ready(ctx);
+  if (int64_t(req.body.size()) > ctx.cfg.max_tokenize_bytes) throw ApiException{body_too_large(req.path, ctx.cfg.max_tokenize_bytes)};
   const Json body = parse_body(req.body);
   check_model(ctx, body);
   const auto it = body.find("tokens");
@@ -137,9 +175,11 @@ void handle_detokenize(ServerContext& ctx, const httplib::Request& req, httplib:
   send_json(res, 200, j);
 }
 
-Server::Server(ServerConfig cfg) : ctx_(std::make_unique<ServerContext>()), http_(std::make_unique<httplib::Server>()) {
+Server::Server(ServerConfig cfg) : ctx_(std::make_unique<ServerContext>()) {
   ctx_->cfg = std::move(cfg);
   ctx_->created = unix_now();
+  http_ = std::make_unique<HttpServer>(ctx_->cfg.http);
+  ctx_->http = http_.get();
   register_routes();
 }
 
@@ -148,19 +188,21 @@ Server::~Server() { shutdown(); }
 void Server::register_routes() {
   ServerContext* ctx = ctx_.get();
   httplib::Server& s = *http_;
-  const int64_t seqs = std::max<int64_t>(1, ctx->cfg.engine.scheduler.max_num_seqs);
-  // Every streaming client holds a pool thread for its whole response, and keep-alive connections
-  // hold one between requests; threads mostly sleep, so be generous.
-  const size_t threads = ctx->cfg.http_threads > 0 ? size_t(ctx->cfg.http_threads) : size_t(std::max<int64_t>(64, 4 * seqs));
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  s.set_keep_alive_max_count(1000);
   s.set_payload_max_length(size_t(64) << 20);
   s.set_tcp_nodelay(true);
 
+  // Runs after the headers, before the body is read.
   s.set_pre_routing_handler([ctx](const httplib::Request& req, httplib::Response& res) {
     if (!ctx->cfg.api_key.empty() && req.path.rfind("/v1/", 0) == 0 && !bearer_ok(req, ctx->cfg.api_key)) {
       ctx->metrics.count_http_error();
       send_error(res, unauthorized());
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if ((req.path == "/tokenize" || req.path == "/detokenize") &&
+        content_length(req) > uint64_t(ctx->cfg.max_tokenize_bytes)) {
+      ctx->metrics.count_http_error();
+      send_error(res, body_too_large(req.path, ctx->cfg.max_tokenize_bytes));
+      res.set_header("Connection", "close");  // its body is not read
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -200,7 +242,11 @@ Status Server::start() {
     if (!http_->bind_to_port(c.host, c.port)) return error("cannot bind {}:{} (in use, or not a local address?)", c.host, c.port);
     port_ = c.port;
   }
-  listener_ = std::thread([this] { http_->listen_after_bind(); });
+  http_->widen_listen_queue();
+  listener_ = std::thread([this] {
+    http_->listen_after_bind();
+    listener_done_ = true;
+  });
   return Status::ok();
 }
 
@@ -248,10 +294,28 @@ Status Server::load(const std::function<void(std::string_view)>& progress) {
 }
 
 void Server::shutdown() {
-  if (ctx_->stopping.exchange(true)) return;
-  if (ctx_->engine) ctx_->engine->shutdown();  // every live request ends as cancelled; streams close
-  http_->stop();
-  if (listener_.joinable()) listener_.join();
+  if (ctx_->stopping.exchange(true)) return;  // from here on, new requests get 503
+  using Clock = std::chrono::steady_clock;
+  auto wait_idle = [this](Clock::time_point until) {
+    while (http_->active_requests() > 0 && Clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  };
+  http_->begin_drain();
+  // Running requests may finish; then the engine cancels the rest, and their handlers write the
+  // end of each response (a stream's error event and [DONE], a 503) before the listener stops.
+  wait_idle(Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(std::max(0.0, ctx_->cfg.shutdown_timeout_s))));
+  if (ctx_->engine) ctx_->engine->shutdown();
+  wait_idle(Clock::now() + std::chrono::seconds(10));
+  stop_listener();
+}
+
+void Server::stop_listener() {
+  if (!listener_.joinable()) return;
+  // httplib's stop() does nothing until the listener runs: wait for it to start (or to have ended).
+  while (!http_->is_running() && !listener_done_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!listener_done_.load()) http_->stop();
+  listener_.join();
 }
 
 }  // namespace tachyon::server

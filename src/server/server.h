@@ -1,10 +1,12 @@
 // The OpenAI-compatible HTTP server: cpp-httplib routes over one Engine.
 //
-// Lifecycle: bind() takes the port first, so /health can answer 503 while load() reads the tokenizer
-// and the weights; then /health is 200 and the /v1 routes serve. shutdown() stops accepting, ends
-// every live request (streams see the engine's cancellation and close) and stops the engine.
-// Each request runs on an httplib pool thread; generation runs on the engine thread, and a request's
-// handler only drains its Generation's queue (generation.h).
+// Lifecycle: start() takes the port first, so /health can answer 503 while load() reads the tokenizer
+// and the weights; then /health is 200 and the /v1 routes serve. shutdown() drains: new connections
+// and requests get 503, running requests may finish for up to shutdown_timeout_s, then the engine
+// cancels the rest (streams end with an error event and [DONE], non-streamed requests get a 503), and
+// the listener stops once every response is written.
+// Each connection runs on its own thread (http_server.h); generation runs on the engine thread, and a
+// request's handler only drains its Generation's queue (generation.h).
 #pragma once
 
 #include <atomic>
@@ -18,14 +20,9 @@
 
 #include "core/status.h"
 #include "runtime/engine.h"
+#include "server/http_server.h"
 #include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace tachyon::server {
 
@@ -36,8 +33,10 @@ struct ServerConfig {
   std::string served_model_name;  // the `model` clients must name
   std::string tokenizer_path;     // tokenizer.json or a folder holding it
   runtime::EngineConfig engine;
-  int http_threads = 0;           // 0: max(32, 4 * max_num_seqs)
+  HttpLimits http;                // connection limits and deadlines
   double sse_ping_seconds = 5.0;  // `: ping` after this long without output
+  double shutdown_timeout_s = 30;  // how long running requests may finish after a shutdown begins
+  int64_t max_tokenize_bytes = 8 << 20;  // request bodies of /tokenize and /detokenize
   std::string forced_output;      // testing only: every request generates this text, then EOS
 };
 
@@ -46,6 +45,7 @@ struct ServerContext {
   ServerConfig cfg;
   std::unique_ptr<tok::Tokenizer> tokenizer;
   std::unique_ptr<runtime::Engine> engine;
+  const HttpServer* http = nullptr;  // whether a request's client is still connected
   Metrics metrics;
   int32_t eos_id = -1;
   int32_t vocab = 0;  // the model's vocabulary size
@@ -74,15 +74,17 @@ class Server {
   int port() const { return port_; }
   // Loads the tokenizer and the engine; `progress` receives one line per stage.
   Status load(const std::function<void(std::string_view)>& progress);
-  // Stops accepting connections, cancels live requests, stops the engine. Idempotent.
+  // Drains and stops (see the top of this file). Idempotent.
   void shutdown();
   const ServerContext& context() const { return *ctx_; }
 
  private:
   void register_routes();
   std::unique_ptr<ServerContext> ctx_;
-  std::unique_ptr<httplib::Server> http_;
+  void stop_listener();
+  std::unique_ptr<HttpServer> http_;
   std::thread listener_;
+  std::atomic<bool> listener_done_{false};
   int port_ = 0;
 };
 

@@ -1,5 +1,5 @@
-// Authentication and overload, against a server started with --api-key test-key and
-// --max-waiting-requests 0 (every generation request finds the queue full): 401 for a missing or wrong
+// Authentication and overload, against a server started with TACHYON_API_KEY=test-key in its environment
+// (the same as --api-key test-key) and --max-waiting-requests 0 (every generation request finds the queue full): 401 for a missing or wrong
 // key, 429 with Retry-After for a full queue, and the SDK's retry behaviour on 429 (maxRetries + 1
 // attempts, honouring Retry-After, then RateLimitError). /health and /metrics need no key.
 import { assert, assertApiError, client, get, metrics, MODEL, post, run, test, url } from './lib.mjs';

@@ -5,6 +5,9 @@
 # per build folder, or the folder in TACHYON_TEST_MODEL (served as TACHYON_TEST_MODEL_NAME, which the
 # tests read too); the SDK is installed into tests/server/node_modules (git-ignored) when missing.
 #
+# The test sees the server's pid in TACHYON_SERVER_PID. With TACHYON_TEST_STOPS_SERVER=1 the test itself
+# signals the server; run.sh then only waits (up to 60 s) for it to exit, and checks that it exited cleanly.
+#
 # Usage: [TACHYON_TEST_MODEL=DIR TACHYON_TEST_MODEL_NAME=NAME] run.sh TACHYON_BIN WORK_DIR TEST.mjs [extra `tachyon serve` flags...]
 set -euo pipefail
 
@@ -57,16 +60,21 @@ done
 [ "$code" = 200 ] || { cat "$log"; echo "/health never became 200"; exit 1; }
 
 rc=0
-node "$here/$test" "$url" || rc=$?
+TACHYON_SERVER_PID=$pid node "$here/$test" "$url" || rc=$?
 
-kill -TERM "$pid"
+wait_s=10
+if [ "${TACHYON_TEST_STOPS_SERVER:-0}" = 1 ]; then
+  wait_s=60
+else
+  kill -TERM "$pid"
+fi
 src=0
-for _ in $(seq 1 100); do
+for _ in $(seq 1 $((wait_s * 10))); do
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
 done
 if kill -0 "$pid" 2>/dev/null; then
-  echo "server did not stop within 10 s of SIGTERM"
+  echo "server did not stop within $wait_s s of SIGTERM"
   src=1
 else
   wait "$pid" || src=$?

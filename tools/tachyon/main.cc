@@ -17,8 +17,13 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{"Tachyon: a DeepSeek-V4 inference engine"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "tachyon " TACHYON_VERSION);
+  // Options of the top level (--log-level) are also taken after the subcommand: `tachyon serve ... --log-level info`.
+  app.fallthrough();
   std::string log_level = "warn";
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   tachyon::cli::Action action;
   tachyon::cli::add_inspect(app, action);
   tachyon::cli::add_make_tiny_model(app, action);
