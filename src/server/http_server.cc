@@ -72,21 +72,11 @@ void address_of(const sockaddr_storage& ss, socklen_t len, std::string& ip, int&
   if (ss.ss_family == AF_INET6) port = ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
 }
 
-void peer_address(int fd, std::string& ip, int& port) {
+// The address of either end of a socket: getpeername or getsockname.
+void socket_address(int (*get)(int, sockaddr*, socklen_t*), int fd, std::string& ip, int& port) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    ip.clear();
-    port = -1;
-    return;
-  }
-  address_of(ss, len, ip, port);
-}
-
-void local_address(int fd, std::string& ip, int& port) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+  if (get(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
     ip.clear();
     port = -1;
     return;
@@ -253,8 +243,12 @@ class HttpServer::Stream final : public httplib::Stream {
     return n < 0 ? -1 : n;
   }
 
-  void get_remote_ip_and_port(std::string& ip, int& port) const override { peer_address(fd_, ip, port); }
-  void get_local_ip_and_port(std::string& ip, int& port) const override { local_address(fd_, ip, port); }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    socket_address(getpeername, fd_, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    socket_address(getsockname, fd_, ip, port);
+  }
   socket_t socket() const override { return fd_; }
 
  private:
@@ -379,7 +373,7 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
   const Clock::time_point accepted = Clock::now();
   std::string addr;
   int port = -1;
-  peer_address(sock, addr, port);
+  socket_address(getpeername, sock, addr, port);
   const std::string key = fmt::format("{} {}", addr, port);
   enable_keepalive(sock);
   if (const Refusal why = admit(addr, key, sock); why != Refusal::kNone) {

@@ -124,7 +124,8 @@ bool bearer_ok(const httplib::Request& req, const std::string& key) {
 
 void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   check_ready(ctx);
-  if (int64_t(req.body.size()) > ctx.cfg.max_tokenize_bytes) throw ApiException{body_too_large(req.path, ctx.cfg.max_tokenize_bytes)};
+  if (int64_t(req.body.size()) > ctx.cfg.max_tokenize_bytes)  // a chunked body has no Content-Length to check first
+    throw ApiException{body_too_large(req.path, ctx.cfg.max_tokenize_bytes)};
   const Json body = parse_body(req.body);
   check_model(ctx, body);
   std::vector<int32_t> ids;
@@ -156,7 +157,8 @@ void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::R
 
 void handle_detokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   check_ready(ctx);
-  if (int64_t(req.body.size()) > ctx.cfg.max_tokenize_bytes) throw ApiException{body_too_large(req.path, ctx.cfg.max_tokenize_bytes)};
+  if (int64_t(req.body.size()) > ctx.cfg.max_tokenize_bytes)  // a chunked body has no Content-Length to check first
+    throw ApiException{body_too_large(req.path, ctx.cfg.max_tokenize_bytes)};
   const Json body = parse_body(req.body);
   check_model(ctx, body);
   const auto it = body.find("tokens");

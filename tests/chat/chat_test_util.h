@@ -26,6 +26,19 @@ inline std::vector<Json> load_jsonl(const std::string& name) {
   return out;
 }
 
+// DSML pieces for parser tests: the block tags, EOS, an invoke and a parameter.
+inline const std::string kEos = "<｜end▁of▁sentence｜>";
+inline const std::string kOpen = "<｜DSML｜tool_calls>";
+inline const std::string kClose = "</｜DSML｜tool_calls>";
+
+inline std::string invoke(const std::string& name, const std::string& params) {
+  return "<｜DSML｜invoke name=\"" + name + "\">\n" + params + "</｜DSML｜invoke>\n";
+}
+inline std::string param(const std::string& name, bool is_string, const std::string& value) {
+  return "<｜DSML｜parameter name=\"" + name + "\" string=\"" + (is_string ? "true" : "false") + "\">" + value +
+         "</｜DSML｜parameter>\n";
+}
+
 // gtest parameter names allow only [A-Za-z0-9_].
 inline std::string test_name(std::string s) {
   for (char& c : s)

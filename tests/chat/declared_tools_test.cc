@@ -10,21 +10,16 @@
 #include <vector>
 
 #include "chat/completion_parser.h"
+#include "chat_test_util.h"
 
 namespace tachyon::chat {
 namespace {
 
-const std::string kEos = "<｜end▁of▁sentence｜>";
-const std::string kOpen = "<｜DSML｜tool_calls>";
-const std::string kClose = "</｜DSML｜tool_calls>";
-
-std::string invoke(const std::string& name, const std::string& params) {
-  return "<｜DSML｜invoke name=\"" + name + "\">\n" + params + "</｜DSML｜invoke>\n";
-}
-std::string param(const std::string& name, bool is_string, const std::string& value) {
-  return "<｜DSML｜parameter name=\"" + name + "\" string=\"" + (is_string ? "true" : "false") + "\">" + value +
-         "</｜DSML｜parameter>\n";
-}
+using testing::invoke;
+using testing::kClose;
+using testing::kEos;
+using testing::kOpen;
+using testing::param;
 std::string block(const std::string& invokes) { return kOpen + "\n" + invokes + kClose; }
 
 const Json& declared() {
