@@ -126,7 +126,8 @@ SubmitResult Engine::submit(std::vector<int32_t> prompt, const GenerationParams&
   {
     std::lock_guard<std::mutex> g(mu_);
     if (stop_) return {SubmitCode::kShuttingDown, 0, "the server is shutting down"};
-    if (int64_t(sched_->num_waiting() + inbox_.size()) >= cfg_.scheduler.max_waiting)
+    // stats_.waiting, not the scheduler's queue: that belongs to the engine thread (see loop()).
+    if (stats_.waiting + int64_t(inbox_.size()) >= cfg_.scheduler.max_waiting)
       return {SubmitCode::kQueueFull, 0, "too many requests are waiting; retry later"};
     l->req.id = next_id_++;
     res.id = l->req.id;
@@ -198,6 +199,7 @@ void Engine::loop() {
       if (stop_) break;
       arrivals.swap(inbox_);
       cancels.swap(cancels_);
+      stats_.waiting += int64_t(arrivals.size());  // they join the queue now; publish_stats() recounts it
     }
     for (auto& l : arrivals) {
       Request* r = &l->req;

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -107,31 +108,36 @@ int run(const ServeOptions& o) {
   cfg.engine.check_values = o.check_values;
   cfg.forced_output = o.forced_output;
 
-  // Signals go to one waiting thread; every thread started from here on inherits the mask.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // Signals go to one waiting thread; every thread started from here on inherits the mask. The thread
+  // is detached and may outlive this function (a signal while the process exits), so what it shares
+  // lives in a shared_ptr, not on this stack.
+  struct SignalState {
+    sigset_t sigs;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::atomic<bool> stop{false}, serving{false};
+  };
+  auto sig_state = std::make_shared<SignalState>();
+  sigemptyset(&sig_state->sigs);
+  sigaddset(&sig_state->sigs, SIGINT);
+  sigaddset(&sig_state->sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sig_state->sigs, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a client that goes away must not kill the server
-  std::mutex mu;
-  std::condition_variable cv;
-  std::atomic<bool> stop{false}, serving{false};
-  std::thread([&sigs, &stop, &serving, &cv, &mu, drain = o.shutdown_timeout] {
+  std::thread([st = sig_state, drain = o.shutdown_timeout] {
     int sig = 0;
-    sigwait(&sigs, &sig);
-    if (!serving.load()) {  // nothing to drain while starting: leave now
+    sigwait(&st->sigs, &sig);
+    if (!st->serving.load()) {  // nothing to drain while starting: leave now
       std::fprintf(stderr, "tachyon serve: signal %d during start-up, exiting\n", sig);
       std::_Exit(128 + sig);
     }
     std::fprintf(stderr, "tachyon serve: signal %d, draining (running requests may finish for up to %g s; again to "
                  "exit at once)\n", sig, drain);
     {
-      std::lock_guard<std::mutex> g(mu);
-      stop = true;
+      std::lock_guard<std::mutex> g(st->mu);
+      st->stop = true;
     }
-    cv.notify_all();
-    sigwait(&sigs, &sig);
+    st->cv.notify_all();
+    sigwait(&st->sigs, &sig);
     std::_Exit(130);
   }).detach();
 
@@ -149,7 +155,7 @@ int run(const ServeOptions& o) {
     srv.shutdown();
     return fail(st);
   }
-  serving = true;
+  sig_state->serving = true;
   const std::string url = fmt::format("http://{}:{}", cfg.host, srv.port());
   progress(fmt::format("serving '{}' at {}/v1", cfg.served_model_name, url));
   // The key itself is never printed: the example reads it from the environment (double quotes, so the
@@ -163,8 +169,8 @@ int run(const ServeOptions& o) {
                cfg.served_model_name.c_str());
   std::fflush(stderr);
   {
-    std::unique_lock<std::mutex> lk(mu);
-    cv.wait(lk, [&] { return stop.load(); });
+    std::unique_lock<std::mutex> lk(sig_state->mu);
+    sig_state->cv.wait(lk, [&] { return sig_state->stop.load(); });
   }
   srv.shutdown();
   progress("stopped");
