@@ -196,7 +196,7 @@ void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, ht
     return;
   }
   std::shared_ptr<ChatResponder> r = std::move(responder);
-  respond_when_done(ctx, req, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
+  respond_when_done(ctx, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
     r->apply(events, nullptr);
     if (const std::optional<ApiError> e = r->failure()) throw ApiException{*e};
     return r->response();

@@ -215,7 +215,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     return;
   }
   std::shared_ptr<CompletionResponder> r = std::move(responder);
-  respond_when_done(ctx, req, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
+  respond_when_done(ctx, res, std::move(gen), [r](std::vector<ChoiceEvent>& events) {
     r->apply(events, nullptr);
     if (const ChoiceState* f = r->failed()) throw ApiException{finish_error(f->reason, f->error)};
     return r->response();

@@ -202,11 +202,11 @@ Clock::duration ping_interval(const ServerContext& ctx) {
 
 }  // namespace
 
-void respond_when_done(ServerContext& ctx, const httplib::Request& req, httplib::Response& res,
-                       std::unique_ptr<Generation> gen, BuildResponse build) {
+void respond_when_done(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Generation> gen,
+                       BuildResponse build) {
   std::vector<ChoiceEvent> events;
   while (gen->next(&events, Clock::now() + std::chrono::milliseconds(200))) {
-    if (ctx.http && !ctx.http->client_connected(req)) {
+    if (ctx.http && !ctx.http->client_connected()) {
       gen->cancel();  // nobody will read the answer: free the engine's blocks now
       ctx.metrics.count_request(RequestOutcome::kAbort);
       res.status = 499;  // nginx's "client closed request"; the write goes nowhere

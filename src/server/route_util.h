@@ -105,7 +105,7 @@ void start_sse(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Gener
 // waits, it checks every 200 ms whether the client is still connected (ServerContext::http; TCP
 // keep-alive notices a vanished host), and cancels the engine requests of a client that went away.
 using BuildResponse = std::function<Json(std::vector<ChoiceEvent>& events)>;
-void respond_when_done(ServerContext& ctx, const httplib::Request& req, httplib::Response& res,
-                       std::unique_ptr<Generation> gen, BuildResponse build);
+void respond_when_done(ServerContext& ctx, httplib::Response& res, std::unique_ptr<Generation> gen,
+                       BuildResponse build);
 
 }  // namespace tachyon::server

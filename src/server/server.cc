@@ -4,7 +4,12 @@
 
 #include <httplib.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
@@ -81,6 +86,7 @@ void render_http_metrics(const HttpServer& http, std::string* out) {
   *out += fmt::format("tachyon:http_requests_cut_total{{reason=\"header_timeout\"}} {}\n", c.header_timeouts);
   *out += fmt::format("tachyon:http_requests_cut_total{{reason=\"body_timeout\"}} {}\n", c.body_timeouts);
   *out += fmt::format("tachyon:http_requests_cut_total{{reason=\"header_too_large\"}} {}\n", c.header_too_large);
+  *out += fmt::format("tachyon:http_requests_cut_total{{reason=\"body_too_large\"}} {}\n", c.body_too_large);
 }
 
 void handle_health(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
@@ -118,6 +124,27 @@ bool bearer_ok(const httplib::Request& req, const std::string& key) {
   unsigned diff = 0;
   for (size_t i = 0; i < h.size(); ++i) diff |= unsigned(uint8_t(h[i]) ^ uint8_t(want[i]));
   return diff == 0;
+}
+
+bool is_tokenize_route(const httplib::Request& req) { return req.path == "/tokenize" || req.path == "/detokenize"; }
+
+// What a request is refused for from its headers alone, before its body is read: a missing key on the
+// /v1 routes, a compressed body (its inflated size cannot be bounded before inflating it; the SDKs never
+// compress requests), a /tokenize body declared over --max-tokenize-bytes.
+std::optional<ApiError> refusal_before_body(const ServerContext& ctx, const httplib::Request& req) {
+  if (!ctx.cfg.api_key.empty() && req.path.rfind("/v1/", 0) == 0 && !bearer_ok(req, ctx.cfg.api_key))
+    return unauthorized();
+  const std::string encoding = req.get_header_value("Content-Encoding");
+  if (!encoding.empty() && encoding != "identity") {
+    ApiError e = invalid_request(fmt::format("compressed request bodies are not accepted (Content-Encoding: {})",
+                                             encoding.substr(0, 64)));
+    e.status = 415;
+    e.code = "unsupported_media_type";
+    return e;
+  }
+  if (is_tokenize_route(req) && content_length(req) > uint64_t(ctx.cfg.max_tokenize_bytes))
+    return body_too_large(req.path, ctx.cfg.max_tokenize_bytes);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -190,24 +217,26 @@ Server::~Server() { shutdown(); }
 void Server::register_routes() {
   ServerContext* ctx = ctx_.get();
   httplib::Server& s = *http_;
-  s.set_payload_max_length(size_t(64) << 20);
   s.set_tcp_nodelay(true);
+  http_->set_body_limit([ctx](const httplib::Request& req) {
+    return is_tokenize_route(req) ? uint64_t(ctx->cfg.max_tokenize_bytes) : ctx->cfg.http.max_body_bytes;
+  });
 
-  // Runs after the headers, before the body is read.
+  // Both run after the headers, before the body is read; the first answers `Expect: 100-continue`, so
+  // a refused client is told before it sends its body.
+  s.set_expect_100_continue_handler([ctx](const httplib::Request& req, httplib::Response& res) {
+    const std::optional<ApiError> e = refusal_before_body(*ctx, req);
+    if (!e) return 100;
+    ctx->metrics.count_http_error();
+    send_error(res, *e);
+    return e->status;
+  });
   s.set_pre_routing_handler([ctx](const httplib::Request& req, httplib::Response& res) {
-    if (!ctx->cfg.api_key.empty() && req.path.rfind("/v1/", 0) == 0 && !bearer_ok(req, ctx->cfg.api_key)) {
-      ctx->metrics.count_http_error();
-      send_error(res, unauthorized());
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if ((req.path == "/tokenize" || req.path == "/detokenize") &&
-        content_length(req) > uint64_t(ctx->cfg.max_tokenize_bytes)) {
-      ctx->metrics.count_http_error();
-      send_error(res, body_too_large(req.path, ctx->cfg.max_tokenize_bytes));
-      res.set_header("Connection", "close");  // its body is not read
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
+    const std::optional<ApiError> e = refusal_before_body(*ctx, req);
+    if (!e) return httplib::Server::HandlerResponse::Unhandled;
+    ctx->metrics.count_http_error();
+    send_error(res, *e);
+    return httplib::Server::HandlerResponse::Handled;
   });
   s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // already an API error
@@ -248,6 +277,11 @@ Status Server::start() {
   listener_ = std::thread([this] {
     http_->listen_after_bind();
     listener_done_ = true;
+    if (!ctx_->stopping.load()) {  // the listening socket failed (httplib gives up on some accept errors)
+      TLOG_ERROR("the HTTP listener stopped unexpectedly; shutting down");
+      listener_failed_ = true;
+      ::kill(::getpid(), SIGTERM);  // the same drain as an operator's SIGTERM
+    }
   });
   return Status::ok();
 }
@@ -309,6 +343,7 @@ void Server::shutdown() {
                                std::chrono::duration<double>(std::max(0.0, ctx_->cfg.shutdown_timeout_s))));
   if (ctx_->engine) ctx_->engine->shutdown();
   wait_idle(Clock::now() + std::chrono::seconds(10));
+  http_->close_all();  // a client that does not read its stream's end is cut off here
   stop_listener();
 }
 

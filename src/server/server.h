@@ -77,6 +77,8 @@ class Server {
   // Drains and stops (see the top of this file). Idempotent.
   void shutdown();
   const ServerContext& context() const { return *ctx_; }
+  // The listener stopped on its own (a failed listening socket) and raised SIGTERM to drain.
+  bool listener_failed() const { return listener_failed_.load(); }
 
  private:
   void register_routes();
@@ -84,7 +86,7 @@ class Server {
   void stop_listener();
   std::unique_ptr<HttpServer> http_;
   std::thread listener_;
-  std::atomic<bool> listener_done_{false};
+  std::atomic<bool> listener_done_{false}, listener_failed_{false};
   int port_ = 0;
 };
 

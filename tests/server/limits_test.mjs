@@ -2,6 +2,7 @@
 // --max-tokenize-bytes (8M by default) before reading them, and prompts far beyond the context are
 // refused without being tokenised in full; the server's peak memory barely moves.
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { assert, assertApiError, MODEL, post, run, test, url } from './lib.mjs';
 
 const pid = Number(process.env.TACHYON_SERVER_PID);
@@ -10,6 +11,33 @@ function peakMb() {
   const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+) kB/);
   return Number(m[1]) / 1024;
 }
+const port = Number(new URL(url).port);
+
+// Sends `head` (and then `body` chunks, 1 MB at a time, while the server takes them) on a raw
+// connection; resolves with everything the server sent, once it closes the connection.
+function rawExchange(head, bodyBytes = 0) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let got = '';
+    let sent = 0;
+    sock.on('data', (d) => (got += d.toString()));
+    sock.on('error', (e) => (got += `\n<${e.code}>`));
+    sock.on('close', () => resolve(got));
+    const pump = () => {
+      while (sent < bodyBytes) {
+        const n = Math.min(1 << 20, bodyBytes - sent);
+        sent += n;
+        if (!sock.write('x'.repeat(n))) return sock.once('drain', pump);
+      }
+    };
+    sock.on('connect', () => {
+      sock.write(head);
+      pump();
+    });
+  });
+}
+const responses = (text) => text.split('HTTP/1.1 ').length - 1;
+
 const words = (n) => Array.from({ length: n }, (_, i) => `w${(i * 7919) % 100003}`).join(' ');
 
 test('a 20 MB /tokenize body is refused at once with 413', async () => {
@@ -59,6 +87,46 @@ test('a prompt within the context still tokenises in full', async () => {
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.count, r.json.tokens.length);
   assert.ok(r.json.count >= 100);
+});
+
+test('a compressed body is refused with 415 (its inflated size cannot be bounded before inflating)', async () => {
+  const r = await fetch(`${url}/tokenize`, {
+    method: 'POST', body: 'not really gzip', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+  });
+  assert.equal(r.status, 415, await r.text());
+});
+
+test('a refused body is drained, not reset: the client reads the 413 even with Connection: close', async () => {
+  const text = await rawExchange(
+    'POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+    `Content-Length: ${20 << 20}\r\n\r\n`, 20 << 20);
+  assert.ok(text.startsWith('HTTP/1.1 413'), text.slice(0, 200));
+  assert.equal(responses(text), 1);
+});
+
+test('Expect: 100-continue gets the refusal before the body is sent', async () => {
+  const text = await rawExchange(
+    'POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n' +
+    `Content-Length: ${20 << 20}\r\n\r\n`);
+  assert.ok(text.startsWith('HTTP/1.1 413'), text.slice(0, 200));
+  assert.ok(!text.includes('100 Continue'), text.slice(0, 200));
+});
+
+test('a malformed request gets one 400 and its connection closes (the rest is never parsed as requests)', async () => {
+  const body = JSON.stringify({ model: MODEL, prompt: 'hi' });
+  const text = await rawExchange(
+    `POST /tokenize HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(10000)}\r\nContent-Length: ${body.length}\r\n` +
+    `Content-Type: application/json\r\n\r\n${body}GET /health HTTP/1.1\r\nHost: x\r\n\r\n`);
+  assert.ok(text.startsWith('HTTP/1.1 400'), text.slice(0, 200));
+  assert.equal(responses(text), 1, text);
+});
+
+test('a chunked body past the limit is cut at the limit with 413', async () => {
+  const text = await rawExchange(
+    'POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' +
+    `${(12 << 20).toString(16)}\r\n`, 12 << 20);
+  assert.ok(text.startsWith('HTTP/1.1 413'), text.slice(0, 300));
+  assert.equal(responses(text), 1, text.slice(0, 600));
 });
 
 await run();

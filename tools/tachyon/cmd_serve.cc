@@ -174,7 +174,7 @@ int run(const ServeOptions& o) {
   }
   srv.shutdown();
   progress("stopped");
-  return 0;
+  return srv.listener_failed() ? 1 : 0;
 }
 
 }  // namespace
