@@ -141,7 +141,8 @@ TEST(Scheduler, QueueIsBoundedAndCancelFreesAtOnce) {
   auto a = make(1, 100, 50), b = make(2, 10, 5), c = make(3, 10, 5), d = make(4, 10, 5);
   ASSERT_TRUE(s.add(a.get()));
   ASSERT_TRUE(s.add(b.get()));
-  EXPECT_FALSE(s.add(c.get()) && s.add(d.get()));  // at most 2 waiting
+  EXPECT_FALSE(s.add(c.get()));  // at most 2 waiting: each further request is refused
+  EXPECT_FALSE(s.add(d.get()));
   execute(s, s.schedule());                        // a runs (prefill chunk), b waits
   EXPECT_GT(cache.used(), 0);
   EXPECT_TRUE(s.cancel(1));
