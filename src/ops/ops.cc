@@ -10,10 +10,13 @@
 namespace tachyon::ops {
 
 OpContext OpContext::make(const ThreadPool& pool, bool allow_fast) {
+  return make(pool, allow_fast ? cpu::best_isa(cpu::detect_cpu_features()) : cpu::Isa::kScalar);
+}
+
+OpContext OpContext::make(const ThreadPool& pool, cpu::Isa isa) {
   OpContext c;
   c.pool = &pool;
-  c.use_fast = allow_fast;
-  c.fast_ok = cpu::fast::available();
+  c.k = &cpu::kernel_table(isa);
   return c;
 }
 
@@ -28,11 +31,10 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
   constexpr int64_t kGroup = 8, kMinChunkMacs = int64_t(1) << 14;
   const int64_t groups = (w.n + kGroup - 1) / kGroup;
   const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, kGroup * w.k * m));
-  const bool fast = ctx.fast();
+  const auto kernel = ctx.k->linear;
   auto body = [&](int64_t g0, int64_t g1) {
     const int64_t b = g0 * kGroup, e = std::min(w.n, g1 * kGroup);
-    if (fast) cpu::fast::linear(x, m, w, y, b, e);
-    else cpu::ref::linear(x, m, w, y, b, e);
+    kernel(x, m, w, y, b, e);
   };
   if (ctx.pool) ctx.pool->parallel_for(groups, grain, body);
   else body(0, groups);
@@ -56,7 +58,7 @@ void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
   }
   const int64_t n_units = first_unit.back();
   if (n_units == 0) return;
-  const bool fast = ctx.fast();
+  const auto kernel = ctx.k->linear;
   // Units [u0, u1) in job order, each job's share as one contiguous row range.
   auto run_units = [&](int64_t u0, int64_t u1) {
     for (size_t j = 0; j < jobs.size() && u0 < u1; ++j) {
@@ -64,8 +66,7 @@ void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
       if (b >= e) continue;
       const LinearJob& job = jobs[j];
       const int64_t r0 = (b - first_unit[j]) * kGroup, r1 = std::min(job.w.n, (e - first_unit[j]) * kGroup);
-      if (fast) cpu::fast::linear(job.x, job.m, job.w, job.y, r0, r1);
-      else cpu::ref::linear(job.x, job.m, job.w, job.y, r0, r1);
+      kernel(job.x, job.m, job.w, job.y, r0, r1);
     }
   };
   const int threads = ctx.pool ? ctx.pool->size() : 1;
@@ -90,16 +91,12 @@ void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
 namespace {
 // Row-parallel driver for the in-place fake-quant kernels (rows are independent, results are bit-exact
 // whichever kernel or split runs them).
-template <typename Fast, typename Ref>
-void fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_t stride, int64_t block, Fast fast,
-                Ref ref) {
+using FakeQuant = void (*)(float* x, int64_t m, int64_t k, int64_t stride, int64_t block);
+void fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_t stride, int64_t block,
+                FakeQuant kernel) {
   TACHYON_CHECK(block > 0 && stride >= k);
   if (m <= 0 || k <= 0) return;
-  const bool use_fast = ctx.fast();
-  auto body = [&](int64_t b, int64_t e) {
-    if (use_fast) fast(x + b * stride, e - b, k, stride, block);
-    else ref(x + b * stride, e - b, k, stride, block);
-  };
+  auto body = [&](int64_t b, int64_t e) { kernel(x + b * stride, e - b, k, stride, block); };
   const int64_t grain = std::max<int64_t>(1, 65536 / k);
   if (ctx.pool) ctx.pool->parallel_for(m, grain, body);
   else body(0, m);
@@ -107,16 +104,15 @@ void fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_t st
 }  // namespace
 
 void fp8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_t stride, int64_t block) {
-  fake_quant(ctx, x, m, k, stride, block, cpu::fast::fp8_fake_quant, cpu::ref::fp8_fake_quant);
+  fake_quant(ctx, x, m, k, stride, block, ctx.k->fp8_fake_quant);
 }
 
 void fp4_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k, int64_t stride, int64_t block) {
-  fake_quant(ctx, x, m, k, stride, block, cpu::fast::fp4_fake_quant, cpu::ref::fp4_fake_quant);
+  fake_quant(ctx, x, m, k, stride, block, ctx.k->fp4_fake_quant);
 }
 
 void rmsnorm(const OpContext& ctx, const float* x, const uint16_t* w, int64_t m, int64_t d, float eps, float* y) {
-  if (ctx.fast()) cpu::fast::rmsnorm(x, w, m, d, eps, y);
-  else cpu::ref::rmsnorm(x, w, m, d, eps, y);
+  ctx.k->rmsnorm(x, w, m, d, eps, y);
 }
 
 float quantize_i8(const float* x, int64_t k, int64_t kp, int8_t* q) {
@@ -133,19 +129,15 @@ float quantize_i8(const float* x, int64_t k, int64_t kp, int8_t* q) {
 void dot_i8(const OpContext& ctx, const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out) {
   TACHYON_CHECK(k > 0 && k % 32 == 0 && k < (int64_t(1) << 31) / (127 * 127), "dot_i8: bad k");
   TACHYON_CHECK(m >= 1, "dot_i8: no query");
-  const bool fast = ctx.fast();
-  auto body = [&](int64_t b, int64_t e) {
-    if (fast) cpu::fast::dot_i8(x, m, w + b * k, k, e - b, out + b, n_out);
-    else cpu::ref::dot_i8(x, m, w + b * k, k, e - b, out + b, n_out);
-  };
+  const auto kernel = ctx.k->dot_i8;
+  auto body = [&](int64_t b, int64_t e) { kernel(x, m, w + b * k, k, e - b, out + b, n_out); };
   const int64_t grain = std::max<int64_t>(4, (int64_t(1) << 16) / k);
   if (ctx.pool) ctx.pool->parallel_for(n_out, grain, body);
   else body(0, n_out);
 }
 
 void dot_f64(const OpContext& ctx, const float* a, const float* w, int64_t n, int64_t n_out, double* out) {
-  if (ctx.fast()) cpu::fast::dot_f64(a, w, n, n_out, out);
-  else cpu::ref::dot_f64(a, w, n, n_out, out);
+  ctx.k->dot_f64(a, w, n, n_out, out);
 }
 
 void rope(float* x, int64_t dim, const float* cs, bool inverse) {
@@ -167,15 +159,11 @@ void topk(const float* scores, int64_t n, int64_t k, int32_t* out) { cpu::ref::t
 void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* const* keys,
                     int64_t n_keys, const float* sink, float scale, float* out) {
   if (n_heads <= 0) return;
-  if (!ctx.fast()) {
-    cpu::ref::attention_sink(q, n_heads, d, keys, n_keys, sink, scale, out);
-    return;
-  }
   // Units of two heads (the kernel runs heads in pairs that share each key load), split across threads
   // once a unit's work (two passes over n_keys * d per head) is worth a fork.
   const int64_t units = (n_heads + 1) / 2;
   auto body = [&](int64_t b, int64_t e) {
-    cpu::fast::attention_sink(q, d, keys, n_keys, sink, scale, out, 2 * b, std::min(n_heads, 2 * e));
+    ctx.k->attention_sink(q, d, keys, n_keys, sink, scale, out, 2 * b, std::min(n_heads, 2 * e));
   };
   const int64_t per_unit = std::max<int64_t>(1, 2 * n_keys * d);
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / per_unit);
@@ -184,7 +172,7 @@ void attention_sink(const OpContext& ctx, const float* q, int64_t n_heads, int64
 }
 
 namespace {
-// Indexer scores of n_keys keys of type K with the fast kernel, in groups of eight keys split across
+// Indexer scores of n_keys keys of type K, in groups of eight keys split across
 // threads once a share is worth a fork (each key is n_heads * d multiply-adds); every key's result is
 // the same however the groups fall. FP4 shares are at least eight groups, so that the kernel's integer
 // path (which first converts the query) applies to each.
@@ -197,9 +185,9 @@ void indexer_scores_split(const OpContext& ctx, const float* q, int64_t n_heads,
   const int64_t grain = std::max<int64_t>(min_grain, (int64_t(1) << 16) / per_group);
   auto body = [&](int64_t b, int64_t e) {
     if constexpr (std::is_same_v<K, float>)
-      cpu::fast::indexer_scores(q, n_heads, d, w, keys, out, b * 8, std::min(n_keys, e * 8));
+      ctx.k->indexer_scores(q, n_heads, d, w, keys, out, b * 8, std::min(n_keys, e * 8));
     else
-      cpu::fast::indexer_scores_fp4(q, n_heads, d, w, keys, out, b * 8, std::min(n_keys, e * 8));
+      ctx.k->indexer_scores_fp4(q, n_heads, d, w, keys, out, b * 8, std::min(n_keys, e * 8));
   };
   if (ctx.pool) ctx.pool->parallel_for(groups, grain, body);
   else body(0, groups);
@@ -209,7 +197,6 @@ void indexer_scores_split(const OpContext& ctx, const float* q, int64_t n_heads,
 void indexer_scores(const OpContext& ctx, const float* q, int64_t n_heads, int64_t d, const float* w,
                     const float* const* keys, int64_t n_keys, float* out) {
   if (n_keys <= 0) return;
-  if (!ctx.fast()) return cpu::ref::indexer_scores(q, n_heads, d, w, keys, n_keys, out);
   indexer_scores_split(ctx, q, n_heads, d, w, keys, n_keys, out);
 }
 
@@ -217,15 +204,13 @@ void indexer_scores_fp4(const OpContext& ctx, const float* q, int64_t n_heads, i
                         const uint8_t* const* keys, int64_t n_keys, float* out) {
   TACHYON_CHECK(d % 32 == 0, "indexer_scores_fp4: d must be a multiple of 32");
   if (n_keys <= 0) return;
-  if (!ctx.fast()) return cpu::ref::indexer_scores_fp4(q, n_heads, d, w, keys, n_keys, out);
   indexer_scores_split(ctx, q, n_heads, d, w, keys, n_keys, out);
 }
 
 void decode_fp8(const OpContext& ctx, const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block,
                 float* out) {
   TACHYON_CHECK(block > 0, "decode_fp8: block must be positive");
-  if (ctx.fast()) cpu::fast::decode_fp8(codes, scales, n, block, out);
-  else cpu::ref::decode_fp8(codes, scales, n, block, out);
+  ctx.k->decode_fp8(codes, scales, n, block, out);
 }
 
 void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "backends/cpu/cpu_features.h"
+#include "backends/cpu/kernel_table.h"
 #include "backends/cpu/kernels.h"
 #include "core/thread_pool.h"
 
@@ -15,14 +16,17 @@ namespace tachyon::ops {
 using cpu::WeightView;
 using cpu::WFormat;
 
-// Execution context for ops: the thread pool and which kernels to use.
+// Execution context for ops: the thread pool and the kernel table of the instruction set that runs.
 struct OpContext {
   const ThreadPool* pool = nullptr;
-  bool use_fast = true;     // false forces the scalar references
-  bool fast_ok = false;     // the CPU supports the fast kernels
+  const cpu::KernelTable* k = &cpu::kernel_table(cpu::Isa::kScalar);
 
+  // The best set this CPU can run, or (allow_fast false) the scalar references.
   static OpContext make(const ThreadPool& pool, bool allow_fast = true);
-  bool fast() const { return use_fast && fast_ok; }
+  // A given set; the caller has checked that the CPU can run it (cpu::choose_isa).
+  static OpContext make(const ThreadPool& pool, cpu::Isa isa);
+  bool fast() const { return k->isa != cpu::Isa::kScalar; }
+  cpu::Isa isa() const { return k->isa; }
 };
 
 // y[m, w.n] = x[m, w.k] . W^T (fp32 accumulation). Threads split the output features.

@@ -80,6 +80,7 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
   r.threads = base_ctx.ops.pool ? base_ctx.ops.pool->size() : 1;
   const dsv4::TrafficModel traffic(cfg, model.pools().kv_entry_bytes(), model.pools().indexer_entry_bytes());
   r.cache_format = dsv4::cache_format_name(model.pools().format());
+  r.isa = cpu::isa_name(base_ctx.ops.isa());
   dsv4::Profile prof;
   dsv4::ModelContext ctx = base_ctx;
   ctx.profile = &prof;
@@ -105,7 +106,7 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
   auto probe = [&] {
     const ThreadPool one(1);
     cpu::BandwidthProbe bw = cpu::measure_read_bandwidth(ctx.ops.pool ? *ctx.ops.pool : one, opt.probe_bytes,
-                                                         opt.probe_runs, ctx.ops.fast());
+                                                         opt.probe_runs, *ctx.ops.k);
     if (bw.gbs > r.bw.gbs) r.bw = bw;
     r.peak_gemm_gflops = std::max(r.peak_gemm_gflops, measure_gemm_peak(ctx.ops));
   };

@@ -34,6 +34,7 @@ struct BenchOptions {
 struct BenchResult {
   int threads = 0;
   std::string cache_format;  // the attention cache's entries (cache_format_name)
+  std::string isa;           // the CPU kernels' instruction set (cpu::isa_name)
   // prefill
   double prefill_s = 0, prefill_tok_s = 0;
   int64_t prefill_flops = 0;

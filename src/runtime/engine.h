@@ -29,6 +29,9 @@ struct EngineConfig {
   std::string model_dir;
   int threads = 0;
   std::string numerics = "official";
+  // The CPU kernels' instruction set: "auto" (TACHYON_ISA if set, else the best this CPU runs) or a name
+  // (cpu::isa_name); one the CPU lacks is refused.
+  std::string isa = "auto";
   SchedulerConfig scheduler;
   int64_t cache_memory = 0;      // bytes; 0 = cache_fraction of available memory
   double cache_fraction = 0.25;
@@ -141,6 +144,7 @@ class Engine {
   const ModelConfig& model_config() const { return ck_->config; }
   int64_t max_model_len() const { return max_model_len_; }
   int64_t cache_bytes() const { return cache_bytes_; }
+  cpu::Isa isa() const { return ctx_.ops.isa(); }
   void shutdown();
 
  private:

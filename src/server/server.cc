@@ -98,6 +98,11 @@ void handle_metrics(ServerContext& ctx, const httplib::Request&, httplib::Respon
   const runtime::EngineStats stats = ctx.engine && ctx.ready ? ctx.engine->stats() : runtime::EngineStats{};
   std::string page = ctx.metrics.render(ctx.cfg.served_model_name, stats);
   if (ctx.http) render_http_metrics(*ctx.http, &page);
+  if (ctx.engine && ctx.ready) {
+    page += "# HELP tachyon:backend_info The CPU kernels' instruction set (label isa).\n"
+            "# TYPE tachyon:backend_info gauge\n";
+    page += fmt::format("tachyon:backend_info{{isa=\"{}\"}} 1\n", cpu::isa_name(ctx.engine->isa()));
+  }
   res.set_content(page, "text/plain; version=0.0.4; charset=utf-8");
 }
 
@@ -325,6 +330,8 @@ Status Server::load(const std::function<void(std::string_view)>& progress) {
                        c.engine.scheduler.max_num_seqs, c.engine.scheduler.max_num_batched_tokens));
   progress(c.engine.prefix_caching ? "prefix caching: on (shared prompt prefixes reuse cached state)"
                                     : "prefix caching: off");
+  const cpu::KernelTable& k = cpu::kernel_table(ctx.engine->isa());
+  progress(fmt::format("CPU kernels: {} (own kernels: {})", cpu::isa_name(k.isa), k.native));
   ctx.ready = true;
   return Status::ok();
 }

@@ -25,9 +25,8 @@ TEST(StreamSum, FastMatchesRef) {
 TEST(BandwidthProbe, ReadsTheWholeBuffer) {
   for (int threads : {1, 3}) {
     const ThreadPool pool(threads);
-    for (bool use_fast : {false, true}) {
-      if (use_fast && !fast::available()) continue;
-      const BandwidthProbe p = measure_read_bandwidth(pool, 1 << 20, 2, use_fast);
+    for (Isa isa : supported_isas(detect_cpu_features())) {
+      const BandwidthProbe p = measure_read_bandwidth(pool, 1 << 20, 2, kernel_table(isa));
       EXPECT_EQ(p.bytes, 1 << 20);
       EXPECT_EQ(p.threads, threads);
       EXPECT_EQ(p.runs, 2);

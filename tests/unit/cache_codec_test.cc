@@ -21,13 +21,12 @@ TEST(CacheCodec, SizesAtV4Dimensions) {
   EXPECT_EQ(indexer_entry_bytes(CacheFormat::kF32, 128), 512);
 }
 
-// The scalar references, and the fast kernels where the CPU has them.
+// The kernels of every instruction set this CPU runs (the scalar references first); no thread pool.
 std::vector<ops::OpContext> contexts() {
-  std::vector<ops::OpContext> c(1);
-  c[0].use_fast = false;
-  if (cpu::fast::available()) {
+  std::vector<ops::OpContext> c;
+  for (cpu::Isa isa : cpu::supported_isas(cpu::detect_cpu_features())) {
     c.emplace_back();
-    c.back().fast_ok = true;
+    c.back().k = &cpu::kernel_table(isa);
   }
   return c;
 }

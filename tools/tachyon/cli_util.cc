@@ -72,7 +72,8 @@ std::vector<uint8_t> floats_to_bytes(const std::vector<float>& v) {
 namespace tachyon::cli {
 
 Result<ModelSession> open_model(const std::string& dir, int threads, const std::string& numerics,
-                                const std::string& kv_cache_dtype, const std::vector<int32_t>& tokens) {
+                                const std::string& kv_cache_dtype, const std::string& isa_name,
+                                const std::vector<int32_t>& tokens) {
   ModelSession m;
   TACHYON_ASSIGN_OR_RETURN(m.ck, dsv4::load_checkpoint(dir));
   const int vocab = m.ck->config.vocab_size;
@@ -81,7 +82,8 @@ Result<ModelSession> open_model(const std::string& dir, int threads, const std::
   if (!dsv4::Numerics::parse(numerics, &m.ctx.numerics)) return error("unknown numerics '{}'", numerics);
   TACHYON_ASSIGN_OR_RETURN(const dsv4::CacheFormat format, dsv4::choose_cache_format(kv_cache_dtype, m.ctx.numerics));
   m.pool = std::make_unique<ThreadPool>(threads);
-  m.ctx.ops = ops::OpContext::make(*m.pool);
+  TACHYON_ASSIGN_OR_RETURN(const cpu::Isa isa, cpu::choose_isa(isa_name, cpu::detect_cpu_features()));
+  m.ctx.ops = ops::OpContext::make(*m.pool, isa);
   m.model = std::make_unique<dsv4::Model>(*m.ck, format);
   return m;
 }
@@ -93,6 +95,14 @@ CLI::Option* add_kv_cache_dtype_option(CLI::App* c, std::string* dtype) {
                    "sizes) or fp8-bf16rope (vLLM's 584 B layout, rope dims rounded to bf16)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fp32", "fp8", "fp8-bf16rope"}));
+}
+
+CLI::Option* add_isa_option(CLI::App* c, std::string* isa) {
+  return c
+      ->add_option("--isa", *isa,
+                   "CPU kernels: auto (TACHYON_ISA if set, else the best this CPU runs), scalar, avx2, avx512 or "
+                   "avx512-vnni; a set the CPU lacks is refused")
+      ->capture_default_str();
 }
 
 }  // namespace tachyon::cli

@@ -33,9 +33,13 @@ struct ModelSession {
 };
 // Loads `dir` and checks that every token id lies inside its vocabulary. `kv_cache_dtype` picks the
 // attention cache's storage as `serve --kv-cache-dtype` does (auto: the server's default).
+// `isa` picks the kernels' instruction set as `--isa` does (cpu::choose_isa).
 Result<ModelSession> open_model(const std::string& dir, int threads, const std::string& numerics,
-                                const std::string& kv_cache_dtype, const std::vector<int32_t>& tokens);
+                                const std::string& kv_cache_dtype, const std::string& isa,
+                                const std::vector<int32_t>& tokens);
 // The --kv-cache-dtype option, shared by serve and the one-shot commands.
 CLI::Option* add_kv_cache_dtype_option(CLI::App* c, std::string* dtype);
+// The --isa option (auto, or one of cpu::isa_name's names), shared likewise.
+CLI::Option* add_isa_option(CLI::App* c, std::string* isa);
 
 }  // namespace tachyon::cli

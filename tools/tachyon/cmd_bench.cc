@@ -21,7 +21,7 @@ namespace tachyon::cli {
 namespace {
 
 struct BenchOpts {
-  std::string model, numerics = "official", kv_cache_dtype = "auto";
+  std::string model, numerics = "official", kv_cache_dtype = "auto", isa = "auto";
   int64_t prompt_len = 64, gen_len = 16, probe_mib = 1024;
   int batch = 8, threads = 0;
   uint64_t seed = 1;
@@ -57,6 +57,7 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
   j["batch"] = o.batch;
   j["threads"] = r.threads;
   j["kv_cache_dtype"] = r.cache_format;
+  j["isa"] = r.isa;
   j["prefill_s"] = r.prefill_s;
   j["prefill_gflops"] = double(r.prefill_flops) / r.prefill_s / 1e9;
   j["prefill_ms_by_op"] = op_times(r.prefill_op_s);
@@ -86,8 +87,9 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
 
 int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
   const double gb = 1e9;
-  std::printf("threads %d, prompt %lld tokens, %lld decode steps, batch %d, kv cache %s\n", r.threads,
-              static_cast<long long>(o.prompt_len), static_cast<long long>(o.gen_len), o.batch, r.cache_format.c_str());
+  std::printf("threads %d, prompt %lld tokens, %lld decode steps, batch %d, kv cache %s, kernels %s\n", r.threads,
+              static_cast<long long>(o.prompt_len), static_cast<long long>(o.gen_len), o.batch, r.cache_format.c_str(),
+              r.isa.c_str());
   std::printf("prefill        %9.2f tok/s   %8.2f GFLOP/s  (%.3f s)\n", r.prefill_tok_s,
               double(r.prefill_flops) / r.prefill_s / gb, r.prefill_s);
   std::printf("decode         %9.2f tok/s   %8.2f ms/token  (CPU %.2f ms/token)\n", r.decode_tok_s,
@@ -179,6 +181,7 @@ int run_spec(const BenchOpts& o) {
   so.engine.threads = o.threads;
   so.engine.numerics = o.numerics;
   so.engine.kv_cache_dtype = o.kv_cache_dtype;
+  so.engine.isa = o.isa;
   so.k = o.speculative_tokens;
   so.engine.spec_draft_head = o.spec_draft_head;
   so.engine.greedy_head = o.greedy_head;
@@ -264,6 +267,7 @@ void add_bench(CLI::App& app, Action& action) {
   c->add_option("--seed", o->seed, "Seed of the random token ids")->capture_default_str();
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   add_kv_cache_dtype_option(c, &o->kv_cache_dtype);
+  add_isa_option(c, &o->isa);
   c->add_option("--probe-mib", o->probe_mib, "Bandwidth probe buffer in MiB")->capture_default_str();
   c->add_flag("--json", o->json, "Print one JSON object");
   c->add_option("--speculative-tokens", o->speculative_tokens,
@@ -293,7 +297,7 @@ void add_bench(CLI::App& app, Action& action) {
     if (o->probe_mib < 1) return fail(Status::error("--probe-mib must be at least 1"));
     if (o->speculative_tokens > 0) return run_spec(*o);
     if (!o->prompts_file.empty()) return fail(Status::error("--prompts needs --speculative-tokens"));
-    auto ms = open_model(o->model, o->threads, o->numerics, o->kv_cache_dtype, {});
+    auto ms = open_model(o->model, o->threads, o->numerics, o->kv_cache_dtype, o->isa, {});
     if (!ms.is_ok()) return fail(ms.status());
     runtime::BenchOptions bo;
     bo.prompt_len = o->prompt_len;

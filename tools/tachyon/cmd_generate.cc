@@ -14,7 +14,7 @@ namespace tachyon::cli {
 
 void add_generate(CLI::App& app, Action& action) {
   struct Opts {
-    std::string model, prompt, numerics = "official", kv_cache_dtype = "auto";
+    std::string model, prompt, numerics = "official", kv_cache_dtype = "auto", isa = "auto";
     int max_tokens = 16, threads = 0, top_k = 0;
     float temperature = 0.0f, top_p = 1.0f;
     uint64_t seed = 0;
@@ -32,12 +32,13 @@ void add_generate(CLI::App& app, Action& action) {
   c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
   add_kv_cache_dtype_option(c, &o->kv_cache_dtype);
+  add_isa_option(c, &o->isa);
   c->add_flag("--ignore-eos", o->ignore_eos, "Keep generating after the end-of-sequence token");
   action_on(c, action, [o]() -> int {
     std::vector<int32_t> prompt;
     if (Status st = parse_token_list(o->prompt, &prompt); !st.is_ok()) return fail(st);
     if (prompt.empty()) return fail(Status::error("--prompt-tokens: empty prompt"));
-    auto ms = open_model(o->model, o->threads, o->numerics, o->kv_cache_dtype, prompt);
+    auto ms = open_model(o->model, o->threads, o->numerics, o->kv_cache_dtype, o->isa, prompt);
     if (!ms.is_ok()) return fail(ms.status());
     const auto& cfg = ms->ck->config;
     dsv4::Model& model = *ms->model;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "backends/cpu/isa.h"
 #include "core/thread_pool.h"
 #include "io/value_scan.h"
 #include "model/deepseek_v4/accounting.h"
@@ -90,6 +91,12 @@ int run(const InspectOptions& o) {
   for (int l = 0; l < c.num_hidden_layers; ++l) (c.ratio(l) == 0 ? n_window : c.ratio(l) == 4 ? n_csa : n_hca)++;
   std::optional<ValueScan> values;
   if (o.check_values) values = check_values((*ck)->store);
+  // The kernels serve/bench/generate would run here (--isa auto), and every set this CPU can run.
+  const cpu::CpuFeatures cpu_features = cpu::detect_cpu_features();
+  std::vector<std::string> runnable;
+  for (cpu::Isa isa : cpu::supported_isas(cpu_features)) runnable.push_back(cpu::isa_name(isa));
+  auto chosen = cpu::choose_isa("auto", cpu_features);
+  const std::string kernels = chosen.is_ok() ? cpu::isa_name(*chosen) : chosen.status().message();
 
   if (o.json) {
     nlohmann::json j;
@@ -97,6 +104,8 @@ int run(const InspectOptions& o) {
     j["config"] = nlohmann::json::parse(c.to_json());
     j["layer_kinds"] = {{"window_only", n_window}, {"csa", n_csa}, {"hca", n_hca}, {"mtp", c.num_nextn_predict_layers}};
     j["tensor_count"] = p.tensor_count;
+    j["isa"] = kernels;
+    j["isa_supported"] = runnable;
     j["tensors_by_dtype"] = p.tensors_by_dtype;
     j["params_total"] = p.params_total;
     j["params_active_per_token"] = p.params_active_per_token;
@@ -145,6 +154,7 @@ int run(const InspectOptions& o) {
   out += fmt::format("rope         theta {} / compressed {}, yarn factor {} (original {})\n", c.rope_theta,
                      c.compress_rope_theta, c.rope_factor, c.original_max_position_embeddings);
   out += fmt::format("tensors      {}\n", p.tensor_count);
+  out += fmt::format("cpu kernels  {} (this CPU runs: {})\n", kernels, fmt::join(runnable, ", "));
   out += fmt::format("parameters   {} total ({} in routed experts, {} in MTP)\n", grouped(p.params_total),
                      grouped(p.params_routed_experts), grouped(p.params_mtp));
   out += fmt::format("active       {} per token\n", grouped(p.params_active_per_token));

@@ -15,7 +15,7 @@ namespace tachyon::cli {
 
 void add_logits(CLI::App& app, Action& action) {
   struct Opts {
-    std::string model, tokens, tokens_file, out, numerics = "official", kv_cache_dtype = "auto";
+    std::string model, tokens, tokens_file, out, numerics = "official", kv_cache_dtype = "auto", isa = "auto";
     int64_t prefill_chunk = 0, decode_from = -1;
     bool mtp = false;
     int threads = 0;
@@ -34,12 +34,13 @@ void add_logits(CLI::App& app, Action& action) {
   c->add_flag("--mtp", o->mtp, "Also write mtp_logits");
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
   add_kv_cache_dtype_option(c, &o->kv_cache_dtype);
+  add_isa_option(c, &o->isa);
   action_on(c, action, [o]() -> int {
     std::vector<int32_t> tokens;
     Status st = o->tokens_file.empty() ? parse_token_list(o->tokens, &tokens) : read_token_file(o->tokens_file, &tokens);
     if (!st.is_ok()) return fail(st);
     if (tokens.empty()) return fail(Status::error("no tokens given (use --tokens or --tokens-file)"));
-    auto ms = open_model(o->model, o->threads, o->numerics, o->kv_cache_dtype, tokens);
+    auto ms = open_model(o->model, o->threads, o->numerics, o->kv_cache_dtype, o->isa, tokens);
     if (!ms.is_ok()) return fail(ms.status());
     const auto& cfg = ms->ck->config;
     if (o->mtp && !cfg.has_mtp()) return fail(Status::error("--mtp: this checkpoint has no MTP module"));

@@ -62,7 +62,7 @@ struct ServeOptions {
   double sse_ping_seconds = 5.0, shutdown_timeout = 30;
   server::HttpLimits http;
   bool prefix_caching = true;
-  std::string kv_cache_dtype = "auto";
+  std::string kv_cache_dtype = "auto", isa = "auto";
   int speculative_tokens = 0;
   std::string spec_draft_head = "int8";
   std::string greedy_head = "int8";
@@ -102,6 +102,7 @@ int run(const ServeOptions& o) {
   cfg.shutdown_timeout_s = o.shutdown_timeout;
   cfg.engine.prefix_caching = o.prefix_caching;
   cfg.engine.kv_cache_dtype = o.kv_cache_dtype;
+  cfg.engine.isa = o.isa;
   cfg.engine.speculative_tokens = o.speculative_tokens;
   cfg.engine.spec_draft_head = o.spec_draft_head;
   cfg.engine.greedy_head = o.greedy_head;
@@ -206,6 +207,7 @@ void add_serve(CLI::App& app, Action& action) {
   c->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o->prefix_caching,
               "Reuse the cached state of shared prompt prefixes (on by default)");
   add_kv_cache_dtype_option(c, &o->kv_cache_dtype);
+  add_isa_option(c, &o->isa);
   c->add_option("--speculative-tokens", o->speculative_tokens,
                 "Speculative decoding: draft this many tokens per step with the model's MTP module (0 = off)")
       ->check(CLI::Range(0, 16));

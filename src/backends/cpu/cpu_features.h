@@ -5,6 +5,7 @@ namespace tachyon::cpu {
 
 struct CpuFeatures {
   bool avx2 = false;  // with FMA
+  bool f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
 };
 

@@ -9,7 +9,7 @@
 
 namespace tachyon::cpu {
 
-BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int runs, bool fast) {
+BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int runs, const KernelTable& kernels) {
   BandwidthProbe r;
   r.threads = pool.size();
   const int64_t words = std::max<int64_t>(bytes / 8, 4096);
@@ -37,7 +37,7 @@ BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int
       for (int64_t c = c0; c < c1; ++c) {
         int64_t b, e;
         slice(c, &b, &e);
-        s += fast ? fast::stream_sum(data + b, e - b) : ref::stream_sum(data + b, e - b);
+        s += kernels.stream_sum(data + b, e - b);
       }
       sum.fetch_add(s, std::memory_order_relaxed);
     });

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "backends/cpu/kernel_table.h"
 #include "core/thread_pool.h"
 
 namespace tachyon::cpu {
@@ -17,7 +18,7 @@ struct BandwidthProbe {
 };
 
 // Multi-threaded streaming read of a freshly allocated buffer of `bytes` (each thread reads its own
-// contiguous slice, first-touched by that thread), best of `runs`. `fast` picks the AVX2 read loop.
-BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int runs, bool fast);
+// contiguous slice, first-touched by that thread), best of `runs`, with the read loop of `kernels`.
+BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int runs, const KernelTable& kernels);
 
 }  // namespace tachyon::cpu

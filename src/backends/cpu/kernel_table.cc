@@ -1,0 +1,74 @@
+// The kernel tables (see kernel_table.h).
+#include "backends/cpu/kernel_table.h"
+
+namespace tachyon::cpu {
+namespace {
+
+// The references in the tables' shapes: a head or key range of the whole-call references.
+void ref_attention_sink(const float* q, int64_t d, const float* const* keys, int64_t n_keys, const float* sink,
+                        float scale, float* out, int64_t h_begin, int64_t h_end) {
+  ref::attention_sink(q + h_begin * d, h_end - h_begin, d, keys, n_keys, sink + h_begin, scale, out + h_begin * d);
+}
+void ref_indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, const float* const* keys,
+                        float* out, int64_t j_begin, int64_t j_end) {
+  ref::indexer_scores(q, n_heads, d, w, keys + j_begin, j_end - j_begin, out + j_begin);
+}
+void ref_indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d, const float* w, const uint8_t* const* keys,
+                            float* out, int64_t j_begin, int64_t j_end) {
+  ref::indexer_scores_fp4(q, n_heads, d, w, keys + j_begin, j_end - j_begin, out + j_begin);
+}
+
+constexpr KernelTable kScalar{
+    .isa = Isa::kScalar,
+    .linear = ref::linear,
+    .fp8_fake_quant = ref::fp8_fake_quant,
+    .fp4_fake_quant = ref::fp4_fake_quant,
+    .rmsnorm = ref::rmsnorm,
+    .attention_sink = ref_attention_sink,
+    .stream_sum = ref::stream_sum,
+    .dot_f64 = ref::dot_f64,
+    .dot_i8 = ref::dot_i8,
+    .indexer_scores = ref_indexer_scores,
+    .indexer_scores_fp4 = ref_indexer_scores_fp4,
+    .decode_fp8 = ref::decode_fp8,
+    .native = "all (the references)",
+};
+
+constexpr KernelTable kAvx2{
+    .isa = Isa::kAvx2,
+    .linear = fast::linear,
+    .fp8_fake_quant = fast::fp8_fake_quant,
+    .fp4_fake_quant = fast::fp4_fake_quant,
+    .rmsnorm = fast::rmsnorm,
+    .attention_sink = fast::attention_sink,
+    .stream_sum = fast::stream_sum,
+    .dot_f64 = fast::dot_f64,
+    .dot_i8 = fast::dot_i8,
+    .indexer_scores = fast::indexer_scores,
+    .indexer_scores_fp4 = fast::indexer_scores_fp4,
+    .decode_fp8 = fast::decode_fp8,
+    .native = "all",
+};
+
+// No AVX-512 kernels yet: these sets run the AVX2 ones.
+constexpr KernelTable with_isa(KernelTable t, Isa isa, const char* native) {
+  t.isa = isa;
+  t.native = native;
+  return t;
+}
+constexpr KernelTable kAvx512 = with_isa(kAvx2, Isa::kAvx512, "none (AVX2 kernels)");
+constexpr KernelTable kAvx512Vnni = with_isa(kAvx2, Isa::kAvx512Vnni, "none (AVX2 kernels)");
+
+}  // namespace
+
+const KernelTable& kernel_table(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return kScalar;
+    case Isa::kAvx2: return kAvx2;
+    case Isa::kAvx512: return kAvx512;
+    case Isa::kAvx512Vnni: return kAvx512Vnni;
+  }
+  return kScalar;
+}
+
+}  // namespace tachyon::cpu
