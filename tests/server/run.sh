@@ -15,7 +15,6 @@ bin=$1 work=$2 test=$3
 shift 3
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
-export OMP_WAIT_POLICY=passive
 
 # One-time setup, serialised across parallel ctest runs.
 (
