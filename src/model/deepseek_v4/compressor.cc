@@ -5,10 +5,37 @@
 // block's "previous" half has zero weight.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "model/deepseek_v4/layers.h"
 
 namespace tachyon::dsv4 {
+
+void norm_rows(const ModelContext& ctx, float* x, int64_t n, int64_t d, const TensorRef& w, float eps) {
+  ops::rmsnorm(ctx.ops, x, w ? w.data<uint16_t>() : nullptr, n, d, eps, x);
+}
+
+bool compressor_token(const LayerEnv& env, const CompressorWeights& w, SequenceState& seq, float* state, int ratio,
+                      int d, bool indexer, const float* kv, const float* gate, int64_t pos, float* entry) {
+  const bool emitted = compressor_step(state, ratio, d, kv, gate, w.ape.data<float>(), pos, entry);
+  CachePools::check_compressor_rows(seq, state, ratio, d, pos);
+  if (!emitted) return false;
+  // The entry: RMSNorm, RoPE at the block's first position, then the storage quantisation (FP8 sim of
+  // the nope dims for attention; Hadamard + FP4 sim for the indexer).
+  const ModelConfig& cfg = env.cfg;
+  const int rd = cfg.qk_rope_head_dim;
+  norm_rows(env.ctx, entry, 1, d, w.norm, float(cfg.rms_norm_eps));
+  std::vector<float> cs(static_cast<size_t>(rd));  // [rd]
+  env.rope.fill(pos / ratio * ratio, cs.data());
+  ops::rope(entry + d - rd, rd, cs.data(), false);
+  if (indexer) {
+    ops::hadamard(entry, d);
+    if (env.ctx.numerics.indexer_quant) ops::fp4_fake_quant(env.ctx.ops, entry, 1, d, d, 32);
+  } else if (env.ctx.numerics.kv_quant) {
+    ops::fp8_fake_quant(env.ctx.ops, entry, 1, d - rd, d, 64);
+  }
+  return true;
+}
 
 bool compressor_step(float* state, int ratio, int d, const float* kv, const float* gate, const float* ape,
                      int64_t pos, float* out) {

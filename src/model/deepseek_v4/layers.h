@@ -35,6 +35,9 @@ struct LayerEnv {
 
 cpu::WeightView view(const Linear& l);
 
+// RMS-normalises each of `n` vectors of `d` values in place with a bf16 weight (or none).
+void norm_rows(const ModelContext& ctx, float* x, int64_t n, int64_t d, const TensorRef& w, float eps);
+
 // y[m, n] = W x, with the FP8 activation quantisation of spec §2.11 when the weight is stored FP8/FP4
 // and the mode simulates it (wo_a, which the reference runs in bf16, calls ops directly).
 void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& w, float* y);
@@ -62,6 +65,24 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
 // MoE sublayer (spec §2.7): x [T, D] (already ffn_norm'ed) -> out [T, D].
 void moe_forward(const LayerEnv& env, const MoEWeights& w, const float* x, int64_t T, const int32_t* token_ids,
                  float* out);
+
+// One token into a compressor of `seq` (the attention's, or with `indexer` the Lightning Indexer's): steps
+// its state (kv, gate [c*d] are the token's projections) and, when the token completes a block, writes
+// the finished entry to `entry` [d] (RMSNorm, RoPE at the block's first position, storage quantisation)
+// and returns true; the caller stores it.
+bool compressor_token(const LayerEnv& env, const CompressorWeights& w, SequenceState& seq, float* state, int ratio,
+                      int d, bool indexer, const float* kv, const float* gate, int64_t pos, float* entry);
+
+// Lightning Indexer for one token (spec §2.5): feeds its compressor (storing a completed block), turns the
+// token's query iq [IH, ID] into the scoring form in place (RoPE, Hadamard, FP4 sim), scores the blocks
+// visible at `pos` with the head weights iw [IH], and puts the top-k block indices (by score) in `picked`.
+struct IndexerScratch {
+  std::vector<float> entry, scores;  // [ID], [n_blocks]
+  std::vector<const uint8_t*> keys;  // [n_blocks] the indexer entries as stored
+};
+void indexer_token(const LayerEnv& env, const IndexerWeights& w, SequenceState& seq, int64_t pos, const float* cs,
+                   float* iq, const float* iw, const float* ikv, const float* igate, IndexerScratch& scratch,
+                   std::vector<int32_t>& picked);
 
 // Feeds one token into a compressor's partial state; when it completes a block, writes the pooled
 // (not yet normalised) vector to out [d] and returns true (spec §2.4, §3 item 4).
