@@ -2,7 +2,7 @@
 // did (decoded tokens, drafts, acceptance) consistently and finds the greedy outputs identical.
 #include <gtest/gtest.h>
 
-#include "runtime/spec_bench.h"
+#include "tools/spec_bench.h"
 
 namespace tachyon::runtime {
 namespace {

@@ -8,7 +8,7 @@
 #include "../common/test_util.h"
 #include "core/dtype.h"
 #include "model/deepseek_v4/accounting.h"
-#include "model/deepseek_v4/generator.h"
+#include "tools/generator.h"
 #include "model/deepseek_v4/weights.h"
 
 namespace tachyon::dsv4 {

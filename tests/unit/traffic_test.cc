@@ -5,8 +5,8 @@
 
 #include <vector>
 
-#include "model/deepseek_v4/generator.h"
-#include "model/deepseek_v4/traffic.h"
+#include "tools/generator.h"
+#include "tools/traffic.h"
 
 namespace tachyon::dsv4 {
 namespace {

@@ -1,5 +1,5 @@
 // tachyon bench: prefill and decode speed, per-op decode time, bytes read per decoded token, and how they
-// compare with this machine's measured read bandwidth and GEMM rate (runtime/bench.h).
+// compare with this machine's measured read bandwidth and GEMM rate (tools/bench.h).
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -12,8 +12,8 @@
 #include "commands.h"
 #include "chat/dsv4_encoder.h"
 #include "chat/py_json.h"
-#include "runtime/bench.h"
-#include "runtime/spec_bench.h"
+#include "tools/bench.h"
+#include "tools/spec_bench.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tachyon::cli {
@@ -26,7 +26,7 @@ struct BenchOpts {
   int batch = 8, threads = 0;
   uint64_t seed = 1;
   bool json = false;
-  // Speculative decoding comparison (runtime/spec_bench.h) instead of the kernel bench.
+  // Speculative decoding comparison (tools/spec_bench.h) instead of the kernel bench.
   int speculative_tokens = 0, spec_prompts = 4, spec_rounds = 1;
   std::string spec_draft_head = "int8";
   std::string greedy_head = "int8";

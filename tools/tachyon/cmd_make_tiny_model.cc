@@ -1,12 +1,12 @@
 // `tachyon make-tiny-model`: writes a random-weight DeepSeek-V4 checkpoint in the official format (config.json,
-// safetensors, tokenizer files) from a named preset. See model/deepseek_v4/generator.h.
+// safetensors, tokenizer files) from a named preset. See tools/generator.h.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "commands.h"
 #include "core/thread_pool.h"
-#include "model/deepseek_v4/generator.h"
+#include "tools/generator.h"
 
 namespace tachyon::cli {
 

@@ -1,4 +1,4 @@
-#include "model/deepseek_v4/traffic.h"
+#include "tools/traffic.h"
 
 #include <algorithm>
 #include <string>

@@ -1,4 +1,4 @@
-#include "runtime/spec_bench.h"
+#include "tools/spec_bench.h"
 
 #include <chrono>
 #include <future>

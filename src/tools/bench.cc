@@ -1,11 +1,11 @@
-#include "runtime/bench.h"
+#include "tools/bench.h"
 
 #include <algorithm>
 #include <chrono>
 #include <random>
 
 #include "core/dtype.h"
-#include "model/deepseek_v4/traffic.h"
+#include "tools/traffic.h"
 
 namespace tachyon::runtime {
 

@@ -1,4 +1,4 @@
-#include "model/deepseek_v4/generator.h"
+#include "tools/generator.h"
 
 #include <algorithm>
 #include <cmath>
