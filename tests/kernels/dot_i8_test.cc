@@ -1,4 +1,4 @@
-// dot_i8 (the MTP draft head's screening pass) and quantize_i8: the AVX2 twin equals the scalar reference
+// dot_i8 (the MTP draft head's screening pass) and quantize_i8: every kernel set's twin equals the scalar reference
 // bit for bit, the reference equals an independent int64 sum, and quantisation stays within half a step.
 #include <gtest/gtest.h>
 
@@ -21,24 +21,27 @@ std::vector<int8_t> random_i8(Rng& rng, size_t n, int lim) {
 }
 
 TEST(DotI8, FastMatchesRefAndInt64Sum) {
-  if (!fast::available()) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
-  Rng rng(11);
-  for (int64_t k : {32, 64, 96, 256, 4096}) {
-    for (int64_t n_out : {1, 3, 4, 5, 9, 64}) {
-      for (int lim : {1, 127}) {  // 127: every product at the extreme, the int16 pairs at their largest
-        const auto x = random_i8(rng, size_t(k), lim);
-        auto w = random_i8(rng, size_t(k * n_out), lim);
-        if (lim == 127) {  // one row of all +-127 against x's signs: the largest pair sums
-          for (int64_t j = 0; j < k; ++j) w[size_t(j)] = int8_t(x[size_t(j)] < 0 ? -127 : 127);
-        }
-        std::vector<int32_t> r(static_cast<size_t>(n_out)), f(static_cast<size_t>(n_out));
-        ref::dot_i8(x.data(), 1, w.data(), k, n_out, r.data(), n_out);
-        fast::dot_i8(x.data(), 1, w.data(), k, n_out, f.data(), n_out);
-        for (int64_t o = 0; o < n_out; ++o) {
-          int64_t want = 0;
-          for (int64_t j = 0; j < k; ++j) want += int64_t(x[size_t(j)]) * w[size_t(o * k + j)];
-          ASSERT_EQ(r[size_t(o)], want) << "k=" << k << " n_out=" << n_out << " o=" << o;
-          ASSERT_EQ(f[size_t(o)], r[size_t(o)]) << "k=" << k << " n_out=" << n_out << " o=" << o;
+  REQUIRE_FAST_TABLES(tables);
+  for (const KernelTable* K : tables) {
+    SCOPED_TRACE(isa_name(K->isa));
+    Rng rng(11);
+    for (int64_t k : {32, 64, 96, 256, 4096}) {
+      for (int64_t n_out : {1, 3, 4, 5, 9, 64}) {
+        for (int lim : {1, 127}) {  // 127: every product at the extreme, the int16 pairs at their largest
+          const auto x = random_i8(rng, size_t(k), lim);
+          auto w = random_i8(rng, size_t(k * n_out), lim);
+          if (lim == 127) {  // one row of all +-127 against x's signs: the largest pair sums
+            for (int64_t j = 0; j < k; ++j) w[size_t(j)] = int8_t(x[size_t(j)] < 0 ? -127 : 127);
+          }
+          std::vector<int32_t> r(static_cast<size_t>(n_out)), f(static_cast<size_t>(n_out));
+          ref::dot_i8(x.data(), 1, w.data(), k, n_out, r.data(), n_out);
+          K->dot_i8(x.data(), 1, w.data(), k, n_out, f.data(), n_out);
+          for (int64_t o = 0; o < n_out; ++o) {
+            int64_t want = 0;
+            for (int64_t j = 0; j < k; ++j) want += int64_t(x[size_t(j)]) * w[size_t(o * k + j)];
+            ASSERT_EQ(r[size_t(o)], want) << "k=" << k << " n_out=" << n_out << " o=" << o;
+            ASSERT_EQ(f[size_t(o)], r[size_t(o)]) << "k=" << k << " n_out=" << n_out << " o=" << o;
+          }
         }
       }
     }
@@ -48,21 +51,24 @@ TEST(DotI8, FastMatchesRefAndInt64Sum) {
 // Several queries at once (pairs and a last single one), into rows of a wider output (ldo > n_out):
 // each query's outputs equal its own single-query call, and nothing outside them is written.
 TEST(DotI8, QueriesShareEachRowPass) {
-  if (!fast::available()) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
-  Rng rng(14);
-  for (int64_t m : {1, 2, 3, 5}) {
-    for (int64_t n_out : {1, 4, 7}) {
-      const int64_t k = 96, ldo = n_out + 3;
-      const auto x = random_i8(rng, size_t(m * k), 127);
-      const auto w = random_i8(rng, size_t(k * n_out), 127);
-      std::vector<int32_t> r(size_t(m * ldo), -1), f(size_t(m * ldo), -1), one(static_cast<size_t>(n_out));
-      ref::dot_i8(x.data(), m, w.data(), k, n_out, r.data(), ldo);
-      fast::dot_i8(x.data(), m, w.data(), k, n_out, f.data(), ldo);
-      EXPECT_EQ(f, r) << "m=" << m << " n_out=" << n_out;
-      for (int64_t q = 0; q < m; ++q) {
-        ref::dot_i8(x.data() + q * k, 1, w.data(), k, n_out, one.data(), n_out);
-        for (int64_t o = 0; o < ldo; ++o)
-          ASSERT_EQ(r[size_t(q * ldo + o)], o < n_out ? one[size_t(o)] : -1) << "m=" << m << " q=" << q << " o=" << o;
+  REQUIRE_FAST_TABLES(tables);
+  for (const KernelTable* K : tables) {
+    SCOPED_TRACE(isa_name(K->isa));
+    Rng rng(14);
+    for (int64_t m : {1, 2, 3, 5}) {
+      for (int64_t n_out : {1, 4, 7}) {
+        const int64_t k = 96, ldo = n_out + 3;
+        const auto x = random_i8(rng, size_t(m * k), 127);
+        const auto w = random_i8(rng, size_t(k * n_out), 127);
+        std::vector<int32_t> r(size_t(m * ldo), -1), f(size_t(m * ldo), -1), one(static_cast<size_t>(n_out));
+        ref::dot_i8(x.data(), m, w.data(), k, n_out, r.data(), ldo);
+        K->dot_i8(x.data(), m, w.data(), k, n_out, f.data(), ldo);
+        EXPECT_EQ(f, r) << "m=" << m << " n_out=" << n_out;
+        for (int64_t q = 0; q < m; ++q) {
+          ref::dot_i8(x.data() + q * k, 1, w.data(), k, n_out, one.data(), n_out);
+          for (int64_t o = 0; o < ldo; ++o)
+            ASSERT_EQ(r[size_t(q * ldo + o)], o < n_out ? one[size_t(o)] : -1) << "m=" << m << " q=" << q << " o=" << o;
+        }
       }
     }
   }
@@ -77,9 +83,11 @@ TEST(DotI8, OpSplitsRowsAcrossThreads) {
   std::vector<int32_t> want(size_t(m * n)), got(size_t(m * n));
   ref::dot_i8(x.data(), m, w.data(), k, n, want.data(), n);
   ThreadPool pool(3);
-  for (bool allow_fast : {false, true}) {
-    ops::dot_i8(ops::OpContext::make(pool, allow_fast), x.data(), m, w.data(), k, n, got.data());
-    EXPECT_EQ(got, want) << "fast=" << allow_fast;
+  std::vector<Isa> isas = {Isa::kScalar};
+  for (Isa isa : fast_isas()) isas.push_back(isa);
+  for (Isa isa : isas) {
+    ops::dot_i8(ops::OpContext::make(pool, isa), x.data(), m, w.data(), k, n, got.data());
+    EXPECT_EQ(got, want) << isa_name(isa);
   }
 }
 

@@ -1,7 +1,7 @@
-// Compares every vectorised kernel with its scalar reference twin on random shapes, odd sizes included:
-// linear within fp32-reordering tolerance, fake quantisation bit for bit, RMSNorm and attention within
-// tight tolerances. Also checks that ops:: dispatch (threaded or not, fast or not) gives the same answers.
-// Skipped on CPUs without the fast kernels.
+// Compares the vectorised kernels of every kernel set this CPU runs with their scalar reference twins on
+// random shapes, odd sizes included: fake quantisation bit for bit, RMSNorm and attention within tight
+// tolerances, indexer scores bit for bit. Also checks that ops:: dispatch (threaded or not, every set)
+// gives the scalar set's answers. (linear: linear_fast_test.cc.) Sets the CPU lacks are named and skipped.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,150 +17,6 @@ namespace tachyon::cpu {
 namespace {
 
 using namespace testing;
-
-#define REQUIRE_FAST() \
-  if (!fast::available()) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C"
-
-// fast and ref agree to ~fp32 rounding of sum |x w| (orders differ); outside [n_begin, n_end) untouched.
-void check_fast_linear(WFormat fmt, int64_t m, int64_t n, int64_t k, int64_t row0, int64_t n_begin, int64_t n_end,
-                       int block, uint64_t seed) {
-  Rng rng(seed);
-  const TestWeight w = make_weight(rng, fmt, row0 + n + 3, k, block);
-  const auto x = randn(rng, size_t(m * k));
-  const NaiveLinear naive = naive_linear(x, m, w, row0, n);
-  const WeightView v = w.view(row0, n);
-  std::vector<float> yr(size_t(m * n), -1.0f), yf(size_t(m * n), -1.0f);
-  ref::linear(x.data(), m, v, yr.data(), n_begin, n_end);
-  fast::linear(x.data(), m, v, yf.data(), n_begin, n_end);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t o = 0; o < n; ++o) {
-      const size_t at = size_t(i * n + o);
-      if (o < n_begin || o >= n_end) {
-        ASSERT_EQ(yf[at], -1.0f) << "wrote outside range";
-        continue;
-      }
-      ASSERT_NEAR(yf[at], yr[at], 1e-5 * naive.abs_sum[at] + 1e-30)
-          << fmt_name(fmt) << " m=" << m << " n=" << n << " k=" << k << " at " << i << "," << o;
-    }
-}
-
-TEST(FastLinear, MatchesRefAllFormatsOddShapes) {
-  REQUIRE_FAST();
-  uint64_t seed = 100;
-  for (int64_t m = 1; m <= 9; ++m) {
-    for (WFormat fmt : {WFormat::kF32, WFormat::kBF16, WFormat::kFP8}) {
-      check_fast_linear(fmt, m, 13, 77, 0, 0, 13, 128, ++seed);        // k not a multiple of 8
-      check_fast_linear(fmt, m, 7, 5, 2, 1, 6, 128, ++seed);           // k < 8
-      check_fast_linear(fmt, m, 33, 264, 130, 3, 31, 128, ++seed);     // partial tiles, row0 != 0
-    }
-    check_fast_linear(WFormat::kFP4, m, 13, 96, 0, 0, 13, 128, ++seed);
-    check_fast_linear(WFormat::kFP4, m, 9, 32, 5, 2, 9, 128, ++seed);
-  }
-  // FP8 scale tiles that are not multiples of 8 put masked tails inside every block.
-  check_fast_linear(WFormat::kFP8, 3, 41, 100, 7, 0, 41, 20, ++seed);
-  check_fast_linear(WFormat::kFP8, 1, 30, 53, 0, 0, 30, 12, ++seed);
-  // Larger shapes like the model's (row chunking, many tiles).
-  check_fast_linear(WFormat::kFP8, 5, 300, 1024, 128, 0, 300, 128, ++seed);
-  check_fast_linear(WFormat::kFP4, 4, 129, 512, 0, 0, 129, 128, ++seed);
-  check_fast_linear(WFormat::kBF16, 2, 257, 700, 0, 0, 257, 128, ++seed);
-}
-
-TEST(FastLinear, DecodesEveryFP8CodeAndNaN) {
-  REQUIRE_FAST();
-  // Row r, column j holds code (r * k + j); x is one-hot, so y picks single decoded weights exactly.
-  // k = 16 runs the 16-code decoder, 32 and 64 the 32-code one (the NaN-free decode plus its byte check).
-  for (int64_t k : {16, 32, 64}) {
-    const int64_t rows = 256 / k;
-    std::vector<uint8_t> wq(size_t(rows * k));
-    for (int64_t i = 0; i < rows * k; ++i) wq[size_t(i)] = (i & 0x7f) == 0x7f ? 0 : uint8_t(i);  // NaNs below
-    std::vector<uint8_t> sc = {127};
-    WeightView v;
-    v.fmt = WFormat::kFP8;
-    v.n = rows;
-    v.k = k;
-    v.data = wq.data();
-    v.scale = sc.data();
-    for (int64_t j = 0; j < k; ++j) {
-      std::vector<float> x(size_t(k), 0.0f), y(static_cast<size_t>(rows));
-      x[size_t(j)] = 1.0f;
-      fast::linear(x.data(), 1, v, y.data(), 0, rows);
-      for (int64_t r = 0; r < rows; ++r) {
-        const uint8_t c = uint8_t(r * k + j);
-        EXPECT_EQ(y[size_t(r)], (c & 0x7f) == 0x7f ? 0.0f : float(e4m3_value(c))) << "code " << int(c) << " k " << k;
-      }
-    }
-  }
-  // NaN codes poison their row, as in ref::.
-  for (uint8_t nan_code : {uint8_t(0x7f), uint8_t(0xff)}) {
-    for (int64_t k : {8, 32}) {
-      std::vector<uint8_t> row(size_t(k), 0x38);
-      row[5] = nan_code;
-      WeightView v;
-      v.fmt = WFormat::kFP8;
-      v.n = 1;
-      v.k = k;
-      v.data = row.data();
-      std::vector<uint8_t> sc = {127};
-      v.scale = sc.data();
-      std::vector<float> x(size_t(k), 1.0f);
-      float y = 0;
-      fast::linear(x.data(), 1, v, &y, 0, 1);
-      EXPECT_TRUE(std::isnan(y)) << "k " << k;
-    }
-  }
-}
-
-// A NaN code anywhere in a row (64- and 32-code steps, the 8-wide step, the masked tail; any row of a
-// register tile) makes that row NaN for every token, and leaves the tile's other rows bit for bit as they
-// are without it (the NaN-free decode reruns such tiles with the exact decoders).
-TEST(FastLinear, FP8NanCodesInEveryStep) {
-  REQUIRE_FAST();
-  Rng rng(4242);
-  const int64_t n = 11, k = 300;  // blocks of 128: 64+64, 64+64, then 32 + 8 + a masked 4
-  const TestWeight w = make_weight(rng, WFormat::kFP8, n, k);
-  for (int64_t m = 1; m <= 5; ++m) {
-    const auto x = randn(rng, size_t(m * k));
-    std::vector<float> clean(size_t(m * n));
-    fast::linear(x.data(), m, w.view(0, n), clean.data(), 0, n);
-    for (int64_t col : {0, 37, 100, 200, 270, 291, 299}) {
-      for (uint8_t code : {uint8_t(0x7f), uint8_t(0xff)}) {
-        const int64_t bad = (col + m) % n;
-        TestWeight wn = w;
-        wn.bytes[size_t(bad * k + col)] = code;
-        std::vector<float> y(size_t(m * n));
-        fast::linear(x.data(), m, wn.view(0, n), y.data(), 0, n);
-        for (int64_t i = 0; i < m; ++i)
-          for (int64_t o = 0; o < n; ++o) {
-            const size_t at = size_t(i * n + o);
-            if (o == bad) EXPECT_TRUE(std::isnan(y[at])) << "m " << m << " col " << col << " token " << i;
-            else ASSERT_TRUE(same_bits(y[at], clean[at])) << "m " << m << " col " << col << " row " << o;
-          }
-      }
-    }
-  }
-}
-
-TEST(FastLinear, DecodesEveryFP4Code) {
-  REQUIRE_FAST();
-  const int64_t k = 32;
-  std::vector<uint8_t> wq(16);
-  for (int i = 0; i < 16; ++i) wq[size_t(i)] = uint8_t(i | ((15 - i) << 4));  // both nibble positions
-  std::vector<uint8_t> sc = {128};                                              // x2
-  WeightView v;
-  v.fmt = WFormat::kFP4;
-  v.n = 1;
-  v.k = k;
-  v.data = wq.data();
-  v.scale = sc.data();
-  for (int64_t j = 0; j < k; ++j) {
-    std::vector<float> x(size_t(k), 0.0f);
-    x[size_t(j)] = 1.0f;
-    float y = 0;
-    fast::linear(x.data(), 1, v, &y, 0, 1);
-    const uint8_t nib = (j & 1) ? uint8_t(15 - j / 2) : uint8_t(j / 2);
-    EXPECT_EQ(y, float(2 * e2m1_value(nib))) << "column " << j;
-  }
-}
 
 // Random rows for bit-exactness. Each block is either "pinned" (its amax sets the scale to exactly 1, and
 // its other values are exact grid midpoints, their float neighbours, zeros and subnormals) or "wild"
@@ -200,7 +56,7 @@ std::vector<float> quant_data(Rng& rng, int64_t m, int64_t k, int64_t stride, in
   return x;
 }
 
-void check_fast_quant(bool fp8, uint64_t seed, int rounds) {
+void check_fast_quant(const KernelTable& K, bool fp8, uint64_t seed, int rounds) {
   Rng rng(seed);
   for (int r = 0; r < rounds; ++r) {
     const int64_t block = std::vector<int64_t>{8, 13, 32, 64, 128}[size_t(uniform_int(rng, 0, 4))];
@@ -209,10 +65,10 @@ void check_fast_quant(bool fp8, uint64_t seed, int rounds) {
     auto b = a;
     if (fp8) {
       ref::fp8_fake_quant(a.data(), m, k, stride, block);
-      fast::fp8_fake_quant(b.data(), m, k, stride, block);
+      K.fp8_fake_quant(b.data(), m, k, stride, block);
     } else {
       ref::fp4_fake_quant(a.data(), m, k, stride, block);
-      fast::fp4_fake_quant(b.data(), m, k, stride, block);
+      K.fp4_fake_quant(b.data(), m, k, stride, block);
     }
     for (size_t i = 0; i < a.size(); ++i)
       ASSERT_TRUE(same_bits(a[i], b[i]) || (std::isnan(a[i]) && std::isnan(b[i])))
@@ -223,7 +79,7 @@ void check_fast_quant(bool fp8, uint64_t seed, int rounds) {
 
 // Every float in [2^-12, maxv] with the low 8 mantissa bits fixed, alternating signs, in blocks of 128
 // whose first element pins the scale to 1.
-void sweep_quant(bool fp8) {
+void sweep_quant(const KernelTable& K, bool fp8) {
   const float maxv = fp8 ? 448.0f : 6.0f;
   std::vector<float> a;
   for (uint32_t u = std::bit_cast<uint32_t>(0x1p-12f); u <= std::bit_cast<uint32_t>(maxv); u += 256) {
@@ -234,43 +90,55 @@ void sweep_quant(bool fp8) {
   const int64_t k = int64_t(a.size());
   if (fp8) {
     ref::fp8_fake_quant(a.data(), 1, k, k, 128);
-    fast::fp8_fake_quant(b.data(), 1, k, k, 128);
+    K.fp8_fake_quant(b.data(), 1, k, k, 128);
   } else {
     ref::fp4_fake_quant(a.data(), 1, k, k, 128);
-    fast::fp4_fake_quant(b.data(), 1, k, k, 128);
+    K.fp4_fake_quant(b.data(), 1, k, k, 128);
   }
   for (size_t i = 0; i < a.size(); ++i) ASSERT_TRUE(same_bits(a[i], b[i])) << i << " " << a[i] << " " << b[i];
 }
 
 TEST(FastFakeQuant, FP8BitExact) {
-  REQUIRE_FAST();
-  check_fast_quant(true, 200, 3000);
+  REQUIRE_FAST_TABLES(tables);
+  for (const KernelTable* K : tables) {
+    SCOPED_TRACE(isa_name(K->isa));
+    check_fast_quant(*K, true, 200, 3000);
+  }
 }
 
 TEST(FastFakeQuant, FP4BitExact) {
-  REQUIRE_FAST();
-  check_fast_quant(false, 201, 3000);
+  REQUIRE_FAST_TABLES(tables);
+  for (const KernelTable* K : tables) {
+    SCOPED_TRACE(isa_name(K->isa));
+    check_fast_quant(*K, false, 201, 3000);
+  }
 }
 
 TEST(FastFakeQuant, FloatSweepAtUnitScale) {
-  REQUIRE_FAST();
-  sweep_quant(true);
-  sweep_quant(false);
+  REQUIRE_FAST_TABLES(tables);
+  for (const KernelTable* K : tables) {
+    SCOPED_TRACE(isa_name(K->isa));
+    sweep_quant(*K, true);
+    sweep_quant(*K, false);
+  }
 }
 
 TEST(FastRmsNorm, MatchesRef) {
-  REQUIRE_FAST();
-  Rng rng(300);
-  for (int64_t d : {1, 7, 8, 15, 16, 33, 512, 1031}) {
-    const int64_t m = 3;
-    auto x = randn(rng, size_t(m * d), 3.0f);
-    std::vector<uint16_t> w(static_cast<size_t>(d));
-    for (auto& b : w) b = f32_to_bf16(randn(rng, 1)[0]);
-    for (const uint16_t* wp : {static_cast<const uint16_t*>(nullptr), static_cast<const uint16_t*>(w.data())}) {
-      std::vector<float> yr(size_t(m * d)), yf(size_t(m * d));
-      ref::rmsnorm(x.data(), wp, m, d, 1e-6f, yr.data());
-      fast::rmsnorm(x.data(), wp, m, d, 1e-6f, yf.data());
-      for (size_t i = 0; i < yr.size(); ++i) ASSERT_NEAR(yf[i], yr[i], 2e-6 * std::fabs(yr[i]) + 1e-7) << d;
+  REQUIRE_FAST_TABLES(tables);
+  for (const KernelTable* K : tables) {
+    SCOPED_TRACE(isa_name(K->isa));
+    Rng rng(300);
+    for (int64_t d : {1, 7, 8, 15, 16, 33, 512, 1031}) {
+      const int64_t m = 3;
+      auto x = randn(rng, size_t(m * d), 3.0f);
+      std::vector<uint16_t> w(static_cast<size_t>(d));
+      for (auto& b : w) b = f32_to_bf16(randn(rng, 1)[0]);
+      for (const uint16_t* wp : {static_cast<const uint16_t*>(nullptr), static_cast<const uint16_t*>(w.data())}) {
+        std::vector<float> yr(size_t(m * d)), yf(size_t(m * d));
+        ref::rmsnorm(x.data(), wp, m, d, 1e-6f, yr.data());
+        K->rmsnorm(x.data(), wp, m, d, 1e-6f, yf.data());
+        for (size_t i = 0; i < yr.size(); ++i) ASSERT_NEAR(yf[i], yr[i], 2e-6 * std::fabs(yr[i]) + 1e-7) << d;
+      }
     }
   }
 }
@@ -290,22 +158,25 @@ AttnData attn_data(Rng& rng, int64_t H, int64_t d, int64_t n_keys) {
 }
 
 TEST(FastAttentionSink, MatchesRef) {
-  REQUIRE_FAST();
-  Rng rng(400);
-  struct Case { int64_t H, d, n_keys; };
-  for (const Case c : {Case{1, 1, 1}, Case{2, 7, 3}, Case{3, 17, 9}, Case{4, 64, 0}, Case{4, 64, 50},
-                       Case{2, 512, 130}, Case{5, 40, 7}}) {
-    auto a = attn_data(rng, c.H, c.d, c.n_keys);
-    const float scale = 1.0f / std::sqrt(float(c.d));
-    std::vector<float> yr(size_t(c.H * c.d)), yf(size_t(c.H * c.d), 99.0f);
-    ref::attention_sink(a.q.data(), c.H, c.d, a.kp.data(), c.n_keys, a.sink.data(), scale, yr.data());
-    fast::attention_sink(a.q.data(), c.d, a.kp.data(), c.n_keys, a.sink.data(), scale, yf.data(), 0, c.H);
-    for (size_t i = 0; i < yr.size(); ++i) ASSERT_NEAR(yf[i], yr[i], 2e-6) << "d=" << c.d << " at " << i;
-    // A head range writes only its heads.
-    std::vector<float> yp(size_t(c.H * c.d), 99.0f);
-    fast::attention_sink(a.q.data(), c.d, a.kp.data(), c.n_keys, a.sink.data(), scale, yp.data(), 1, c.H);
-    for (int64_t i = 0; i < c.d; ++i) ASSERT_EQ(yp[size_t(i)], 99.0f);
-    for (size_t i = size_t(c.d); i < yr.size(); ++i) ASSERT_EQ(yp[i], yf[i]);
+  REQUIRE_FAST_TABLES(tables);
+  for (const KernelTable* K : tables) {
+    SCOPED_TRACE(isa_name(K->isa));
+    Rng rng(400);
+    struct Case { int64_t H, d, n_keys; };
+    for (const Case c : {Case{1, 1, 1}, Case{2, 7, 3}, Case{3, 17, 9}, Case{4, 64, 0}, Case{4, 64, 50},
+                         Case{2, 512, 130}, Case{5, 40, 7}}) {
+      auto a = attn_data(rng, c.H, c.d, c.n_keys);
+      const float scale = 1.0f / std::sqrt(float(c.d));
+      std::vector<float> yr(size_t(c.H * c.d)), yf(size_t(c.H * c.d), 99.0f);
+      ref::attention_sink(a.q.data(), c.H, c.d, a.kp.data(), c.n_keys, a.sink.data(), scale, yr.data());
+      K->attention_sink(a.q.data(), c.d, a.kp.data(), c.n_keys, a.sink.data(), scale, yf.data(), 0, c.H);
+      for (size_t i = 0; i < yr.size(); ++i) ASSERT_NEAR(yf[i], yr[i], 2e-6) << "d=" << c.d << " at " << i;
+      // A head range writes only its heads.
+      std::vector<float> yp(size_t(c.H * c.d), 99.0f);
+      K->attention_sink(a.q.data(), c.d, a.kp.data(), c.n_keys, a.sink.data(), scale, yp.data(), 1, c.H);
+      for (int64_t i = 0; i < c.d; ++i) ASSERT_EQ(yp[size_t(i)], 99.0f);
+      for (size_t i = size_t(c.d); i < yr.size(); ++i) ASSERT_EQ(yp[i], yf[i]);
+    }
   }
 }
 
@@ -315,68 +186,77 @@ bool same_value(float a, float b) { return (std::isnan(a) && std::isnan(b)) || s
 // The indexer scores: bit for bit what the scalar reference computes, for any key range and head count
 // (eight-head groups and the remainder), with zero, negative and NaN dot products.
 TEST(FastIndexerScores, BitExactWithRef) {
-  REQUIRE_FAST();
-  Rng rng(450);
-  struct Case { int64_t H, d, n_keys; };
-  for (const Case c : {Case{1, 1, 1}, Case{3, 5, 7}, Case{8, 64, 8}, Case{13, 64, 9}, Case{64, 128, 33},
-                       Case{8, 128, 100}, Case{16, 3, 17}}) {
-    auto a = attn_data(rng, c.H, c.d, c.n_keys);
-    const auto w = randn(rng, size_t(c.H));
-    if (c.n_keys > 2) {
-      std::fill(a.keys[1].begin(), a.keys[1].end(), 0.0f);  // every dot product 0
-      a.keys[2][0] = std::numeric_limits<float>::quiet_NaN();
+  REQUIRE_FAST_TABLES(tables);
+  for (const KernelTable* K : tables) {
+    SCOPED_TRACE(isa_name(K->isa));
+    Rng rng(450);
+    struct Case { int64_t H, d, n_keys; };
+    for (const Case c : {Case{1, 1, 1}, Case{3, 5, 7}, Case{8, 64, 8}, Case{13, 64, 9}, Case{64, 128, 33},
+                         Case{8, 128, 100}, Case{16, 3, 17}}) {
+      auto a = attn_data(rng, c.H, c.d, c.n_keys);
+      const auto w = randn(rng, size_t(c.H));
+      if (c.n_keys > 2) {
+        std::fill(a.keys[1].begin(), a.keys[1].end(), 0.0f);  // every dot product 0
+        a.keys[2][0] = std::numeric_limits<float>::quiet_NaN();
+      }
+      std::vector<float> yr(size_t(c.n_keys)), yf(size_t(c.n_keys), 99.0f);
+      ref::indexer_scores(a.q.data(), c.H, c.d, w.data(), a.kp.data(), c.n_keys, yr.data());
+      K->indexer_scores(a.q.data(), c.H, c.d, w.data(), a.kp.data(), yf.data(), 0, c.n_keys);
+      for (size_t j = 0; j < yr.size(); ++j)
+        ASSERT_TRUE(same_value(yf[j], yr[j])) << "H=" << c.H << " d=" << c.d << " key " << j << ": " << yf[j] << " vs " << yr[j];
+      // A key range writes only its keys.
+      std::vector<float> yp(size_t(c.n_keys), 99.0f);
+      K->indexer_scores(a.q.data(), c.H, c.d, w.data(), a.kp.data(), yp.data(), 1, c.n_keys);
+      ASSERT_EQ(yp[0], 99.0f);
+      for (size_t j = 1; j < yr.size(); ++j) ASSERT_TRUE(same_value(yp[j], yf[j]));
     }
-    std::vector<float> yr(size_t(c.n_keys)), yf(size_t(c.n_keys), 99.0f);
-    ref::indexer_scores(a.q.data(), c.H, c.d, w.data(), a.kp.data(), c.n_keys, yr.data());
-    fast::indexer_scores(a.q.data(), c.H, c.d, w.data(), a.kp.data(), yf.data(), 0, c.n_keys);
-    for (size_t j = 0; j < yr.size(); ++j)
-      ASSERT_TRUE(same_value(yf[j], yr[j])) << "H=" << c.H << " d=" << c.d << " key " << j << ": " << yf[j] << " vs " << yr[j];
-    // A key range writes only its keys.
-    std::vector<float> yp(size_t(c.n_keys), 99.0f);
-    fast::indexer_scores(a.q.data(), c.H, c.d, w.data(), a.kp.data(), yp.data(), 1, c.n_keys);
-    ASSERT_EQ(yp[0], 99.0f);
-    for (size_t j = 1; j < yr.size(); ++j) ASSERT_TRUE(same_value(yp[j], yf[j]));
   }
 }
 
-// ops:: with a thread pool and fast kernels vs ops:: forced onto the references.
+// ops:: with a thread pool and each fast set vs ops:: forced onto the references.
 TEST(OpsDispatch, ThreadedFastMatchesScalar) {
   ThreadPool pool(4);
-  const ops::OpContext on = ops::OpContext::make(pool, true), off = ops::OpContext::make(pool, false);
+  const ops::OpContext off = ops::OpContext::make(pool, false);
   EXPECT_FALSE(off.fast());
-  EXPECT_EQ(on.fast(), fast::available());
-  Rng rng(500);
+  EXPECT_EQ(ops::OpContext::make(pool, true).isa(), best_isa(detect_cpu_features()));
+  for (Isa isa : fast_isas()) {
+    SCOPED_TRACE(isa_name(isa));
+    const ops::OpContext on = ops::OpContext::make(pool, isa);
+    EXPECT_EQ(on.isa(), isa);
+    Rng rng(500);
 
-  const TestWeight w = make_weight(rng, WFormat::kFP8, 1100, 300);
-  const auto x = randn(rng, size_t(3 * 300));
-  const NaiveLinear naive = naive_linear(x, 3, w, 50, 1000);
-  std::vector<float> y1(3 * 1000), y2(3 * 1000);
-  ops::linear(on, x.data(), 3, w.view(50, 1000), y1.data());
-  ops::linear(off, x.data(), 3, w.view(50, 1000), y2.data());
-  for (size_t i = 0; i < y1.size(); ++i) ASSERT_NEAR(y1[i], y2[i], 1e-5 * naive.abs_sum[i]);
+    const TestWeight w = make_weight(rng, WFormat::kFP8, 1100, 300);
+    const auto x = randn(rng, size_t(3 * 300));
+    const NaiveLinear naive = naive_linear(x, 3, w, 50, 1000);
+    std::vector<float> y1(3 * 1000), y2(3 * 1000);
+    ops::linear(on, x.data(), 3, w.view(50, 1000), y1.data());
+    ops::linear(off, x.data(), 3, w.view(50, 1000), y2.data());
+    for (size_t i = 0; i < y1.size(); ++i) ASSERT_NEAR(y1[i], y2[i], 1e-5 * naive.abs_sum[i]);
 
-  auto q = quant_data(rng, 64, 448, 512, 64, true);
-  auto q2 = q;
-  ops::fp8_fake_quant(on, q.data(), 64, 448, 512, 64);
-  ops::fp8_fake_quant(off, q2.data(), 64, 448, 512, 64);
-  for (size_t i = 0; i < q.size(); ++i) ASSERT_TRUE(same_bits(q[i], q2[i]) || (std::isnan(q[i]) && std::isnan(q2[i])));
-  auto f = quant_data(rng, 96, 128, 128, 32, false);
-  auto f2 = f;
-  ops::fp4_fake_quant(on, f.data(), 96, 128, 128, 32);
-  ops::fp4_fake_quant(off, f2.data(), 96, 128, 128, 32);
-  for (size_t i = 0; i < f.size(); ++i) ASSERT_TRUE(same_bits(f[i], f2[i]));
+    auto q = quant_data(rng, 64, 448, 512, 64, true);
+    auto q2 = q;
+    ops::fp8_fake_quant(on, q.data(), 64, 448, 512, 64);
+    ops::fp8_fake_quant(off, q2.data(), 64, 448, 512, 64);
+    for (size_t i = 0; i < q.size(); ++i)
+      ASSERT_TRUE(same_bits(q[i], q2[i]) || (std::isnan(q[i]) && std::isnan(q2[i])));
+    auto f = quant_data(rng, 96, 128, 128, 32, false);
+    auto f2 = f;
+    ops::fp4_fake_quant(on, f.data(), 96, 128, 128, 32);
+    ops::fp4_fake_quant(off, f2.data(), 96, 128, 128, 32);
+    for (size_t i = 0; i < f.size(); ++i) ASSERT_TRUE(same_bits(f[i], f2[i]));
 
-  auto a = attn_data(rng, 16, 512, 160);  // large enough to split heads across threads
-  std::vector<float> o1(16 * 512), o2(16 * 512);
-  ops::attention_sink(on, a.q.data(), 16, 512, a.kp.data(), 160, a.sink.data(), 0.044f, o1.data());
-  ops::attention_sink(off, a.q.data(), 16, 512, a.kp.data(), 160, a.sink.data(), 0.044f, o2.data());
-  for (size_t i = 0; i < o1.size(); ++i) ASSERT_NEAR(o1[i], o2[i], 2e-6);
+    auto a = attn_data(rng, 16, 512, 160);  // large enough to split heads across threads
+    std::vector<float> o1(16 * 512), o2(16 * 512);
+    ops::attention_sink(on, a.q.data(), 16, 512, a.kp.data(), 160, a.sink.data(), 0.044f, o1.data());
+    ops::attention_sink(off, a.q.data(), 16, 512, a.kp.data(), 160, a.sink.data(), 0.044f, o2.data());
+    for (size_t i = 0; i < o1.size(); ++i) ASSERT_NEAR(o1[i], o2[i], 2e-6);
 
-  auto xs = randn(rng, 4 * 300);
-  std::vector<float> r1(4 * 300), r2(4 * 300);
-  ops::rmsnorm(on, xs.data(), nullptr, 4, 300, 1e-6f, r1.data());
-  ops::rmsnorm(off, xs.data(), nullptr, 4, 300, 1e-6f, r2.data());
-  for (size_t i = 0; i < r1.size(); ++i) ASSERT_NEAR(r1[i], r2[i], 2e-6 * std::fabs(r2[i]) + 1e-7);
+    auto xs = randn(rng, 4 * 300);
+    std::vector<float> r1(4 * 300), r2(4 * 300);
+    ops::rmsnorm(on, xs.data(), nullptr, 4, 300, 1e-6f, r1.data());
+    ops::rmsnorm(off, xs.data(), nullptr, 4, 300, 1e-6f, r2.data());
+    for (size_t i = 0; i < r1.size(); ++i) ASSERT_NEAR(r1[i], r2[i], 2e-6 * std::fabs(r2[i]) + 1e-7);
+  }
 }
 
 }  // namespace

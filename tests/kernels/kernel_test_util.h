@@ -2,17 +2,59 @@
 // independent (double precision, written from the format definitions) decoders used as oracles.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "backends/cpu/isa.h"
+#include "backends/cpu/kernel_table.h"
 #include "backends/cpu/kernels.h"
 
 namespace tachyon::cpu::testing {
+
+// ---- the kernel sets under test ------------------------------------------------------------------------
+// Every set above the scalar references, in order; tests of vectorised kernels run each one the CPU has.
+inline constexpr Isa kFastIsas[] = {Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni};
+
+// The fast sets this CPU runs. The ones it lacks are named once per test, as the test property
+// "skipped_isas" and a line on stdout, so that a run on an older CPU says what it did not check.
+inline std::vector<Isa> fast_isas() {
+  const CpuFeatures f = detect_cpu_features();
+  std::vector<Isa> out;
+  std::string skipped;
+  for (Isa isa : kFastIsas) {
+    if (isa_supported(isa, f)) out.push_back(isa);
+    else skipped += std::string(skipped.empty() ? "" : ", ") + isa_name(isa);
+  }
+  if (!skipped.empty()) {
+    ::testing::Test::RecordProperty("skipped_isas", skipped);
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::printf("[  SKIPPED ISA ] %s.%s: this CPU cannot run %s\n", info ? info->test_suite_name() : "?",
+                info ? info->name() : "?", skipped.c_str());
+  }
+  return out;
+}
+
+inline std::vector<const KernelTable*> fast_tables() {
+  std::vector<const KernelTable*> out;
+  for (Isa isa : fast_isas()) out.push_back(&kernel_table(isa));
+  return out;
+}
+
+// Declares `var`, the tables of the fast sets this CPU runs, and skips the test when there are none:
+//   REQUIRE_FAST_TABLES(tables);
+//   for (const KernelTable* k : tables) { SCOPED_TRACE(isa_name(k->isa)); ... k->linear(...) ... }
+#define REQUIRE_FAST_TABLES(var)                                                                  \
+  const std::vector<const ::tachyon::cpu::KernelTable*> var = ::tachyon::cpu::testing::fast_tables(); \
+  if (var.empty()) GTEST_SKIP() << "this CPU runs no vectorised kernel set (AVX2/FMA/F16C at least)"
 
 using Rng = std::mt19937_64;
 
@@ -63,10 +105,12 @@ struct TestWeight {
   }
 };
 
-// Random weights. FP8 codes avoid the NaN codes; scales are spread over 2^-8..2^4.
-inline TestWeight make_weight(Rng& rng, WFormat fmt, int64_t rows, int64_t k, int block = 128) {
+// Random weights. FP8 codes avoid the NaN codes; scale codes are drawn from [sc_lo, sc_hi] (by default
+// 2^-8..2^4).
+inline TestWeight make_weight(Rng& rng, WFormat fmt, int64_t rows, int64_t k, int block = 128, int sc_lo = 119,
+                              int sc_hi = 131) {
   TestWeight w{fmt, rows, k, block, {}, {}, std::vector<double>(size_t(rows * k))};
-  std::uniform_int_distribution<int> byte(0, 255), sc(119, 131);
+  std::uniform_int_distribution<int> byte(0, 255), sc(sc_lo, sc_hi);
   switch (fmt) {
     case WFormat::kF32: {
       auto v = randn(rng, size_t(rows * k), 0.5f);
@@ -113,6 +157,24 @@ inline TestWeight make_weight(Rng& rng, WFormat fmt, int64_t rows, int64_t k, in
       break;
     }
   }
+  return w;
+}
+
+// w with its FP8/FP4 dequantisation recomputed from its bytes and scales (after a test changed them).
+inline TestWeight reweigh(TestWeight w) {
+  const int64_t k = w.k;
+  for (int64_t r = 0; r < w.rows; ++r)
+    for (int64_t j = 0; j < k; ++j) {
+      double& d = w.deq[size_t(r * k + j)];
+      if (w.fmt == WFormat::kFP8) {
+        const int64_t sk = (k + w.block - 1) / w.block;
+        d = e4m3_value(w.bytes[size_t(r * k + j)]) * e8m0_value(w.scale[size_t((r / w.block) * sk + j / w.block)]);
+      } else if (w.fmt == WFormat::kFP4) {
+        const uint8_t b = w.bytes[size_t(r * (k / 2) + j / 2)];
+        const uint8_t nib = (j & 1) ? uint8_t(b >> 4) : uint8_t(b & 15);
+        d = e2m1_value(nib) * e8m0_value(w.scale[size_t(r * (k / 32) + j / 32)]);
+      }
+    }
   return w;
 }
 

@@ -50,14 +50,17 @@ constexpr KernelTable kAvx2{
     .native = "all",
 };
 
-// No AVX-512 kernels yet: these sets run the AVX2 ones.
-constexpr KernelTable with_isa(KernelTable t, Isa isa, const char* native) {
+// The AVX-512 sets implement linear (every weight format, one token to prefill) with their own kernels;
+// the other ops run the AVX2 ones. The VNNI/BF16 set has nothing of its own yet: its linear is the
+// AVX-512 F/BW/VL one (VNNI and BF16 dot products would round the fp32 activations).
+constexpr KernelTable with_avx512(KernelTable t, Isa isa, const char* native) {
   t.isa = isa;
+  t.linear = avx512::linear;
   t.native = native;
   return t;
 }
-constexpr KernelTable kAvx512 = with_isa(kAvx2, Isa::kAvx512, "none (AVX2 kernels)");
-constexpr KernelTable kAvx512Vnni = with_isa(kAvx2, Isa::kAvx512Vnni, "none (AVX2 kernels)");
+constexpr KernelTable kAvx512 = with_avx512(kAvx2, Isa::kAvx512, "linear (others: AVX2 kernels)");
+constexpr KernelTable kAvx512Vnni = with_avx512(kAvx2, Isa::kAvx512Vnni, "linear, as avx512 (others: AVX2 kernels)");
 
 }  // namespace
 

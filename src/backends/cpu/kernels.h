@@ -67,6 +67,13 @@ void indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d, const float*
 void decode_fp8(const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block, float* out);
 }  // namespace fast
 
+namespace avx512 {
+// AVX-512 F/BW/VL (with AVX2/FMA/F16C) twin of ref::linear: its contract up to fp32 summation order, and
+// batch invariant like fast::linear (the column order is its own: avx512/linear_layout.h), so its
+// results differ from fast::'s by summation order only. Runs only from the AVX-512 kernel tables.
+void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+}  // namespace avx512
+
 namespace ref {
 
 // out[o] = sum_i a[i] * w[o * n + i] for o in [0, n_out), in double: four partial sums s_l over i = l mod 4
