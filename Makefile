@@ -3,11 +3,12 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 BUILD := build
 ASAN_BUILD := build-asan
+TSAN_BUILD := build-tsan
 TACHYON := $(BUILD)/bin/tachyon
 DEMO_MODEL := assets/tachyon-demo-v4
 SERVE_ARGS ?=
 
-.PHONY: all deps configure build build-server run serve test test-asan test-fuzz test-slow bench clean
+.PHONY: all deps configure build build-server run serve test test-asan test-tsan test-fuzz test-slow bench clean
 
 all: build
 
@@ -43,19 +44,38 @@ test: build
 test-fuzz: deps
 	./scripts/run-fuzz.sh 10
 
-# The `slow` ctest label: fuzz_long runs every fuzz target for five minutes.
+# The slow tiers: the `slow` ctest label (fuzz_long runs every fuzz target for five minutes) and the
+# ThreadSanitizer tier.
 test-slow: build
 	cd $(BUILD) && ctest --output-on-failure -L slow
+	$(MAKE) test-tsan
 
 # AddressSanitizer + UBSan build (-O1 with line tables: quicker to compile, reports keep file:line); runs
-# the unit and kernel tiers, and the server soak test (64 streaming clients with mid-stream disconnects)
-# against the sanitized server, whose exit fails on any leak.
+# every test labelled unit or kernels (unit, tokenizer, chat and server unit tests, kernels), and the
+# server soak test (64 streaming clients with mid-stream disconnects) against the sanitized server, whose
+# exit fails on any leak.
+ASAN_TARGETS := unit_tests kernel_tests tokenizer_tests chat_tests server_unit_tests tachyon
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTACHYON_SANITIZE=ON -DTACHYON_BUILD_BENCH=OFF \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
-	ninja -C $(ASAN_BUILD) -j$(JOBS) unit_tests kernel_tests tachyon
+	ninja -C $(ASAN_BUILD) -j$(JOBS) $(ASAN_TARGETS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS) -L 'unit|kernels'
 	cd $(ASAN_BUILD) && ctest --output-on-failure -R '^server_soak$$'
+
+# ThreadSanitizer build: the engine tests where requests are submitted, cancelled, preempted and failed
+# from other threads, the server unit tests, and the server tests whose clients stream, disconnect and
+# overload the server (tests/tsan.supp explains the one suppression). The server tests with deadlines of a
+# few seconds (slow clients, shutdown) stay in the release tier: under ThreadSanitizer everything runs
+# ten to thirty times slower. Part of `make test-slow`.
+TSAN_ENV := TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp"
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTACHYON_TSAN=ON -DTACHYON_BUILD_BENCH=OFF \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
+	ninja -C $(TSAN_BUILD) -j$(JOBS) integration_tests server_unit_tests tachyon
+	$(TSAN_ENV) $(TSAN_BUILD)/bin/server_unit_tests --gtest_brief=1
+	$(TSAN_ENV) $(TSAN_BUILD)/bin/integration_tests --gtest_brief=1 \
+	  --gtest_filter='Engine.*:NonFinite.OnlyTheRequestThatHitsNanWeightsFails:SpecDecode.DraftsDoNotDependOnTheBatch'
+	cd $(TSAN_BUILD) && $(TSAN_ENV) ctest --output-on-failure -R '^server_(soak|limits|overload)$$'
 
 # Every Google Benchmark binary (bench/*.cc -> build/bin/*_bench).
 bench: build
@@ -64,4 +84,4 @@ bench: build
 	done; if [ $$found = 0 ]; then echo "no benchmarks built"; fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-fuzz

@@ -23,7 +23,7 @@ struct Env {
   }
   ModelContext ctx(bool exact) {
     ModelContext c;
-    c.ops = ops::OpContext::make(pool);
+    c.ops = ops::OpContext::make(pool, golden_isa());
     c.numerics = exact ? Numerics::exact() : Numerics::official();
     return c;
   }

@@ -38,7 +38,7 @@ void run_trace(bool exact) {
   ThreadPool pool(2);
   Collector col;
   ModelContext ctx;
-  ctx.ops = ops::OpContext::make(pool);
+  ctx.ops = ops::OpContext::make(pool, golden_isa());
   ctx.numerics = exact ? Numerics::exact() : Numerics::official();
   ctx.trace = &col;
   Model model(**ck);
@@ -109,7 +109,7 @@ TEST(GoldenTrace, MtpFromReferenceStreams) {
   Golden g;
   ThreadPool pool(2);
   ModelContext ctx;
-  ctx.ops = ops::OpContext::make(pool);
+  ctx.ops = ops::OpContext::make(pool, golden_isa());
   Model model(**ck);
   auto tokens = g.tokens(0);
   auto streams = g.floats("seq0.emulate.final_streams");

@@ -24,8 +24,9 @@ namespace tachyon::cpu::testing {
 // Every set above the scalar references, in order; tests of vectorised kernels run each one the CPU has.
 inline constexpr Isa kFastIsas[] = {Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni};
 
-// The fast sets this CPU runs. The ones it lacks are named once per test, as the test property
-// "skipped_isas" and a line on stdout, so that a run on an older CPU says what it did not check.
+// The fast sets this CPU runs. Each test records the ones it lacks as the test property "skipped_isas"
+// ("none" when it runs them all) and names them in a line on stdout, so that a run on an older CPU says
+// what it did not check.
 inline std::vector<Isa> fast_isas() {
   const CpuFeatures f = detect_cpu_features();
   std::vector<Isa> out;
@@ -34,8 +35,8 @@ inline std::vector<Isa> fast_isas() {
     if (isa_supported(isa, f)) out.push_back(isa);
     else skipped += std::string(skipped.empty() ? "" : ", ") + isa_name(isa);
   }
+  ::testing::Test::RecordProperty("skipped_isas", skipped.empty() ? "none" : skipped);
   if (!skipped.empty()) {
-    ::testing::Test::RecordProperty("skipped_isas", skipped);
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::printf("[  SKIPPED ISA ] %s.%s: this CPU cannot run %s\n", info ? info->test_suite_name() : "?",
                 info ? info->name() : "?", skipped.c_str());

@@ -3,9 +3,9 @@
 // column order of linear_layout.h. Larger token counts go to gemm_avx512.cc, which computes the same
 // sequence for every output. Compiled with target attributes; runs only from the AVX-512 kernel tables.
 //
-// With 32 vector registers a tile holds R * T accumulators (and as many block sums for FP8/FP4): eight
-// rows for one token give eight independent FMA chains, and fewer, wider rows for more tokens keep the
-// count near sixteen.
+// With 32 vector registers a tile holds R * T accumulators next to its block sums (FP8: one per output,
+// FP4: two); token_group picks R for each token count. Each tile prefetches the lines it reads in the
+// rows of the next tile: the hardware prefetcher alone leaves DRAM reads short of the streaming rate.
 #include <algorithm>
 #include <limits>
 
@@ -90,8 +90,7 @@ TACHYON_AVX512 void tile_dense(const Tile& a) {
   for (int r = 0; r < R; ++r) wr[r] = static_cast<const W*>(a.w->data) + (a.w->row0 + a.n + r) * k;
   __m512 acc[R][T];
   zero(acc);
-  // Each group is one (bf16) or two (f32) cache lines of each row; prefetch the same lines of the next
-  // tile's rows: the hardware prefetcher alone leaves DRAM reads short of the streaming rate.
+  // Each group is one (bf16) or two (f32) cache lines of each row.
   constexpr int64_t kLine = 64 / sizeof(W);
   int64_t j = 0;
   for (; j + 32 <= k; j += 32) {

@@ -48,9 +48,9 @@ void fp4_fake_quant(float* x, int64_t m, int64_t k, int64_t stride, int64_t bloc
 void rmsnorm(const float* x, const uint16_t* w, int64_t m, int64_t d, float eps, float* y) {
   for (int64_t i = 0; i < m; ++i) {
     const float* xi = x + i * d;
-    float ss = 0.0f;
-    for (int64_t j = 0; j < d; ++j) ss += xi[j] * xi[j];
-    const float r = 1.0f / std::sqrt(ss / float(d) + eps);
+    double ss = 0.0;  // the reference sums in double: no accumulation order of its own
+    for (int64_t j = 0; j < d; ++j) ss += double(xi[j]) * xi[j];
+    const float r = 1.0f / std::sqrt(float(ss / double(d)) + eps);
     float* yi = y + i * d;
     for (int64_t j = 0; j < d; ++j) yi[j] = w ? bf16_to_f32(w[j]) * (xi[j] * r) : xi[j] * r;
   }
