@@ -26,6 +26,8 @@ constexpr KernelTable kScalar{
     .rmsnorm = ref::rmsnorm,
     .attention_sink = ref_attention_sink,
     .stream_sum = ref::stream_sum,
+    .peak_fma = ref::peak_fma,
+    .peak_instruction = ref::kPeakInstruction,
     .dot_f64 = ref::dot_f64,
     .dot_i8 = ref::dot_i8,
     .indexer_scores = ref_indexer_scores,
@@ -42,6 +44,8 @@ constexpr KernelTable kAvx2{
     .rmsnorm = fast::rmsnorm,
     .attention_sink = fast::attention_sink,
     .stream_sum = fast::stream_sum,
+    .peak_fma = fast::peak_fma,
+    .peak_instruction = fast::kPeakInstruction,
     .dot_f64 = fast::dot_f64,
     .dot_i8 = fast::dot_i8,
     .indexer_scores = fast::indexer_scores,
@@ -56,6 +60,9 @@ constexpr KernelTable kAvx2{
 constexpr KernelTable with_avx512(KernelTable t, Isa isa, const char* native) {
   t.isa = isa;
   t.linear = avx512::linear;
+  t.stream_sum = avx512::stream_sum;  // the probes (probe_kernels.h)
+  t.peak_fma = avx512::peak_fma;
+  t.peak_instruction = avx512::kPeakInstruction;
   t.native = native;
   return t;
 }

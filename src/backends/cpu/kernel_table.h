@@ -9,6 +9,7 @@
 
 #include "backends/cpu/isa.h"
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/probe_kernels.h"
 
 namespace tachyon::cpu {
 
@@ -24,6 +25,9 @@ struct KernelTable {
   void (*attention_sink)(const float* q, int64_t d, const float* const* keys, int64_t n_keys, const float* sink,
                          float scale, float* out, int64_t h_begin, int64_t h_end);
   uint64_t (*stream_sum)(const uint64_t* p, int64_t n);
+  // Peak-rate probe of the multiply-add instruction this set's GEMM uses (probe_kernels.h), and its name.
+  int64_t (*peak_fma)(int64_t rounds, float* sink);
+  const char* peak_instruction = "";
   void (*dot_f64)(const float* a, const float* w, int64_t n, int64_t n_out, double* out);
   void (*dot_i8)(const int8_t* x, int64_t m, const int8_t* w, int64_t k, int64_t n_out, int32_t* out, int64_t ldo);
   // Keys [j_begin, j_end) of ref::indexer_scores / ref::indexer_scores_fp4 (bit-exact with them).
