@@ -22,8 +22,8 @@ namespace {
 
 using tachyon::cpu::Isa;
 using tachyon::cpu::KernelTable;
-using tachyon::cpu::WeightView;
-using tachyon::cpu::WFormat;
+using tachyon::WeightView;
+using tachyon::WFormat;
 namespace ref = tachyon::cpu::ref;
 namespace fast = tachyon::cpu::fast;
 namespace avx512 = tachyon::cpu::avx512;

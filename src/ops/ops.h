@@ -10,11 +10,9 @@
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/kernels.h"
 #include "core/thread_pool.h"
+#include "core/weight_view.h"
 
 namespace tachyon::ops {
-
-using cpu::WeightView;
-using cpu::WFormat;
 
 // Execution context for ops: the thread pool and the kernel table of the instruction set that runs.
 struct OpContext {

@@ -21,9 +21,9 @@ namespace {
 struct Head {
   int64_t n, k;
   std::vector<uint16_t> w;  // bf16 [n, k]
-  cpu::WeightView view() const {
-    cpu::WeightView v;
-    v.fmt = cpu::WFormat::kBF16;
+  WeightView view() const {
+    WeightView v;
+    v.fmt = WFormat::kBF16;
     v.n = n;
     v.k = k;
     v.data = w.data();

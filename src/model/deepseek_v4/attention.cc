@@ -147,7 +147,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
   for (int64_t g = 0; g < G; ++g) {
     for (int64_t t = 0; t < T; ++t)
       std::copy(&o[size_t(t * H * hd + g * Kg)], &o[size_t(t * H * hd + (g + 1) * Kg)], &og[size_t((g * T + t) * Kg)]);
-    cpu::WeightView v = view(w.wo_a);                   // rows [g*R, (g+1)*R) of wo_a
+    WeightView v = view(w.wo_a);                   // rows [g*R, (g+1)*R) of wo_a
     v.row0 = g * R;
     v.n = R;
     jobs.push_back({&og[size_t(g * T * Kg)], T, v, &zg[size_t(g * T * R)]});  // [T, Kg] -> [T, R]

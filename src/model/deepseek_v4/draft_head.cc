@@ -52,9 +52,9 @@ DraftHead::DraftHead(const ops::OpContext& ctx, const uint16_t* head, int64_t n,
   else body(0, n);
 }
 
-int64_t DraftHead::logits(const ops::OpContext& ctx, const cpu::WeightView& exact, const float* x, int64_t rows,
+int64_t DraftHead::logits(const ops::OpContext& ctx, const WeightView& exact, const float* x, int64_t rows,
                           float* out) const {
-  TACHYON_CHECK(exact.fmt == cpu::WFormat::kBF16 && exact.n == n_ && exact.k == k_, "draft head: wrong exact head");
+  TACHYON_CHECK(exact.fmt == WFormat::kBF16 && exact.n == n_ && exact.k == k_, "draft head: wrong exact head");
   std::vector<int8_t> xq(size_t(rows * kp_));          // [rows, kp]
   std::vector<float> sxs(static_cast<size_t>(rows));      // [rows] scales of x
   std::vector<int32_t> accs(size_t(rows * n_));         // [rows, n]
@@ -98,7 +98,7 @@ int64_t DraftHead::logits(const ops::OpContext& ctx, const cpu::WeightView& exac
       }
       int64_t e = r + 1;
       while (e < n_ && hi[size_t(e)] >= floor_max) ++e;
-      cpu::WeightView v = exact;
+      WeightView v = exact;
       v.row0 = exact.row0 + r;
       v.n = e - r;
       ops::linear(ctx, xi, 1, v, oi + r);  // [1, e - r]

@@ -24,7 +24,7 @@ class DraftHead {
 
   // out [rows, n] for x [rows, k]; `exact` is a view of the same BF16 head [n, k]. Returns the number of
   // logits computed exactly (summed over rows).
-  int64_t logits(const ops::OpContext& ctx, const cpu::WeightView& exact, const float* x, int64_t rows,
+  int64_t logits(const ops::OpContext& ctx, const WeightView& exact, const float* x, int64_t rows,
                  float* out) const;
 
  private:

@@ -33,7 +33,7 @@ struct LayerEnv {
   std::string prefix;     // trace name prefix ("layer2." or "mtp.")
 };
 
-cpu::WeightView view(const Linear& l);
+WeightView view(const Linear& l);
 
 // RMS-normalises each of `n` vectors of `d` values in place with a bf16 weight (or none).
 void norm_rows(const ModelContext& ctx, float* x, int64_t n, int64_t d, const TensorRef& w, float eps);

@@ -6,14 +6,9 @@
 
 namespace tachyon::dsv4 {
 
-cpu::WeightView view(const Linear& l) {
-  cpu::WeightView v;
-  switch (l.fmt) {
-    case WFormat::kBF16: v.fmt = cpu::WFormat::kBF16; break;
-    case WFormat::kF32: v.fmt = cpu::WFormat::kF32; break;
-    case WFormat::kFP8: v.fmt = cpu::WFormat::kFP8; break;
-    case WFormat::kFP4: v.fmt = cpu::WFormat::kFP4; break;
-  }
+WeightView view(const Linear& l) {
+  WeightView v;
+  v.fmt = l.fmt;
   v.n = l.n;
   v.k = l.k;
   v.data = l.weight.info->data;

@@ -12,18 +12,11 @@
 
 #include "core/dtype.h"
 #include "core/status.h"
+#include "core/weight_view.h"
 #include "io/config.h"
 #include "io/safetensors.h"
 
 namespace tachyon::dsv4 {
-
-// Storage format of a linear layer's weight.
-enum class WFormat : uint8_t {
-  kBF16,  // [N, K] bf16
-  kF32,   // [N, K] f32
-  kFP8,   // [N, K] e4m3 + E8M0 scale [ceil(N/B), ceil(K/B)] (B = weight_block_size)
-  kFP4,   // [N, K/2] packed e2m1 + E8M0 scale [N, K/32]
-};
 
 // A bound tensor: points into the mapped checkpoint.
 struct TensorRef {
@@ -34,7 +27,8 @@ struct TensorRef {
   explicit operator bool() const { return info != nullptr; }
 };
 
-// A linear layer y = W x with W logically [n, k].
+// A linear layer y = W x with W logically [n, k] stored as `fmt` (FP8 scale tiles of `block`, the
+// config's weight_block_size).
 struct Linear {
   WFormat fmt = WFormat::kBF16;
   int64_t n = 0, k = 0;

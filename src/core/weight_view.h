@@ -1,0 +1,38 @@
+// The storage format of a weight matrix and a view of its rows: what the model's typed weights bind to
+// and what the ops and kernels read. One definition for every layer.
+#pragma once
+
+#include <cstdint>
+
+namespace tachyon {
+
+// Storage format of a weight matrix W, logically [n, k] (row n is one output feature).
+enum class WFormat : uint8_t {
+  kBF16,  // bf16 [n, k]
+  kF32,   // f32  [n, k]
+  kFP8,   // e4m3 [n, k] with E8M0 scales [ceil(n/block), ceil(k/block)] over the full matrix
+  kFP4,   // packed e2m1 [n, k/2] (two values a byte) with E8M0 scales [n, k/32]
+};
+
+// A view of rows [row0, row0 + n) of a weight matrix with `k` columns (row0 matters for FP8 scale tiles).
+struct WeightView {
+  WFormat fmt = WFormat::kF32;
+  int64_t n = 0, k = 0;
+  const void* data = nullptr;       // points at row 0 of the FULL matrix
+  const uint8_t* scale = nullptr;   // E8M0 scales of the full matrix
+  int64_t row0 = 0;
+  int block = 128;                  // FP8 scale tile edge
+};
+
+// Bytes of one weight row (without its scales).
+inline int64_t row_bytes(const WeightView& w) {
+  switch (w.fmt) {
+    case WFormat::kF32: return 4 * w.k;
+    case WFormat::kBF16: return 2 * w.k;
+    case WFormat::kFP8: return w.k;
+    case WFormat::kFP4: return w.k / 2;
+  }
+  return w.k;
+}
+
+}  // namespace tachyon
