@@ -12,6 +12,7 @@ using Action = std::function<int()>;
 void add_inspect(CLI::App& app, Action& action);
 void add_make_tiny_model(CLI::App& app, Action& action);
 void add_logits(CLI::App& app, Action& action);
+void add_accuracy(CLI::App& app, Action& action);  // numeric modes against exact
 void add_generate(CLI::App& app, Action& action);
 void add_bench(CLI::App& app, Action& action);    // speed against bandwidth and GEMM rate
 void add_tokenizer_commands(CLI::App& app, Action& action);  // tokenize, detokenize

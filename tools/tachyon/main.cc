@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   tachyon::cli::add_inspect(app, action);
   tachyon::cli::add_make_tiny_model(app, action);
   tachyon::cli::add_logits(app, action);
+  tachyon::cli::add_accuracy(app, action);
   tachyon::cli::add_generate(app, action);
   tachyon::cli::add_bench(app, action);
   tachyon::cli::add_tokenizer_commands(app, action);
