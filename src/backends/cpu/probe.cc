@@ -1,50 +1,147 @@
 #include "backends/cpu/probe.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <thread>
+#include <vector>
 
-#include "backends/cpu/kernels.h"
+#include "core/check.h"
 
 namespace tachyon::cpu {
 
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr int64_t kHugePage = int64_t(2) << 20;
+
+// One pass of body(chunk) on every thread of the pool at once. Each chunk waits until every chunk has
+// started before it runs body, so no thread takes two; a pool that runs the chunks inline (nested or
+// concurrent use) stops waiting after a second, and they then run one after another. Returns the span
+// from the first body's start to the last body's end, in seconds.
+template <typename Body>
+double on_every_thread(const ThreadPool& pool, const Body& body) {
+  const int64_t n = pool.size();
+  std::atomic<int64_t> arrived{0};
+  std::vector<clock_type::time_point> start(static_cast<size_t>(n)), end(static_cast<size_t>(n));
+  pool.run_chunks(n, [&](int64_t c) {
+    arrived.fetch_add(1, std::memory_order_acq_rel);
+    const auto deadline = clock_type::now() + std::chrono::seconds(1);
+    while (arrived.load(std::memory_order_acquire) < n && clock_type::now() < deadline) {
+    }
+    start[size_t(c)] = clock_type::now();
+    body(c);
+    end[size_t(c)] = clock_type::now();
+  });
+  return std::chrono::duration<double>(*std::max_element(end.begin(), end.end()) -
+                                       *std::min_element(start.begin(), start.end()))
+      .count();
+}
+
+// An anonymous mapping of at least `bytes`, 2 MiB aligned, advised for transparent huge pages; its pages
+// are not touched yet.
+class HugeBuffer {
+ public:
+  explicit HugeBuffer(int64_t bytes) {
+    len_ = size_t((bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage);
+    raw_ = mmap(nullptr, len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    TACHYON_CHECK(raw_ != MAP_FAILED, "bandwidth probe: cannot map the buffer");
+    const uintptr_t a = (reinterpret_cast<uintptr_t>(raw_) + uintptr_t(kHugePage) - 1) & ~uintptr_t(kHugePage - 1);
+    data_ = reinterpret_cast<uint64_t*>(a);
+    huge_ = madvise(data_, size_t((bytes + kHugePage - 1) / kHugePage * kHugePage), MADV_HUGEPAGE) == 0;
+  }
+  ~HugeBuffer() { munmap(raw_, len_); }
+  HugeBuffer(const HugeBuffer&) = delete;
+  HugeBuffer& operator=(const HugeBuffer&) = delete;
+  uint64_t* data() const { return data_; }
+  bool huge() const { return huge_; }
+
+ private:
+  void* raw_ = nullptr;
+  size_t len_ = 0;
+  uint64_t* data_ = nullptr;
+  bool huge_ = false;
+};
+
+}  // namespace
+
 BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int runs, const KernelTable& kernels) {
   BandwidthProbe r;
-  r.threads = pool.size();
+  const int64_t n = pool.size();
   const int64_t words = std::max<int64_t>(bytes / 8, 4096);
   r.bytes = words * 8;
   r.runs = std::max(runs, 1);
-  std::unique_ptr<uint64_t[]> buf(new uint64_t[size_t(words)]);  // uninitialised: pages not yet touched
-  uint64_t* data = buf.get();
-  const int64_t n_threads = r.threads;
-  auto slice = [&](int64_t c, int64_t* b, int64_t* e) {
-    *b = words * c / n_threads;
-    *e = words * (c + 1) / n_threads;
-  };
-  pool.parallel_for(n_threads, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      int64_t b, e;
-      slice(c, &b, &e);
-      for (int64_t i = b; i < e; ++i) data[i] = uint64_t(i) * 0x9E3779B97F4A7C15ull;
-    }
+  const HugeBuffer buf(r.bytes);
+  r.huge_pages = buf.huge();
+  uint64_t* data = buf.data();
+  // Slice s is [cut(s), cut(s + 1)): on huge-page boundaries when every thread gets at least one.
+  const int64_t unit = words >= n * (kHugePage / 8) ? kHugePage / 8 : 512;
+  auto cut = [&](int64_t s) { return s >= n ? words : words * s / n / unit * unit; };
+
+  // First touch: each thread writes its slice and keeps it.
+  std::vector<std::thread::id> owner(static_cast<size_t>(n));
+  on_every_thread(pool, [&](int64_t c) {
+    owner[size_t(c)] = std::this_thread::get_id();
+    for (int64_t i = cut(c); i < cut(c + 1); ++i) data[i] = uint64_t(i) * 0x9E3779B97F4A7C15ull;
   });
+  std::vector<std::thread::id> distinct = owner;
+  std::sort(distinct.begin(), distinct.end());
+  r.threads = int(std::unique(distinct.begin(), distinct.end()) - distinct.begin());
+
   for (int run = 0; run < r.runs; ++run) {
     std::atomic<uint64_t> sum{0};
-    const auto t0 = std::chrono::steady_clock::now();
-    pool.parallel_for(n_threads, 1, [&](int64_t c0, int64_t c1) {
-      uint64_t s = 0;
-      for (int64_t c = c0; c < c1; ++c) {
-        int64_t b, e;
-        slice(c, &b, &e);
-        s += kernels.stream_sum(data + b, e - b);
+    std::unique_ptr<std::atomic<bool>[]> taken(new std::atomic<bool>[size_t(n)]);
+    for (int64_t s = 0; s < n; ++s) taken[size_t(s)] = false;
+    const double sec = on_every_thread(pool, [&](int64_t c) {
+      // The slice this thread wrote; any slice not yet taken if that one is gone (it never is when the
+      // pool runs one chunk per thread).
+      const auto me = std::this_thread::get_id();
+      int64_t s = std::find(owner.begin(), owner.end(), me) - owner.begin();
+      if (s >= n || taken[size_t(s)].exchange(true)) {
+        for (s = 0; s < n && taken[size_t(s)].exchange(true); ++s) {
+        }
       }
-      sum.fetch_add(s, std::memory_order_relaxed);
+      if (s < n) sum.fetch_add(kernels.stream_sum(data + cut(s), cut(s + 1) - cut(s)), std::memory_order_relaxed);
     });
-    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.gbs = std::max(r.gbs, double(r.bytes) / sec / 1e9);
     r.checksum = sum.load();
   }
+  return r;
+}
+
+PeakProbe measure_peak_flops(const ThreadPool& pool, int runs, const KernelTable& kernels, double seconds) {
+  PeakProbe r;
+  r.instruction = kernels.peak_instruction;
+  r.threads = pool.size();
+  r.runs = std::max(runs, 1);
+  // Rounds for about `seconds` a run, from a short timed call on this thread.
+  float sink = 0;
+  int64_t rounds = 1 << 14;
+  for (;;) {
+    const auto t0 = clock_type::now();
+    kernels.peak_fma(rounds, &sink);
+    const double t = std::chrono::duration<double>(clock_type::now() - t0).count();
+    if (t >= 2e-3 || rounds >= (int64_t(1) << 34)) {
+      rounds = std::clamp<int64_t>(int64_t(double(rounds) * seconds / std::max(t, 1e-9)), 1024, int64_t(1) << 34);
+      break;
+    }
+    rounds *= 8;
+  }
+  r.rounds = rounds;
+  std::vector<int64_t> flops(static_cast<size_t>(r.threads));
+  std::vector<float> sinks(static_cast<size_t>(r.threads));
+  for (int run = 0; run < r.runs; ++run) {
+    const double sec = on_every_thread(pool, [&](int64_t c) {
+      flops[size_t(c)] = kernels.peak_fma(rounds, &sinks[size_t(c)]);
+    });
+    double total = 0;
+    for (int64_t f : flops) total += double(f);
+    r.gflops = std::max(r.gflops, total / sec / 1e9);
+  }
+  for (float s : sinks) r.checksum += double(s);
   return r;
 }
 
