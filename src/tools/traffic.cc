@@ -90,38 +90,57 @@ int64_t TrafficModel::cache_read_bytes(int64_t pos) const {
   return entries * kv_entry_ + index_keys * indexer_entry_ + state_floats * int64_t(sizeof(float));
 }
 
-int64_t TrafficModel::token_flops(int64_t pos) const {
+FamilyFlops TrafficModel::token_flops_by_family(int64_t pos) const {
   const ModelConfig& c = cfg_;
   const int64_t D = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim, Q = c.q_lora_rank;
   const int64_t R = c.o_lora_rank, IH = c.index_n_heads, ID = c.index_head_dim, I = c.moe_intermediate_size;
   const int64_t hcD = int64_t(c.hc_mult) * D, n_mix = int64_t(2 + c.hc_mult) * c.hc_mult;
-  int64_t macs = 0;
+  FamilyFlops macs{};
+  auto at = [&](OpFamily f) -> int64_t& { return macs[size_t(f)]; };
   for (int l = 0; l < c.num_hidden_layers; ++l) {
-    macs += 2 * n_mix * hcD;                                  // hc_pre mixes, both sublayers
-    macs += Q * D + H * hd * Q + hd * D + R * H * hd + D * int64_t(c.o_groups) * R;  // wq_a wq_b wkv wo_a wo_b
+    at(OpFamily::kMhc) += 2 * n_mix * hcD;                    // hc_pre mixes, both sublayers
+    int64_t attn = Q * D + H * hd * Q + hd * D + R * H * hd + D * int64_t(c.o_groups) * R;  // wq_a wq_b wkv wo_a wo_b
     int64_t keys = std::min<int64_t>(pos + 1, c.sliding_window);
     const int r = c.ratio(l);
     if (r > 0) {
       const int64_t cm = r == 4 ? 2 : 1, blocks = (pos + 1) / r;
-      macs += 2 * cm * hd * D;                                // compressor wkv, wgate
+      attn += 2 * cm * hd * D;                                // compressor wkv, wgate
       if (r == 4) {
-        macs += IH * ID * Q + IH * D + 2 * (2 * ID) * D;      // indexer wq_b, weights_proj, its compressor
-        macs += blocks * IH * ID;                             // indexer scores
+        attn += IH * ID * Q + IH * D + 2 * (2 * ID) * D;      // indexer wq_b, weights_proj, its compressor
+        attn += blocks * IH * ID;                             // indexer scores
         keys += std::min<int64_t>(blocks, c.index_topk);
       } else {
         keys += blocks;
       }
     }
-    macs += 2 * H * hd * keys;                                // scores and weighted sum
-    macs += int64_t(c.n_routed_experts) * D;                  // router
-    macs += (int64_t(c.num_experts_per_tok) + c.n_shared_experts) * 3 * I * D;  // experts
+    attn += 2 * H * hd * keys;                                // scores and weighted sum
+    at(OpFamily::kAttention) += attn;
+    at(OpFamily::kRouter) += int64_t(c.n_routed_experts) * D;
+    at(OpFamily::kExperts) += int64_t(c.num_experts_per_tok) * 3 * I * D;
+    at(OpFamily::kShared) += int64_t(c.n_shared_experts) * 3 * I * D;
   }
-  return 2 * macs;
+  for (int64_t& v : macs) v *= 2;
+  return macs;
+}
+
+int64_t TrafficModel::token_flops(int64_t pos) const {
+  int64_t s = 0;
+  for (int64_t v : token_flops_by_family(pos)) s += v;
+  return s;
+}
+
+FamilyFlops TrafficModel::head_flops_by_family(int64_t rows) const {
+  const int64_t D = cfg_.hidden_size, hcD = int64_t(cfg_.hc_mult) * D;
+  FamilyFlops f{};
+  f[size_t(OpFamily::kMhc)] = 2 * rows * int64_t(cfg_.hc_mult) * hcD;  // the head mix
+  f[size_t(OpFamily::kHead)] = 2 * rows * int64_t(cfg_.vocab_size) * D;
+  return f;
 }
 
 int64_t TrafficModel::head_flops(int64_t rows) const {
-  const int64_t D = cfg_.hidden_size, hcD = int64_t(cfg_.hc_mult) * D;
-  return 2 * rows * (int64_t(cfg_.hc_mult) * hcD + int64_t(cfg_.vocab_size) * D);
+  int64_t s = 0;
+  for (int64_t v : head_flops_by_family(rows)) s += v;
+  return s;
 }
 
 }  // namespace tachyon::dsv4

@@ -14,9 +14,10 @@
 // block completes. Entry sizes are the pools' (fp32 or the compact formats of cache_codec.h); compressor
 // states are fp32.
 //
-// FLOPs (2 per multiply-add) for the prefill rate: every main-layer linear and hyper-connection mix, the
-// num_experts_per_tok routed experts and the shared expert per token, the attention scores and weighted
-// sums over the keys the token sees, the indexer scores, and the head for each logits row.
+// FLOPs (2 per multiply-add) for the prefill rate and the roofline: every main-layer linear and
+// hyper-connection mix, the num_experts_per_tok routed experts and the shared expert per token, the
+// attention scores and weighted sums over the keys the token sees, the indexer scores, and the head for
+// each logits row; by op family like the bytes (norms and the embedding count none).
 #pragma once
 
 #include <array>
@@ -31,6 +32,8 @@ namespace tachyon::dsv4 {
 
 // Bytes per op family (profile.h): which family's time a tensor's reads fall in.
 using FamilyBytes = std::array<int64_t, size_t(OpFamily::kCount)>;
+// FLOPs per op family.
+using FamilyFlops = std::array<int64_t, size_t(OpFamily::kCount)>;
 
 class TrafficModel {
  public:
@@ -52,6 +55,9 @@ class TrafficModel {
   // FLOPs of the main layers for the token at position `pos`, and of the head mix + head per logits row.
   int64_t token_flops(int64_t pos) const;
   int64_t head_flops(int64_t rows) const;
+  // The same split by op family (they sum to the figures above; the head mix is under mhc).
+  FamilyFlops token_flops_by_family(int64_t pos) const;
+  FamilyFlops head_flops_by_family(int64_t rows) const;
 
  private:
   ModelConfig cfg_;  // a copy: the model may outlive the caller's config

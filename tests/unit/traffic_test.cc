@@ -112,5 +112,28 @@ TEST(Traffic, FlopsMatchHandCount) {
   EXPECT_EQ(t.head_flops(3), 2 * 3 * (4 * 1024 + 129280 * 256));
 }
 
+// The same hand counts split by op family; the families sum to the totals.
+TEST(Traffic, FamilyFlopsMatchHandCount) {
+  const TrafficModel t(tiny());
+  const FamilyFlops f = t.token_flops_by_family(0);
+  auto at = [&](const FamilyFlops& v, OpFamily fam) { return v[size_t(fam)]; };
+  const int64_t r4 = 2 * 2 * 128 * 256 + (512 * 128 + 8 * 256 + 2 * 128 * 256), r128 = 2 * 128 * 256;
+  EXPECT_EQ(at(f, OpFamily::kMhc), 2 * 4 * 2 * 24 * 1024);
+  EXPECT_EQ(at(f, OpFamily::kAttention), 2 * (4 * (32768 + 131072 + 32768 + 65536 + 32768 + 2048) + 2 * r4 + r128));
+  EXPECT_EQ(at(f, OpFamily::kRouter), 2 * 4 * 16 * 256);
+  EXPECT_EQ(at(f, OpFamily::kExperts), 2 * 4 * 6 * 3 * 128 * 256);
+  EXPECT_EQ(at(f, OpFamily::kShared), 2 * 4 * 3 * 128 * 256);
+  for (OpFamily none : {OpFamily::kEmbed, OpFamily::kNorm, OpFamily::kHead}) EXPECT_EQ(at(f, none), 0);
+  for (int64_t pos : {0, 7, 499}) {
+    int64_t sum = 0;
+    for (int64_t v : t.token_flops_by_family(pos)) sum += v;
+    EXPECT_EQ(sum, t.token_flops(pos)) << pos;
+  }
+  const FamilyFlops h = t.head_flops_by_family(3);
+  EXPECT_EQ(at(h, OpFamily::kMhc), 2 * 3 * 4 * 1024);
+  EXPECT_EQ(at(h, OpFamily::kHead), 2 * 3 * 129280 * 256);
+  EXPECT_EQ(at(h, OpFamily::kMhc) + at(h, OpFamily::kHead), t.head_flops(3));
+}
+
 }  // namespace
 }  // namespace tachyon::dsv4
