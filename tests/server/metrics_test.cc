@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/process_stats.h"
 #include "runtime/engine.h"
 #include "server/generation.h"
 #include "server/metrics.h"
@@ -161,6 +162,15 @@ TEST(Metrics, TokenBucketsAboveTheLimitStillCount) {
 }
 
 TEST(Metrics, ProcessMetricsHaveNoPrefixAndNoLabels) {
+  // The kernel counts CPU time in clock ticks (10 ms here), and a test process alone may not have used
+  // one yet: spin until it has (at most two seconds), so that the counter cannot read 0.
+  const auto t0 = std::chrono::steady_clock::now();
+  volatile uint64_t spin = 0;
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
+    for (int i = 0; i < 1000000; ++i) spin = spin + 1;
+    auto ps = read_process_stats();
+    if (ps.is_ok() && ps->cpu_seconds > 0) break;
+  }
   Metrics m;
   const std::string page = m.render("m", runtime::EngineStats{});
   const auto s = samples(page);
