@@ -1,6 +1,7 @@
-// Backend-neutral operations used by the model. Each op validates its shape contract with TACHYON_CHECK
-// and dispatches, in one place, to the backend kernel: the vectorised one when the CPU supports it and
-// the context allows it, else the scalar reference. Model code calls only these.
+// Backend-neutral operations used by the model. Each op validates its shape contract with TACHYON_CHECK,
+// splits the work across the context's threads where it pays, and calls its kernel through the
+// context's kernel table (ops with no vectorised kernel call the scalar reference). Model code calls
+// only these, and never names an instruction set.
 #pragma once
 
 #include <cstdint>
@@ -72,5 +73,54 @@ void decode_fp8(const OpContext& ctx, const uint8_t* codes, const uint8_t* scale
                 float* out);
 void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,
                        float* pre, float* post, float* comb);
+
+// ---- rows: embedding, element-wise sums, gather and scatter (bit-exact in every kernel set) ----
+// out[t, c, :] = table[ids[t], :] as f32 for c in [0, copies): the embedding rows of n tokens, table
+// [n_rows, d] bf16, out [n, copies, d]. Every id must be in [0, n_rows).
+void embed_rows(const OpContext& ctx, const uint16_t* table, int64_t n_rows, int64_t d, const int32_t* ids, int64_t n,
+                int64_t copies, float* out);
+// y[i] += x[i] for i in [0, n).
+void add(const OpContext& ctx, const float* x, int64_t n, float* y);
+// y[t, c, :] += x[t, :] for c in [0, copies): x [n, d], y [n, copies, d].
+void add_broadcast(const OpContext& ctx, const float* x, int64_t n, int64_t copies, int64_t d, float* y);
+// x[i] *= a for i in [0, n).
+void scale(const OpContext& ctx, float* x, int64_t n, float a);
+// out[i, :] = x[rows[i], :]: x [*, d] -> out [rows.size(), d].
+void gather_rows(const OpContext& ctx, const float* x, int64_t d, std::span<const int64_t> rows, float* out);
+// out[rows[i], :] += y[i, :] for i in order, so a row listed several times gets its sums in list order:
+// y [rows.size(), d], out [*, d].
+void scatter_add_rows(const OpContext& ctx, const float* y, int64_t d, std::span<const int64_t> rows, float* out);
+
+// ---- hyper-connections (spec §2.2, §2.8) ----
+// mixes[t, o] = (fn[o] . a_t) / sqrt(mean(a_t^2) + eps) for the n_tokens rows a_t of streams [n_tokens, n]:
+// the dot products and the mean square summed in double (dot_f64), fn [n_mix, n] f32, mixes
+// [n_tokens, n_mix]. One token splits its outputs across threads, several tokens split the tokens; each
+// value is the same either way.
+void hc_mixes(const OpContext& ctx, const float* streams, int64_t n_tokens, int64_t n, const float* fn, int64_t n_mix,
+              float eps, float* mixes);
+// y[t] = sum over i in order of weight[t, i] * streams[t, i]: streams [n_tokens, hc, d], weight
+// [n_tokens, hc], y [n_tokens, d].
+void mix_streams(const OpContext& ctx, const float* streams, const float* weight, int64_t n_tokens, int hc, int64_t d,
+                 float* y);
+// The write back of a sublayer's output f [n_tokens, d] into streams [n_tokens, hc, d], in place:
+// X_j <- post[t, j] * f_t + sum over i in order of comb[t, i, j] * X_i (the old streams).
+void hc_post(const OpContext& ctx, const float* f, const float* post, const float* comb, int64_t n_tokens, int hc,
+             int64_t d, float* streams);
+// weight[i] = sigmoid(mixes[i] * scale + base[i]) + eps for i in [0, hc) (cpu::ref::hc_head_weights).
+void hc_head_weights(const float* mixes, float scale, const float* base, int hc, float eps, float* weight);
+
+// ---- mixture of experts (spec §2.4, §2.7) ----
+using cpu::RouterScore;
+using cpu::RouterSpec;
+// Clamped SwiGLU (cpu::ref::swiglu) of gate, up [m, n] into out [m, n], row r times row_weight[r] when
+// row_weight is not null. out may be gate or up. Threads split the elements.
+void swiglu(const OpContext& ctx, const float* gate, const float* up, int64_t m, int64_t n, float limit,
+            const float* row_weight, float* out);
+// Routing of n_tokens tokens (cpu::ref::route): logits [n_tokens, n_experts] -> ids, weights
+// [n_tokens, top_k]; with spec.hashed the ids are given and each must be in [0, n_experts).
+void route(const OpContext& ctx, const float* logits, int64_t n_tokens, const RouterSpec& spec, int32_t* ids,
+           float* weights);
+// Per-channel softmax pooling of n candidate rows (cpu::ref::softmax_pool): out [d].
+void softmax_pool(const float* const* values, const float* const* scores, int64_t n, int64_t d, float* out);
 
 }  // namespace tachyon::ops

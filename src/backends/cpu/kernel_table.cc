@@ -33,6 +33,10 @@ constexpr KernelTable kScalar{
     .indexer_scores = ref_indexer_scores,
     .indexer_scores_fp4 = ref_indexer_scores_fp4,
     .decode_fp8 = ref::decode_fp8,
+    .widen_bf16 = ref::widen_bf16,
+    .add = ref::add,
+    .scale = ref::scale,
+    .mix_rows = ref::mix_rows,
     .native = "all (the references)",
 };
 
@@ -51,6 +55,10 @@ constexpr KernelTable kAvx2{
     .indexer_scores = fast::indexer_scores,
     .indexer_scores_fp4 = fast::indexer_scores_fp4,
     .decode_fp8 = fast::decode_fp8,
+    .widen_bf16 = fast::widen_bf16,
+    .add = fast::add,
+    .scale = fast::scale,
+    .mix_rows = fast::mix_rows,
     .native = "all",
 };
 

@@ -36,6 +36,11 @@ struct KernelTable {
   void (*indexer_scores_fp4)(const float* q, int64_t n_heads, int64_t d, const float* w,
                              const uint8_t* const* keys, float* out, int64_t j_begin, int64_t j_end);
   void (*decode_fp8)(const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block, float* out);
+  // Row kernels (bit-exact in every set).
+  void (*widen_bf16)(const uint16_t* src, int64_t n, float* out);
+  void (*add)(const float* x, int64_t n, float* y);
+  void (*scale)(float* x, int64_t n, float a);
+  void (*mix_rows)(const float* const* rows, const float* w, int64_t n, int64_t d, float* out);
   // The ops this set implements with its own instructions (the others come from a set below it).
   const char* native = "";
 };

@@ -43,6 +43,11 @@ void indexer_scores(const float* q, int64_t n_heads, int64_t d, const float* w, 
 void indexer_scores_fp4(const float* q, int64_t n_heads, int64_t d, const float* w, const uint8_t* const* keys,
                         float* out, int64_t j_begin, int64_t j_end);
 void decode_fp8(const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t block, float* out);
+// The row kernels, bit-exact with ref:: (no fused multiply-add).
+void widen_bf16(const uint16_t* src, int64_t n, float* out);
+void add(const float* x, int64_t n, float* y);
+void scale(float* x, int64_t n, float a);
+void mix_rows(const float* const* rows, const float* w, int64_t n, int64_t d, float* out);
 }  // namespace fast
 
 namespace avx512 {
@@ -52,7 +57,49 @@ namespace avx512 {
 void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
 }  // namespace avx512
 
+// The score function of a mixture-of-experts router (spec §2.7).
+enum class RouterScore : uint8_t {
+  kSqrtSoftplus,  // sqrt(softplus(z)), softplus(z) = z above 20
+  kSigmoid,       // 1 / (1 + e^-z)
+  kSoftmax,       // softmax over the token's row
+};
+
+// What a router does with a token's logits (ref::route).
+struct RouterSpec {
+  int64_t n_experts = 0, top_k = 0;
+  RouterScore score = RouterScore::kSqrtSoftplus;
+  const float* bias = nullptr;  // [n_experts] added to the scores for the selection only, or null
+  bool hashed = false;          // the experts are given (ids is an input), not selected
+  bool renormalise = true;      // divide the picked scores by their sum
+  float scale = 1.0f;           // routed_scaling_factor, applied last
+};
+
 namespace ref {
+
+// ---- row kernels: one rounding per operation, so the vector twins are bit-exact ----
+// out[i] = the bf16 src[i] as f32 (exact).
+void widen_bf16(const uint16_t* src, int64_t n, float* out);
+// y[i] += x[i].
+void add(const float* x, int64_t n, float* y);
+// x[i] *= a.
+void scale(float* x, int64_t n, float a);
+// out[e] = sum over i in [0, n) of w[i] * rows[i][e] for e in [0, d): from +0, each product rounded and
+// then added in order of i. out may be one of the rows.
+void mix_rows(const float* const* rows, const float* w, int64_t n, int64_t d, float* out);
+
+// ---- mixture of experts (spec §2.7) ----
+// Clamped SwiGLU of n values: out[i] = silu(min(g, limit)) * clamp(u, -limit, limit) (no clamping when
+// limit <= 0), times *weight when weight is not null; silu(g) = g / (1 + e^-g). out may be gate or up.
+void swiglu(const float* gate, const float* up, int64_t n, float limit, const float* weight, float* out);
+// Routing of n_tokens tokens from their router logits [n_tokens, n_experts]: scores s = f(logits) (softmax
+// over the row for kSoftmax), the top_k experts by s + bias (ties: lower index) unless hashed, then
+// weights[t, k] = s[ids[t, k]], divided by their sum when renormalise, times scale.
+// ids, weights [n_tokens, top_k]; ids are read, not written, when hashed.
+void route(const float* logits, int64_t n_tokens, const RouterSpec& spec, int32_t* ids, float* weights);
+
+// Per-channel softmax pooling (spec §2.4): out[k] = sum_r values[r][k] * (e^(scores[r][k] - M) / Z) over
+// r in [0, n) in order, M = max_r scores[r][k], Z = sum_r e^(scores[r][k] - M), for k in [0, d).
+void softmax_pool(const float* const* values, const float* const* scores, int64_t n, int64_t d, float* out);
 
 // out[o] = sum_i a[i] * w[o * n + i] for o in [0, n_out), in double: four partial sums s_l over i = l mod 4
 // (each product of two floats is exact in double), then (s0 + s1) + (s2 + s3); the fast twin is
@@ -114,6 +161,8 @@ void decode_fp8(const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t 
 // with `iters` Sinkhorn passes.
 void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* base, int hc, int iters, float eps,
                        float* pre, float* post, float* comb);
+// Hyper-connection head weights (spec §2.8): weight[i] = sigmoid(mixes[i] * scale + base[i]) + eps.
+void hc_head_weights(const float* mixes, float scale, const float* base, int hc, float eps, float* weight);
 
 }  // namespace ref
 }  // namespace tachyon::cpu

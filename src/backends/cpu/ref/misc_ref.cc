@@ -1,5 +1,5 @@
 // Scalar references: fake quantisation, RMSNorm, RoPE, Hadamard, top-k, attention with sink, indexer
-// scores, FP8/FP4 cache entry decode, Sinkhorn.
+// scores, FP8/FP4 cache entry decode, Sinkhorn and the hyper-connection head weights, softmax pooling.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -209,6 +209,25 @@ void hc_split_sinkhorn(const float* mixes, const float* scale3, const float* bas
   for (int t = 1; t < iters; ++t) {
     row_norm();
     col_norm();
+  }
+}
+
+void hc_head_weights(const float* mixes, float scale, const float* base, int hc, float eps, float* weight) {
+  for (int i = 0; i < hc; ++i) {
+    const float v = mixes[i] * scale + base[i];
+    weight[i] = 1.0f / (1.0f + std::exp(-v)) + eps;
+  }
+}
+
+void softmax_pool(const float* const* values, const float* const* scores, int64_t n, int64_t d, float* out) {
+  for (int64_t k = 0; k < d; ++k) {
+    float mx = -INFINITY;
+    for (int64_t r = 0; r < n; ++r) mx = std::max(mx, scores[r][k]);
+    float sum = 0.0f;
+    for (int64_t r = 0; r < n; ++r) sum += std::exp(scores[r][k] - mx);
+    float acc = 0.0f;
+    for (int64_t r = 0; r < n; ++r) acc += values[r][k] * (std::exp(scores[r][k] - mx) / sum);
+    out[k] = acc;
   }
 }
 
