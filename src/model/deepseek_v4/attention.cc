@@ -54,7 +54,7 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
   norm_rows(ctx, kv.data(), T, hd, w.kv_norm, eps);     // the token's own K=V vector
   if (has_indexer) {
     const float wscale = float(1.0 / std::sqrt(double(ID)) / std::sqrt(double(IH)));
-    for (float& v : iw) v *= wscale;
+    ops::scale(ctx.ops, iw.data(), T * IH, wscale);     // [T, IH]
   }
 
   // ---- queries (and the indexer's) from the low-rank query ----

@@ -52,31 +52,15 @@ bool compressor_step(float* state, int ratio, int d, const float* kv, const floa
     score_state[int64_t(row) * cols + k] = gate[k] + ape_row[k];
   }
   if ((pos + 1) % ratio != 0) return false;
-  // Per-channel softmax over the candidate rows, then the weighted sum of their kv.
-  for (int k = 0; k < d; ++k) {
-    float mx = -INFINITY;
-    auto cand = [&](int r, float** kvp, float** sp) {
-      const int ch = (overlap && r >= ratio) ? d + k : k;
-      *kvp = kv_state + int64_t(r) * cols + ch;
-      *sp = score_state + int64_t(r) * cols + ch;
-    };
-    float *kvp, *sp;
-    for (int r = 0; r < rows; ++r) {
-      cand(r, &kvp, &sp);
-      mx = std::max(mx, *sp);
-    }
-    float sum = 0.0f;
-    for (int r = 0; r < rows; ++r) {
-      cand(r, &kvp, &sp);
-      sum += std::exp(*sp - mx);
-    }
-    float acc = 0.0f;
-    for (int r = 0; r < rows; ++r) {
-      cand(r, &kvp, &sp);
-      acc += *kvp * (std::exp(*sp - mx) / sum);
-    }
-    out[k] = acc;
+  // Per-channel softmax over the candidate rows, then the weighted sum of their kv: every row's channel
+  // k, where a current-block row of the overlapping compressor holds it at d + k.
+  std::vector<const float*> kv_rows(static_cast<size_t>(rows)), score_rows(static_cast<size_t>(rows));  // [c*r]
+  for (int r = 0; r < rows; ++r) {
+    const int64_t ch = (overlap && r >= ratio) ? d : 0;
+    kv_rows[size_t(r)] = kv_state + int64_t(r) * cols + ch;
+    score_rows[size_t(r)] = score_state + int64_t(r) * cols + ch;
   }
+  ops::softmax_pool(kv_rows.data(), score_rows.data(), rows, d, out);  // [d]
   if (overlap) {  // the current block becomes the previous one
     std::copy(kv_state + int64_t(ratio) * cols, kv_state + int64_t(rows) * cols, kv_state);
     std::copy(score_state + int64_t(ratio) * cols, score_state + int64_t(rows) * cols, score_state);

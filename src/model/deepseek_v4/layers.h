@@ -53,8 +53,8 @@ void linear_q_shared(const ModelContext& ctx, const float* x, int64_t m, std::sp
 // Hyper-connections (spec §2.2, §2.8). streams [T, hc, D].
 void hc_pre(const ModelContext& ctx, const ModelConfig& cfg, const HcWeights& w, const float* streams, int64_t T,
             float* y /*[T, D]*/, float* post /*[T, hc]*/, float* comb /*[T, hc, hc]*/);
-void hc_post(const ModelConfig& cfg, const float* f /*[T, D]*/, const float* post, const float* comb, int64_t T,
-             float* streams /*[T, hc, D], updated in place*/);
+void hc_post(const ModelContext& ctx, const ModelConfig& cfg, const float* f /*[T, D]*/, const float* post,
+             const float* comb, int64_t T, float* streams /*[T, hc, D], updated in place*/);
 void hc_head(const ModelContext& ctx, const ModelConfig& cfg, const HcHeadWeights& w, const float* streams, int64_t T,
              float* y /*[T, D]*/);
 

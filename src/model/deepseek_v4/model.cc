@@ -61,7 +61,7 @@ void Model::block(const ModelContext& ctx, const LayerWeights& w, int layer, std
   trace_tensor(ctx, prefix + "attn_out", f.data(), {T, D});
   {
     ProfileScope s(prof, OpFamily::kMhc);
-    hc_post(cfg_, f.data(), post.data(), comb.data(), T, X.data());          // [T, hc, D]
+    hc_post(ctx, cfg_, f.data(), post.data(), comb.data(), T, X.data());     // [T, hc, D]
     hc_pre(ctx, cfg_, w.hc_ffn, X.data(), T, y.data(), post.data(), comb.data());
   }
   // MoE sublayer (moe_forward times its router, routed and shared experts itself)
@@ -73,7 +73,7 @@ void Model::block(const ModelContext& ctx, const LayerWeights& w, int layer, std
   trace_tensor(ctx, prefix + "ffn_out", f.data(), {T, D});
   {
     ProfileScope s(prof, OpFamily::kMhc);
-    hc_post(cfg_, f.data(), post.data(), comb.data(), T, X.data());          // [T, hc, D]
+    hc_post(ctx, cfg_, f.data(), post.data(), comb.data(), T, X.data());     // [T, hc, D]
   }
   trace_tensor(ctx, prefix + "streams", X.data(), {T, hc, D});
 }
@@ -113,7 +113,7 @@ void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorR
         if ((screen[size_t(r)] != 0) == (kind != 0)) idx.push_back(r);
       const int64_t n = int64_t(idx.size());
       std::vector<float> xg(size_t(n * D)), lg(size_t(n * V));  // [n, D], [n, V]
-      for (int64_t i = 0; i < n; ++i) std::copy_n(yn.data() + idx[size_t(i)] * D, D, xg.data() + i * D);
+      ops::gather_rows(ctx.ops, yn.data(), D, idx, xg.data());
       if (kind) draft->logits(ctx.ops, view(head_w), xg.data(), n, lg.data());
       else ops::linear(ctx.ops, xg.data(), n, view(head_w), lg.data());
       for (int64_t i = 0; i < n; ++i) std::copy_n(lg.data() + i * V, V, logits + idx[size_t(i)] * V);
@@ -145,10 +145,7 @@ void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, Fo
   std::vector<float> X(size_t(T * hc * D));  // [T, hc, D]
   {
     ProfileScope s(ctx.profile, OpFamily::kEmbed);
-    const uint16_t* emb = w_.embed.data<uint16_t>();
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t i = 0; i < hc; ++i)
-        for (int64_t d = 0; d < D; ++d) X[size_t((t * hc + i) * D + d)] = bf16_to_f32(emb[tokens[size_t(t)] * D + d]);
+    ops::embed_rows(ctx.ops, w_.embed.data<uint16_t>(), V, D, tokens.data(), T, hc, X.data());  // [T, hc, D]
   }
   trace_tensor(ctx, "embed_streams", X.data(), {T, hc, D});
   for (int l = 0; l < cfg_.num_hidden_layers; ++l)
@@ -188,19 +185,13 @@ void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch
   }
   // e = e_proj(enorm(embed[next])), h = h_proj(hnorm(streams)); X = h + e broadcast over streams.
   std::vector<float> e(size_t(T * D)), ep(size_t(T * D));  // [T, D]
-  const uint16_t* emb = w_.embed.data<uint16_t>();
-  for (int64_t t = 0; t < T; ++t) {
-    TACHYON_CHECK(tokens[size_t(t)] >= 0 && tokens[size_t(t)] < V, "token id out of range");
-    for (int64_t d = 0; d < D; ++d) e[size_t(t * D + d)] = bf16_to_f32(emb[tokens[size_t(t)] * D + d]);
-  }
+  ops::embed_rows(ctx.ops, w_.embed.data<uint16_t>(), V, D, tokens.data(), T, 1, e.data());  // [T, D]
   ops::rmsnorm(ctx.ops, e.data(), m.enorm.data<uint16_t>(), T, D, eps, e.data());
   linear_q(ctx, e.data(), T, m.e_proj, ep.data());
   std::vector<float> X(size_t(T * hc * D));  // [T, hc, D]
   ops::rmsnorm(ctx.ops, h.data(), m.hnorm.data<uint16_t>(), T * hc, D, eps, h.data());
   linear_q(ctx, h.data(), T * hc, m.h_proj, X.data());
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t i = 0; i < hc; ++i)
-      for (int64_t d = 0; d < D; ++d) X[size_t((t * hc + i) * D + d)] += ep[size_t(t * D + d)];
+  ops::add_broadcast(ctx.ops, ep.data(), T, hc, D, X.data());  // [T, hc, D]
   trace_tensor(ctx, "mtp.input_streams", X.data(), {T, hc, D});
   block(ctx, m.block, cfg_.num_hidden_layers, spans, tokens.data(), T, X, "mtp.");
   for (const TokenSpan& sp : spans) sp.seq->mtp_pos += sp.n;
