@@ -42,7 +42,8 @@ TEST(ModelOps, EmbedRows) {
   std::vector<float> want(size_t(T * copies * D));
   for (int64_t t = 0; t < T; ++t)
     for (int64_t c = 0; c < copies; ++c)
-      for (int64_t d = 0; d < D; ++d) want[size_t((t * copies + c) * D + d)] = bf16_to_f32(table[size_t(ids[size_t(t)] * D + d)]);
+      for (int64_t d = 0; d < D; ++d)
+        want[size_t((t * copies + c) * D + d)] = bf16_to_f32(table[size_t(ids[size_t(t)] * D + d)]);
   for (const ops::OpContext& ctx : contexts(pool)) {
     std::vector<float> got(want.size());
     ops::embed_rows(ctx, table.data(), V, D, ids.data(), T, copies, got.data());
@@ -111,7 +112,8 @@ TEST(ModelOps, HyperConnectionStreams) {
   for (int64_t T : {1, 3, 70}) {
     const int64_t D = 300;
     const auto X = randn(rng, size_t(T * hc * D)), f = randn(rng, size_t(T * D));
-    const auto pre = randn(rng, size_t(T * hc)), post = randn(rng, size_t(T * hc)), comb = randn(rng, size_t(T * hc * hc));
+    const auto pre = randn(rng, size_t(T * hc)), post = randn(rng, size_t(T * hc));
+    const auto comb = randn(rng, size_t(T * hc * hc));
     std::vector<float> y(size_t(T * D)), X2 = X;
     for (int64_t t = 0; t < T; ++t)
       for (int64_t d = 0; d < D; ++d) {
@@ -169,7 +171,8 @@ TEST(ModelOps, SwigluRowWeightsAndThreads) {
   for (bool weighted : {false, true}) {
     std::vector<float> want(size_t(m * n));
     for (int64_t r = 0; r < m; ++r)
-      ref::swiglu(&g[size_t(r * n)], &u[size_t(r * n)], n, 10.0f, weighted ? &rw[size_t(r)] : nullptr, &want[size_t(r * n)]);
+      ref::swiglu(&g[size_t(r * n)], &u[size_t(r * n)], n, 10.0f, weighted ? &rw[size_t(r)] : nullptr,
+                  &want[size_t(r * n)]);
     for (const ops::OpContext& ctx : contexts(pool)) {
       std::vector<float> got = g;  // in place, as the experts run it
       ops::swiglu(ctx, got.data(), u.data(), m, n, 10.0f, weighted ? rw.data() : nullptr, got.data());

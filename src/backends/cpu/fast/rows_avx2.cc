@@ -48,7 +48,8 @@ TACHYON_AVX2_NO_FMA void mix_rows(const float* const* rows, const float* w, int6
   }
   for (; e + 8 <= d; e += 8) {
     __m256 a = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n; ++i) a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(w[i]), _mm256_loadu_ps(rows[i] + e)));
+    for (int64_t i = 0; i < n; ++i)
+      a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(w[i]), _mm256_loadu_ps(rows[i] + e)));
     _mm256_storeu_ps(out + e, a);
   }
   for (; e < d; ++e) {
