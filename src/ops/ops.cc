@@ -40,6 +40,40 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
   else body(0, groups);
 }
 
+namespace {
+bool use_i8(const OpContext& ctx, const WeightView& w) { return ctx.k->native_i8 && w.fmt == WFormat::kFP4; }
+}  // namespace
+
+void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, QuantizedActs* out) {
+  TACHYON_CHECK(m >= 0 && k > 0, "quantize_acts: bad shape");
+  const int64_t kp = cpu::i8_padded(k), nb = kp / cpu::kI8Block;
+  std::vector<int8_t> q(size_t(m * kp));
+  std::vector<float> s(size_t(m * nb));
+  ctx.k->quantize_i8(x, m, k, q.data(), s.data());
+  out->m = m;
+  out->k = k;
+  out->deq.resize(size_t(m * k));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < k; ++j) out->deq[size_t(i * k + j)] = float(q[size_t(i * kp + j)]) * s[size_t(i * nb + j / cpu::kI8Block)];
+  if (ctx.k->native_i8) cpu::ref::pack_i8(q.data(), s.data(), m, k, &out->packed);
+  else out->packed = cpu::PackedI8{};
+}
+
+void i8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k) {
+  const int64_t kp = cpu::i8_padded(k), nb = kp / cpu::kI8Block;
+  std::vector<int8_t> q(size_t(m * kp));
+  std::vector<float> s(size_t(m * nb));
+  ctx.k->quantize_i8(x, m, k, q.data(), s.data());
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < k; ++j) x[i * k + j] = float(q[size_t(i * kp + j)]) * s[size_t(i * nb + j / cpu::kI8Block)];
+}
+
+void linear(const OpContext& ctx, const QuantizedActs& x, const WeightView& w, float* y) {
+  TACHYON_CHECK(x.k == w.k, "linear: the activations and the weight differ in width");
+  const LinearJob job{x.deq.data(), x.m, w, y, &x};
+  linear_group(ctx, std::span<const LinearJob>(&job, 1));
+}
+
 void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
   // Units of 8 rows (whole register tiles) over every job, costed by weight bytes times tokens (plus the
   // bytes alone: a one-token job still streams its weights), then cut into chunks of about equal cost.
@@ -66,7 +100,8 @@ void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
       if (b >= e) continue;
       const LinearJob& job = jobs[j];
       const int64_t r0 = (b - first_unit[j]) * kGroup, r1 = std::min(job.w.n, (e - first_unit[j]) * kGroup);
-      kernel(job.x, job.m, job.w, job.y, r0, r1);
+      if (job.xq && use_i8(ctx, job.w)) ctx.k->linear_i8_fp4(job.xq->packed, job.w, job.y, r0, r1);
+      else kernel(job.x, job.m, job.w, job.y, r0, r1);
     }
   };
   const int threads = ctx.pool ? ctx.pool->size() : 1;

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/linear_i8.h"
 #include "core/thread_pool.h"
 #include "core/weight_view.h"
 
@@ -33,11 +35,15 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
 
 // Several independent linears (each its own x, m, weight and y) in one parallel region: the rows of all
 // of them are split into chunks of about equal weight bytes. Each y is exactly what linear() gives.
+struct QuantizedActs;
 struct LinearJob {
   const float* x = nullptr;
   int64_t m = 0;
   WeightView w;
   float* y = nullptr;
+  // Int8 activations (the fast numerics): x is then xq->deq, and FP4 weights go to the set's integer
+  // kernel when it has one (KernelTable::native_i8).
+  const QuantizedActs* xq = nullptr;
 };
 void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs);
 
@@ -122,5 +128,20 @@ void route(const OpContext& ctx, const float* logits, int64_t n_tokens, const Ro
            float* weights);
 // Per-channel softmax pooling of n candidate rows (cpu::ref::softmax_pool): out [d].
 void softmax_pool(const float* const* values, const float* const* scores, int64_t n, int64_t d, float* out);
+
+// ---- int8 activations (the fast numerics) ----
+// x[m, k] quantised per token and 32 columns (cpu::ref::quantize_i8): `deq` [m, k] holds q * s, which
+// every weight without an int8 kernel multiplies; `packed` is the integer FP4 kernels' layout (filled
+// only when the context's set has such a kernel).
+struct QuantizedActs {
+  int64_t m = 0, k = 0;
+  std::vector<float> deq;  // [m, k]
+  cpu::PackedI8 packed;
+};
+void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, QuantizedActs* out);
+// x[m, k] <- q * s in place: the fast numerics' activation quantisation as values.
+void i8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k);
+// y[m, w.n] = (q * s) . W^T: linear() over deq, except FP4 weights in a set with an integer kernel.
+void linear(const OpContext& ctx, const QuantizedActs& x, const WeightView& w, float* y);
 
 }  // namespace tachyon::ops

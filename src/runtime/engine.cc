@@ -37,10 +37,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   std::unique_ptr<Engine> e(new Engine());
   e->cfg_ = cfg;
   TACHYON_ASSIGN_OR_RETURN(e->ck_, dsv4::load_checkpoint(cfg.model_dir));
-  if (!dsv4::Numerics::parse(cfg.numerics, &e->ctx_.numerics)) return error("unknown numerics '{}'", cfg.numerics);
   e->pool_ = std::make_unique<ThreadPool>(cfg.threads);
   TACHYON_ASSIGN_OR_RETURN(const cpu::Isa isa, cpu::choose_isa(cfg.isa, cpu::detect_cpu_features()));
   e->ctx_.ops = ops::OpContext::make(*e->pool_, isa);
+  if (!dsv4::Numerics::parse(cfg.numerics, e->ctx_.ops.k->native_i8, &e->ctx_.numerics))
+    return error("unknown numerics '{}' (auto, official, fast or exact)", cfg.numerics);
   if (cfg.check_values) TACHYON_RETURN_IF_ERROR(check_weight_values(*e->ck_, *e->pool_));
   // Official numerics hold every cached value exactly in the compact format (cache_codec.h).
   TACHYON_ASSIGN_OR_RETURN(const dsv4::CacheFormat format,

@@ -145,6 +145,8 @@ class Engine {
   int64_t max_model_len() const { return max_model_len_; }
   int64_t cache_bytes() const { return cache_bytes_; }
   cpu::Isa isa() const { return ctx_.ops.isa(); }
+  // The numeric mode that runs (auto resolved): "official", "fast" or "exact".
+  std::string numerics_name() const { return std::string(ctx_.numerics.name()); }
   void shutdown();
 
  private:

@@ -331,7 +331,8 @@ Status Server::load(const std::function<void(std::string_view)>& progress) {
   progress(c.engine.prefix_caching ? "prefix caching: on (shared prompt prefixes reuse cached state)"
                                     : "prefix caching: off");
   const cpu::KernelTable& k = cpu::kernel_table(ctx.engine->isa());
-  progress(fmt::format("CPU kernels: {} (own kernels: {})", cpu::isa_name(k.isa), k.native));
+  progress(fmt::format("CPU kernels: {} (own kernels: {}); numerics: {}", cpu::isa_name(k.isa), k.native,
+                       ctx.engine->numerics_name()));
   ctx.ready = true;
   return Status::ok();
 }

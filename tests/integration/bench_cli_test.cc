@@ -105,7 +105,7 @@ TEST_F(BenchCli, BadFlagsAndModelsFailWithOneLine) {
   expect_one_line_error(run_cli("bench --model '" + model() + "' --prompt-len 5000 --gen-len 1"),
                         "max_position_embeddings");
   expect_one_line_error(run_cli("bench --model '" + model() + "' --numerics exact --kv-cache-dtype fp8"),
-                        "needs official numerics");
+                        "needs official or fast numerics");
 }
 
 // The cache format follows --kv-cache-dtype and the numerics, as on the server, and the report says which.

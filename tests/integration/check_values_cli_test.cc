@@ -124,8 +124,11 @@ TEST(CheckValuesCli, GenerateReportsNonFiniteValues) {
   write_corrupt_copy(d.path(), false);
   const CliResult bad = run_cli("generate --model " + q(d.path()) + " --prompt-tokens 0,3,5 --max-tokens 4");
   EXPECT_EQ(bad.rc, 1) << bad.err;
-  EXPECT_EQ(bad.err.rfind("tachyon: error: the model produced non-finite values (NaN or infinity)", 0), 0u) << bad.err;
-  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  // stderr: the line naming the numerics and kernels, then one error line.
+  EXPECT_EQ(bad.err.rfind("numerics: ", 0), 0u) << bad.err;
+  const std::string last = bad.err.substr(bad.err.find('\n') + 1);
+  EXPECT_EQ(last.rfind("tachyon: error: the model produced non-finite values (NaN or infinity)", 0), 0u) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 2) << bad.err;
   const CliResult good = run_cli("generate --model " + q(d.path()) + " --prompt-tokens 0,4,5 --max-tokens 4");
   EXPECT_EQ(good.rc, 0) << good.err;
 }

@@ -79,13 +79,24 @@ Result<ModelSession> open_model(const std::string& dir, int threads, const std::
   const int vocab = m.ck->config.vocab_size;
   for (int32_t t : tokens)
     if (t < 0 || t >= vocab) return error("token id {} is outside the vocabulary [0, {})", t, vocab);
-  if (!dsv4::Numerics::parse(numerics, &m.ctx.numerics)) return error("unknown numerics '{}'", numerics);
-  TACHYON_ASSIGN_OR_RETURN(const dsv4::CacheFormat format, dsv4::choose_cache_format(kv_cache_dtype, m.ctx.numerics));
   m.pool = std::make_unique<ThreadPool>(threads);
   TACHYON_ASSIGN_OR_RETURN(const cpu::Isa isa, cpu::choose_isa(isa_name, cpu::detect_cpu_features()));
   m.ctx.ops = ops::OpContext::make(*m.pool, isa);
+  if (!dsv4::Numerics::parse(numerics, m.ctx.ops.k->native_i8, &m.ctx.numerics))
+    return error("unknown numerics '{}' (auto, official, fast or exact)", numerics);
+  TACHYON_ASSIGN_OR_RETURN(const dsv4::CacheFormat format, dsv4::choose_cache_format(kv_cache_dtype, m.ctx.numerics));
   m.model = std::make_unique<dsv4::Model>(*m.ck, format);
   return m;
+}
+
+CLI::Option* add_numerics_option(CLI::App* c, std::string* numerics) {
+  return c
+      ->add_option("--numerics", *numerics,
+                   "auto (fast where the CPU kernels multiply int8 activations with integer instructions, else "
+                   "official), official (the reference's FP8 quantisation points), fast (int8 activations: "
+                   "closer to exact than official, see `tachyon accuracy`) or exact (fp32)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "official", "fast", "exact"}));
 }
 
 CLI::Option* add_kv_cache_dtype_option(CLI::App* c, std::string* dtype) {

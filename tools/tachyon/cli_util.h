@@ -37,6 +37,8 @@ struct ModelSession {
 Result<ModelSession> open_model(const std::string& dir, int threads, const std::string& numerics,
                                 const std::string& kv_cache_dtype, const std::string& isa,
                                 const std::vector<int32_t>& tokens);
+// The --numerics option (auto, official, fast, exact), shared by serve and the one-shot commands.
+CLI::Option* add_numerics_option(CLI::App* c, std::string* numerics);
 // The --kv-cache-dtype option, shared by serve and the one-shot commands.
 CLI::Option* add_kv_cache_dtype_option(CLI::App* c, std::string* dtype);
 // The --isa option (auto, or one of cpu::isa_name's names), shared likewise.

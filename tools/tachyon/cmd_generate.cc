@@ -14,7 +14,7 @@ namespace tachyon::cli {
 
 void add_generate(CLI::App& app, Action& action) {
   struct Opts {
-    std::string model, prompt, numerics = "official", kv_cache_dtype = "auto", isa = "auto";
+    std::string model, prompt, numerics = "auto", kv_cache_dtype = "auto", isa = "auto";
     int max_tokens = 16, threads = 0, top_k = 0;
     float temperature = 0.0f, top_p = 1.0f;
     uint64_t seed = 0;
@@ -29,7 +29,7 @@ void add_generate(CLI::App& app, Action& action) {
   c->add_option("--top-p", o->top_p, "Nucleus sampling mass")->check(CLI::Range(0.0f, 1.0f));
   c->add_option("--top-k", o->top_k, "Keep the k most likely tokens (0 = all)")->check(CLI::NonNegativeNumber);
   c->add_option("--seed", o->seed, "Sampling seed");
-  c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
+  add_numerics_option(c, &o->numerics);
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)");
   add_kv_cache_dtype_option(c, &o->kv_cache_dtype);
   add_isa_option(c, &o->isa);
@@ -43,6 +43,8 @@ void add_generate(CLI::App& app, Action& action) {
     const auto& cfg = ms->ck->config;
     dsv4::Model& model = *ms->model;
     const dsv4::ModelContext& ctx = ms->ctx;
+    std::fprintf(stderr, "numerics: %s, CPU kernels: %s\n", std::string(ctx.numerics.name()).c_str(),
+                 cpu::isa_name(ctx.ops.isa()));
     runtime::SamplingParams sp;
     sp.temperature = o->temperature;
     sp.top_p = o->top_p;

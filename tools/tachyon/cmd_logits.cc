@@ -27,8 +27,7 @@ void add_logits(CLI::App& app, Action& action) {
   auto* tf = c->add_option("--tokens-file", o->tokens_file, "JSON array of token ids");
   tk->excludes(tf);
   c->add_option("--out", o->out, "Output .safetensors file")->required();
-  c->add_option("--numerics", o->numerics, "official (reference quantisation) or exact (fp32)")
-      ->check(CLI::IsMember({"official", "exact"}));
+  add_numerics_option(c, &o->numerics);
   c->add_option("--prefill-chunk", o->prefill_chunk, "Tokens per prefill call (0 = all)")->check(CLI::NonNegativeNumber);
   c->add_option("--decode-from", o->decode_from, "Feed tokens from this index on one at a time");
   c->add_flag("--mtp", o->mtp, "Also write mtp_logits");

@@ -54,7 +54,7 @@ Result<int64_t> parse_bytes(const std::string& s) {
 }
 
 struct ServeOptions {
-  std::string model, host = "127.0.0.1", api_key, served_model_name, tokenizer, cache_memory, numerics = "official";
+  std::string model, host = "127.0.0.1", api_key, served_model_name, tokenizer, cache_memory, numerics = "auto";
   std::string forced_output;
   std::string max_tokenize_bytes = "8M";
   int port = 8000, threads = 0;
@@ -223,7 +223,7 @@ void add_serve(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"int8", "bf16"}));
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->check(CLI::Range(0, 1024));
   c->add_flag("--check-values", o->check_values, "Read every weight at load; refuse a checkpoint with NaN or infinity");
-  c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
+  add_numerics_option(c, &o->numerics);
   c->add_option("--sse-ping-seconds", o->sse_ping_seconds, "Send ': ping' on a silent stream after this long")
       ->capture_default_str()->check(CLI::Range(0.01, 3600.0));
   // HTTP connections (http_server.h).

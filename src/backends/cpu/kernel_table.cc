@@ -37,6 +37,8 @@ constexpr KernelTable kScalar{
     .add = ref::add,
     .scale = ref::scale,
     .mix_rows = ref::mix_rows,
+    .quantize_i8 = ref::quantize_i8,
+    .linear_i8_fp4 = ref::linear_i8_fp4,
     .native = "all (the references)",
 };
 
@@ -59,6 +61,8 @@ constexpr KernelTable kAvx2{
     .add = fast::add,
     .scale = fast::scale,
     .mix_rows = fast::mix_rows,
+    .quantize_i8 = ref::quantize_i8,
+    .linear_i8_fp4 = ref::linear_i8_fp4,
     .native = "all",
 };
 
@@ -75,7 +79,13 @@ constexpr KernelTable with_avx512(KernelTable t, Isa isa, const char* native) {
   return t;
 }
 constexpr KernelTable kAvx512 = with_avx512(kAvx2, Isa::kAvx512, "linear (others: AVX2 kernels)");
-constexpr KernelTable kAvx512Vnni = with_avx512(kAvx2, Isa::kAvx512Vnni, "linear, as avx512 (others: AVX2 kernels)");
+constexpr KernelTable with_vnni(KernelTable t) {
+  t.linear_i8_fp4 = avx512::linear_i8_fp4;
+  t.native_i8 = true;
+  return t;
+}
+constexpr KernelTable kAvx512Vnni = with_vnni(with_avx512(
+    kAvx2, Isa::kAvx512Vnni, "linear, as avx512; int8 FP4 linear with vpdpbusd (others: AVX2 kernels)"));
 
 }  // namespace
 

@@ -38,7 +38,7 @@ Result<CacheFormat> choose_cache_format(std::string_view name, const Numerics& n
   if (name != "auto" && !parse_cache_format(std::string(name).c_str(), &f))
     return error("unknown kv cache dtype '{}' (auto, fp32, fp8, fp8-bf16rope)", name);
   if (f != CacheFormat::kF32 && !quantised)
-    return error("kv cache dtype '{}' needs official numerics (exact numerics keep fp32 entries)",
+    return error("kv cache dtype '{}' needs official or fast numerics (exact numerics keep fp32 entries)",
                  cache_format_name(f));
   return f;
 }

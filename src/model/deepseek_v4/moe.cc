@@ -49,10 +49,18 @@ void run_experts(const LayerEnv& env, std::span<const ExpertCall> calls, const f
   for (const ExpertCall& c : calls) rows += c.m;
   std::vector<float> g(size_t(rows * I)), u(size_t(rows * I));  // [rows, I]
   std::vector<ops::LinearJob> jobs;
+  // Integer FP4 kernels (fast numerics): each call's rows packed once for w1 and w3, and for w2.
+  std::vector<ops::QuantizedActs> q8(calls.size());
   int64_t off = 0;
-  for (const ExpertCall& c : calls) {
-    jobs.push_back({c.x, c.m, view(c.w->w1), &g[size_t(off * I)]});
-    jobs.push_back({c.x, c.m, view(c.w->w3), &u[size_t(off * I)]});
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const ExpertCall& c = calls[i];
+    const ops::QuantizedActs* q = nullptr;
+    if (int8_kernel(env.ctx, c.w->w1) && int8_kernel(env.ctx, c.w->w3)) {
+      ops::quantize_acts(env.ctx.ops, c.x, c.m, c.w->w1.k, &q8[i]);
+      q = &q8[i];
+    }
+    jobs.push_back({c.x, c.m, view(c.w->w1), &g[size_t(off * I)], q});
+    jobs.push_back({c.x, c.m, view(c.w->w3), &u[size_t(off * I)], q});
     off += c.m;
   }
   ops::linear_group(env.ctx.ops, jobs);
@@ -64,8 +72,14 @@ void run_experts(const LayerEnv& env, std::span<const ExpertCall> calls, const f
   }
   jobs.clear();
   off = 0;
-  for (const ExpertCall& c : calls) {
-    jobs.push_back({&g[size_t(off * I)], c.m, view(c.w->w2), c.y});
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const ExpertCall& c = calls[i];
+    const ops::QuantizedActs* q = nullptr;
+    if (int8_kernel(env.ctx, c.w->w2)) {
+      ops::quantize_acts(env.ctx.ops, &g[size_t(off * I)], c.m, I, &q8[i]);
+      q = &q8[i];
+    }
+    jobs.push_back({&g[size_t(off * I)], c.m, view(c.w->w2), c.y, q});
     off += c.m;
   }
   ops::linear_group(env.ctx.ops, jobs);

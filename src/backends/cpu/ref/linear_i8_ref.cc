@@ -1,0 +1,90 @@
+// Scalar references of the int8-activation kernels (linear_i8.h).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "backends/cpu/linear_i8.h"
+#include "core/dtype.h"
+
+namespace tachyon::cpu::ref {
+
+void quantize_i8(const float* x, int64_t m, int64_t k, int8_t* q, float* s) {
+  const int64_t kp = i8_padded(k), nb = kp / kI8Block;
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * k;
+    int8_t* qi = q + i * kp;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t j0 = b * kI8Block, j1 = std::min(k, j0 + kI8Block);
+      float amax = 0.0f;
+      bool finite = true;
+      for (int64_t j = j0; j < j1; ++j) {
+        finite = finite && std::isfinite(xi[j]);
+        amax = std::max(amax, std::fabs(xi[j]));
+      }
+      float* sb = s + i * nb + b;
+      if (!finite) {
+        *sb = std::numeric_limits<float>::quiet_NaN();
+        std::fill(qi + j0, qi + j0 + kI8Block, int8_t(0));
+        continue;
+      }
+      *sb = amax / 127.0f;
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (int64_t j = j0; j < j0 + kI8Block; ++j) {
+        const float v = j < j1 ? std::nearbyint(xi[j] * inv) : 0.0f;  // current rounding: to nearest even
+        qi[j] = int8_t(std::clamp(v, -127.0f, 127.0f));
+      }
+    }
+  }
+}
+
+void pack_i8(const int8_t* q, const float* s, int64_t m, int64_t k, PackedI8* out) {
+  const int64_t kp = i8_padded(k), nb = kp / kI8Block, chunks = (k + 127) / 128;
+  out->m = m;
+  out->k = k;
+  out->chunks = chunks;
+  out->lo.assign(size_t(m * chunks * 64), 0);
+  out->hi.assign(size_t(m * chunks * 64), 0);
+  out->corr.assign(size_t(m * chunks * 16), 0);
+  out->scale.assign(size_t(m * chunks * 16), 0.0f);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t o = (i * chunks + c) * 64, ol = (i * chunks + c) * 16;
+      for (int64_t p = 0; p < 64; ++p) {
+        const int64_t j = c * 128 + 2 * p;
+        if (j >= kp) break;
+        out->lo[size_t(o + p)] = q[i * kp + j];
+        out->hi[size_t(o + p)] = q[i * kp + j + 1];
+        out->corr[size_t(ol + p / 4)] -= 12 * (int32_t(q[i * kp + j]) + int32_t(q[i * kp + j + 1]));
+      }
+      for (int64_t l = 0; l < 16; ++l) {
+        const int64_t b = 4 * c + l / 4;
+        out->scale[size_t(ol + l)] = b < nb ? s[i * nb + b] : 0.0f;
+      }
+    }
+}
+
+void linear_i8_fp4(const PackedI8& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end) {
+  const int64_t k = w.k, nb = k / kI8Block;
+  const auto* codes = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = n_begin; n < n_end; ++n) {
+    const uint8_t* row = codes + (w.row0 + n) * (k / 2);
+    const uint8_t* sc = w.scale + (w.row0 + n) * nb;
+    for (int64_t i = 0; i < x.m; ++i) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t c = b / 4, base = (i * x.chunks + c) * 64 + (b % 4) * 16;  // 16 bytes per block
+        int32_t dot = 0;
+        for (int64_t p = 0; p < 16; ++p) {
+          const uint8_t byte = row[b * 16 + p];
+          dot += int32_t(x.lo[size_t(base + p)]) * int32_t(2.0f * e2m1_to_f32(uint8_t(byte & 15)));
+          dot += int32_t(x.hi[size_t(base + p)]) * int32_t(2.0f * e2m1_to_f32(uint8_t(byte >> 4)));
+        }
+        const float s = x.scale[size_t((i * x.chunks + c) * 16 + (b % 4) * 4)];
+        acc += float(dot) * (s * (0.5f * e8m0_to_f32(sc[b])));
+      }
+      y[i * w.n + n] = acc;
+    }
+  }
+}
+
+}  // namespace tachyon::cpu::ref
