@@ -58,6 +58,26 @@ TEST(AccuracyCli, OfficialDeviationMatchesTheReferences) {
   EXPECT_TRUE(j["modes"]["official"].contains("mtp_logits"));
 }
 
+// The acceptance rule of the fast numerics: on the golden sequences and on the demo model's own greedy
+// sequences, no metric of its deviation from exact is worse than official's (logits and MTP logits).
+TEST(AccuracyCli, FastDeviatesLessThanOfficial) {
+  const std::string demo = kData + "/../../assets/tachyon-demo-v4";
+  for (const std::string& args : {"--model '" + kModel + "' --golden '" + kGolden + "'",
+                                  "--model '" + demo + "' --sequences 3 --length 200"}) {
+    auto r = run_cli("accuracy " + args + " --modes official,fast --json --check");
+    ASSERT_EQ(r.rc, 0) << args << "\n" << r.out << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& off = j["modes"]["official"];
+    const auto& fast = j["modes"]["fast"];
+    EXPECT_TRUE(fast["within_official"].get<bool>()) << args;
+    for (const char* part : {"logits", "mtp_logits"}) {
+      EXPECT_LE(fast[part]["rel_l2"].get<double>(), off[part]["rel_l2"].get<double>()) << args << " " << part;
+      EXPECT_LE(fast[part]["mean_kl"].get<double>(), off[part]["mean_kl"].get<double>()) << args << " " << part;
+      EXPECT_GE(fast[part]["top1"].get<double>(), off[part]["top1"].get<double>()) << args << " " << part;
+    }
+  }
+}
+
 TEST(AccuracyCli, BadArgumentsGiveOneLine) {
   auto r = run_cli("accuracy --model '" + kModel + "' --modes bogus");
   EXPECT_NE(r.rc, 0);
