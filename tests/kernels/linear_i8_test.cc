@@ -67,6 +67,29 @@ TEST(QuantizeI8, BoundsPaddingZerosAndNaN) {
   EXPECT_TRUE(std::isnan(r.s[1]));
 }
 
+TEST(QuantizeI8, EverySetIsBitExactWithTheReference) {
+  Rng rng(8);
+  std::vector<const KernelTable*> tables;
+  for (Isa isa : fast_isas()) tables.push_back(&kernel_table(isa));
+  for (int64_t k : {1, 5, 16, 17, 31, 32, 33, 64, 100, 2048}) {
+    const int64_t m = 4, kp = i8_padded(k), nb = kp / 32;
+    auto x = randn(rng, size_t(m * k), 2.0f);
+    x[size_t(k)] = 0.0f;
+    if (k > 3) x[size_t(2 * k + 3)] = std::numeric_limits<float>::quiet_NaN();
+    if (k > 40) x[size_t(3 * k + 40)] = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < k; j += 7) x[size_t(j)] = std::ldexp(x[size_t(j)], -20);  // tiny values round to 0
+    const Quantised want = quantise(x, m, k);
+    for (const KernelTable* K : tables) {
+      std::vector<int8_t> q(size_t(m * kp), 99);
+      std::vector<float> s(size_t(m * nb));
+      K->quantize_i8(x.data(), m, k, q.data(), s.data());
+      EXPECT_EQ(q, want.q) << isa_name(K->isa) << " k=" << k;
+      for (size_t b = 0; b < s.size(); ++b)
+        EXPECT_EQ(std::bit_cast<uint32_t>(s[b]), std::bit_cast<uint32_t>(want.s[b])) << isa_name(K->isa) << " k=" << k;
+    }
+  }
+}
+
 // sum over blocks of (q * s) . w in double.
 double oracle(const Quantised& x, int64_t i, const TestWeight& w, int64_t row) {
   const int64_t kp = i8_padded(w.k), nb = kp / 32;

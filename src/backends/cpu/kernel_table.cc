@@ -81,11 +81,12 @@ constexpr KernelTable with_avx512(KernelTable t, Isa isa, const char* native) {
 constexpr KernelTable kAvx512 = with_avx512(kAvx2, Isa::kAvx512, "linear (others: AVX2 kernels)");
 constexpr KernelTable with_vnni(KernelTable t) {
   t.linear_i8_fp4 = avx512::linear_i8_fp4;
+  t.quantize_i8 = avx512::quantize_i8;
   t.native_i8 = true;
   return t;
 }
 constexpr KernelTable kAvx512Vnni = with_vnni(with_avx512(
-    kAvx2, Isa::kAvx512Vnni, "linear, as avx512; int8 FP4 linear with vpdpbusd (others: AVX2 kernels)"));
+    kAvx2, Isa::kAvx512Vnni, "linear, as avx512; int8 quantisation and FP4 linear with vpdpbusd (others: AVX2 kernels)"));
 
 }  // namespace
 

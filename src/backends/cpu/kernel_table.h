@@ -42,8 +42,8 @@ struct KernelTable {
   void (*add)(const float* x, int64_t n, float* y);
   void (*scale)(float* x, int64_t n, float a);
   void (*mix_rows)(const float* const* rows, const float* w, int64_t n, int64_t d, float* out);
-  // Int8 activations for the fast numerics (linear_i8.h): quantisation (the reference in every set, so
-  // that every set sees the same q), and FP4 linears over them (ref::linear_i8_fp4's contract, up to fp32
+  // Int8 activations for the fast numerics (linear_i8.h): quantisation (bit-exact with the reference in
+  // every set, so that every set sees the same q), and FP4 linears over them (ref::linear_i8_fp4's contract, up to fp32
   // summation order within a set; batch invariant).
   void (*quantize_i8)(const float* x, int64_t m, int64_t k, int8_t* q, float* s);
   void (*linear_i8_fp4)(const PackedI8& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);

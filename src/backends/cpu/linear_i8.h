@@ -42,6 +42,8 @@ namespace avx512 {
 // ref::linear_i8_fp4's contract with vpdpbusd (AVX-512 VNNI); fp32 sums in its own fixed order, the same
 // for every token count and row range (batch invariant).
 void linear_i8_fp4(const PackedI8& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+// ref::quantize_i8, bit-exact.
+void quantize_i8(const float* x, int64_t m, int64_t k, int8_t* q, float* s);
 }  // namespace avx512
 
 }  // namespace tachyon::cpu

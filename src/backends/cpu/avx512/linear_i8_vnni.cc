@@ -109,3 +109,39 @@ TACHYON_VNNI void linear_i8_fp4(const PackedI8& px, const WeightView& w, float* 
 }
 
 }  // namespace tachyon::cpu::avx512
+
+namespace tachyon::cpu::avx512 {
+
+// ref::quantize_i8, bit-exact: the same max, the same two divisions, the same product and rounding
+// (vcvtps2dq rounds to nearest even, as nearbyint does in the default mode).
+TACHYON_VNNI void quantize_i8(const float* x, int64_t m, int64_t k, int8_t* q, float* s) {
+  const int64_t kp = i8_padded(k), nb = kp / kI8Block;
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * k;
+    int8_t* qi = q + i * kp;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t j0 = b * kI8Block, left = std::min<int64_t>(kI8Block, k - j0);
+      const __mmask16 m0 = __mmask16(left >= 16 ? 0xffff : (1u << left) - 1);
+      const __mmask16 m1 = __mmask16(left >= 32 ? 0xffff : left > 16 ? (1u << (left - 16)) - 1 : 0);
+      const __m512 a = _mm512_maskz_loadu_ps(m0, xi + j0), c = _mm512_maskz_loadu_ps(m1, xi + j0 + 16);
+      // Non-finite values: exponent all ones.
+      const __m512i expo = _mm512_set1_epi32(0x7f800000);
+      const bool bad = (_mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(a), expo), expo) & m0) ||
+                       (_mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(c), expo), expo) & m1);
+      if (bad) {  // the reference's NaN-scale path
+        ref::quantize_i8(xi + j0, 1, left, qi + j0, s + i * nb + b);
+        continue;
+      }
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
+      s[i * nb + b] = amax / 127.0f;
+      const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+      const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f);
+      const __m512i qa = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(a, inv), nlim), lim));
+      const __m512i qc = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(c, inv), nlim), lim));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qi + j0), _mm512_cvtepi32_epi8(qa));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qi + j0 + 16), _mm512_cvtepi32_epi8(qc));
+    }
+  }
+}
+
+}  // namespace tachyon::cpu::avx512
