@@ -2,7 +2,7 @@
 // exact) on random lengths and offsets, the AVX-512 one on every tail of its 64-word steps; the
 // bandwidth probe reads the whole buffer it wrote, once, on every thread; the peak-rate kernels do
 // exactly the multiply-adds they claim (their sums against a scalar replay), and the peak probe reports a
-// positive rate and the instruction of its set.
+// positive rate and the instruction of its set (and vpdpbusd's where the set's FP4 kernel uses it).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -117,6 +117,30 @@ TEST(PeakKernels, DoTheMultiplyAddsTheyCount) {
     EXPECT_EQ(sink, replay_fma(rounds, 16, 16));
   } else {
     std::printf("[  SKIPPED ISA ] PeakKernels: this CPU cannot run avx512\n");
+  }
+  if (isa_supported(Isa::kAvx512Vnni, f)) {
+    // Sixteen accumulators of sixteen dword lanes starting at i, each gaining four 1 x 1 products a round.
+    EXPECT_EQ(avx512::peak_vpdpbusd(rounds, &sink), rounds * 16 * 64 * 2);
+    EXPECT_EQ(sink, float(16 * (120 + 16 * 4 * rounds)));
+  } else {
+    std::printf("[  SKIPPED ISA ] PeakKernels: this CPU cannot run avx512-vnni\n");
+  }
+}
+
+// The integer peak exists where the set's FP4 kernel is an integer one (native_i8), and names vpdpbusd.
+TEST(PeakProbe, IntegerPeakWhereTheSetHasTheIntegerKernel) {
+  const ThreadPool pool(2);
+  for (Isa isa : supported_isas(detect_cpu_features())) {
+    SCOPED_TRACE(isa_name(isa));
+    const KernelTable& k = kernel_table(isa);
+    const PeakProbe p = measure_peak_i8(pool, 1, k, 0.005);
+    if (k.native_i8) {
+      EXPECT_GT(p.gflops, 0.0);
+      EXPECT_NE(std::strstr(p.instruction, "vpdpbusd"), nullptr) << p.instruction;
+    } else {
+      EXPECT_EQ(p.gflops, 0.0);
+      EXPECT_STREQ(p.instruction, "");
+    }
   }
 }
 

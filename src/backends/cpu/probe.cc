@@ -112,9 +112,12 @@ BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int
   return r;
 }
 
-PeakProbe measure_peak_flops(const ThreadPool& pool, int runs, const KernelTable& kernels, double seconds) {
+namespace {
+
+PeakProbe measure_peak(const ThreadPool& pool, int runs, int64_t (*kernel)(int64_t, float*), const char* name,
+                       double seconds) {
   PeakProbe r;
-  r.instruction = kernels.peak_instruction;
+  r.instruction = name;
   r.threads = pool.size();
   r.runs = std::max(runs, 1);
   // Rounds for about `seconds` a run, from a short timed call on this thread.
@@ -122,7 +125,7 @@ PeakProbe measure_peak_flops(const ThreadPool& pool, int runs, const KernelTable
   int64_t rounds = 1 << 14;
   for (;;) {
     const auto t0 = clock_type::now();
-    kernels.peak_fma(rounds, &sink);
+    kernel(rounds, &sink);
     const double t = std::chrono::duration<double>(clock_type::now() - t0).count();
     if (t >= 2e-3 || rounds >= (int64_t(1) << 34)) {
       rounds = std::clamp<int64_t>(int64_t(double(rounds) * seconds / std::max(t, 1e-9)), 1024, int64_t(1) << 34);
@@ -134,15 +137,24 @@ PeakProbe measure_peak_flops(const ThreadPool& pool, int runs, const KernelTable
   std::vector<int64_t> flops(static_cast<size_t>(r.threads));
   std::vector<float> sinks(static_cast<size_t>(r.threads));
   for (int run = 0; run < r.runs; ++run) {
-    const double sec = on_every_thread(pool, [&](int64_t c) {
-      flops[size_t(c)] = kernels.peak_fma(rounds, &sinks[size_t(c)]);
-    });
+    const double sec = on_every_thread(pool, [&](int64_t c) { flops[size_t(c)] = kernel(rounds, &sinks[size_t(c)]); });
     double total = 0;
     for (int64_t f : flops) total += double(f);
     r.gflops = std::max(r.gflops, total / sec / 1e9);
   }
   for (float s : sinks) r.checksum += double(s);
   return r;
+}
+
+}  // namespace
+
+PeakProbe measure_peak_flops(const ThreadPool& pool, int runs, const KernelTable& kernels, double seconds) {
+  return measure_peak(pool, runs, kernels.peak_fma, kernels.peak_instruction, seconds);
+}
+
+PeakProbe measure_peak_i8(const ThreadPool& pool, int runs, const KernelTable& kernels, double seconds) {
+  if (!kernels.native_i8) return {};
+  return measure_peak(pool, runs, avx512::peak_vpdpbusd, avx512::kPeakI8Instruction, seconds);
 }
 
 }  // namespace tachyon::cpu

@@ -41,5 +41,9 @@ struct PeakProbe {
 // The peak rate of the multiply-add instruction the set's GEMM uses (kernels.peak_fma: independent
 // register accumulators, no memory operands), on every thread at once, each run about `seconds` long.
 PeakProbe measure_peak_flops(const ThreadPool& pool, int runs, const KernelTable& kernels, double seconds = 0.05);
+// The same for the integer dot product of the set's int8 FP4 kernel (fast numerics): vpdpbusd when
+// kernels.native_i8, in operations (2 per multiply-add) per second; otherwise an empty probe (gflops 0,
+// no instruction).
+PeakProbe measure_peak_i8(const ThreadPool& pool, int runs, const KernelTable& kernels, double seconds = 0.05);
 
 }  // namespace tachyon::cpu

@@ -33,6 +33,12 @@ uint64_t stream_sum(const uint64_t* p, int64_t n);
 // panels (both AVX-512 tables: neither GEMM uses vdpbf16ps or vpdpbusd).
 int64_t peak_fma(int64_t rounds, float* sink);
 inline constexpr const char* kPeakInstruction = "vfmadd231ps zmm (fp32 FMA, 16 lanes)";
+// Sixteen zmm accumulators of vpdpbusd (AVX-512 VNNI: 64 int8 multiply-adds each, counted as 128
+// operations), the instruction of avx512::linear_i8_fp4, the FP4 linear of the fast numerics. Every
+// byte product is 1 x 1, so each dword lane gains 4 a round (wrapping); *sink is the sum of all lanes.
+// Needs AVX-512 VNNI (the table's native_i8).
+int64_t peak_vpdpbusd(int64_t rounds, float* sink);
+inline constexpr const char* kPeakI8Instruction = "vpdpbusd zmm (int8 dot product, 64 multiply-adds)";
 }  // namespace avx512
 
 }  // namespace tachyon::cpu

@@ -1,6 +1,6 @@
 // AVX-512 probe kernels (probe_kernels.h): the bandwidth probe's streaming read with 512-bit loads, and
-// the peak-rate loop of vfmadd231ps zmm. Compiled with target attributes; runs only from the AVX-512
-// kernel tables.
+// the peak-rate loops of vfmadd231ps zmm and (VNNI) vpdpbusd zmm. Compiled with target attributes; runs
+// only from the AVX-512 kernel tables.
 #include "backends/cpu/avx512/linear_layout.h"  // first: TACHYON_AVX512 and the GCC 12 warning workaround
 #include "backends/cpu/probe_kernels.h"
 
@@ -34,6 +34,25 @@ TACHYON_AVX512 int64_t peak_fma(int64_t rounds, float* sink) {
   for (int i = 1; i < kAcc; ++i) s = _mm512_add_ps(s, a[i]);
   *sink = _mm512_reduce_add_ps(s);
   return rounds * kAcc * 16 * 2;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) int64_t peak_vpdpbusd(int64_t rounds, float* sink) {
+  constexpr int kAcc = 16;
+  volatile int8_t one = 1;
+  const __m512i x = _mm512_set1_epi8(one), y = _mm512_set1_epi8(one);
+  __m512i a[kAcc];
+  for (int i = 0; i < kAcc; ++i) a[i] = _mm512_set1_epi32(i);
+  for (int64_t r = 0; r < rounds; ++r)
+    #pragma GCC unroll 16
+    for (int i = 0; i < kAcc; ++i) a[i] = _mm512_dpbusd_epi32(a[i], x, y);
+  int64_t s = 0;
+  alignas(64) int32_t lanes[16];
+  for (const __m512i& v : a) {
+    _mm512_store_si512(lanes, v);
+    for (int32_t l : lanes) s += l;
+  }
+  *sink = float(s);
+  return rounds * kAcc * 64 * 2;
 }
 
 }  // namespace tachyon::cpu::avx512
