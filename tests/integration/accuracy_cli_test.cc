@@ -78,6 +78,25 @@ TEST(AccuracyCli, FastDeviatesLessThanOfficial) {
   }
 }
 
+TEST(AccuracyCli, TokensFileHoldsOneOrManySequences) {
+  testing::TempDir tmp;
+  const std::string many = (tmp.path() / "many.json").string(), one = (tmp.path() / "one.json").string(),
+                    bad = (tmp.path() / "bad.json").string();
+  testing::write_file(many, "[[0, 5, 100, 7], [3, 9, 2]]");
+  testing::write_file(one, "[0, 5, 100, 7, 8]");
+  testing::write_file(bad, "[[0, 5], [1, \"x\"]]");
+  auto r = run_cli("accuracy --model '" + kModel + "' --tokens-file '" + many + "' --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["sequences"].get<int>(), 2);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"].get<int>(), 7);
+  r = run_cli("accuracy --model '" + kModel + "' --tokens-file '" + one + "' --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["sequences"].get<int>(), 1);
+  r = run_cli("accuracy --model '" + kModel + "' --tokens-file '" + bad + "'");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("\"x\" is not a token id"), std::string::npos) << r.err;
+}
+
 TEST(AccuracyCli, BadArgumentsGiveOneLine) {
   auto r = run_cli("accuracy --model '" + kModel + "' --modes bogus");
   EXPECT_NE(r.rc, 0);

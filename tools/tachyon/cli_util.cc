@@ -40,25 +40,34 @@ Status parse_token_list(const std::string& text, std::vector<int32_t>* out) {
   return Status::ok();
 }
 
-Status read_token_file(const std::string& path, std::vector<int32_t>* out) {
+Status read_json_file(const std::string& path, nlohmann::json* out) {
   std::ifstream in(path);
   if (!in) return error("{}: cannot open", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(ss.str());
+    *out = nlohmann::json::parse(ss.str());
   } catch (const nlohmann::json::exception& e) {
     return error("{}: malformed JSON: {}", path, e.what());
   }
-  if (!j.is_array()) return error("{}: expected a JSON array of token ids", path);
+  return Status::ok();
+}
+
+Status token_ids_from_json(const nlohmann::json& ids, const std::string& path, std::vector<int32_t>* out) {
+  if (!ids.is_array()) return error("{}: expected a JSON array of token ids", path);
   out->clear();
-  for (const auto& v : j) {
+  for (const auto& v : ids) {
     if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX)
       return error("{}: {} is not a token id", path, v.dump());
     out->push_back(int32_t(v.get<int64_t>()));
   }
   return Status::ok();
+}
+
+Status read_token_file(const std::string& path, std::vector<int32_t>* out) {
+  nlohmann::json j;
+  if (Status st = read_json_file(path, &j); !st.is_ok()) return st;
+  return token_ids_from_json(j, path, out);
 }
 
 std::vector<uint8_t> floats_to_bytes(const std::vector<float>& v) {

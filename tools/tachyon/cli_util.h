@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "core/status.h"
@@ -22,6 +23,10 @@ void action_on(CLI::App* c, Action& action, Action fn);
 Status parse_token_list(const std::string& text, std::vector<int32_t>* out);
 // A JSON array of ids in a file.
 Status read_token_file(const std::string& path, std::vector<int32_t>* out);
+// A whole file parsed as JSON; errors name the file.
+Status read_json_file(const std::string& path, nlohmann::json* out);
+// A JSON array of token ids (each in [0, 2^31)); errors name `path`.
+Status token_ids_from_json(const nlohmann::json& ids, const std::string& path, std::vector<int32_t>* out);
 std::vector<uint8_t> floats_to_bytes(const std::vector<float>& v);
 
 // A checkpoint loaded for a one-shot command: weights, thread pool, op context and numeric mode.

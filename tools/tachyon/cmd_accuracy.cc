@@ -26,26 +26,13 @@ struct AccuracyOpts {
 
 // A JSON array of token-id arrays (or one array: one sequence).
 Status read_sequences(const std::string& path, std::vector<std::vector<int32_t>>* out) {
-  std::ifstream in(path);
-  if (!in) return error("{}: cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
   nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::exception& e) {
-    return error("{}: malformed JSON: {}", path, e.what());
-  }
+  if (Status st = read_json_file(path, &j); !st.is_ok()) return st;
   if (!j.is_array() || j.empty()) return error("{}: expected a JSON array of token-id arrays", path);
   if (!j[0].is_array()) j = nlohmann::json::array({j});
   for (const auto& seq : j) {
-    if (!seq.is_array()) return error("{}: expected a JSON array of token-id arrays", path);
     std::vector<int32_t> s;
-    for (const auto& v : seq) {
-      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX)
-        return error("{}: {} is not a token id", path, v.dump());
-      s.push_back(int32_t(v.get<int64_t>()));
-    }
+    if (Status st = token_ids_from_json(seq, path, &s); !st.is_ok()) return st;
     out->push_back(std::move(s));
   }
   return Status::ok();
