@@ -152,7 +152,10 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
     v.n = R;
     jobs.push_back({&og[size_t(g * T * Kg)], T, v, &zg[size_t(g * T * R)]});  // [T, Kg] -> [T, R]
   }
-  ops::linear_group(ctx.ops, jobs);
+  {
+    const WeightScope streaming(ctx.profile);
+    ops::linear_group(ctx.ops, jobs);
+  }
   for (int64_t g = 0; g < G; ++g)
     for (int64_t t = 0; t < T; ++t)
       std::copy(&zg[size_t((g * T + t) * R)], &zg[size_t((g * T + t + 1) * R)], &z[size_t(t * G * R + g * R)]);

@@ -17,6 +17,7 @@ void hc_mixes(const ModelContext& ctx, const ModelConfig& cfg, const TensorRef& 
   const int64_t hcD = int64_t(cfg.hc_mult) * cfg.hidden_size;
   const int64_t n_mix = fn.dim(0);
   mixes.resize(size_t(T * n_mix));                                 // [T, n_mix]
+  const WeightScope streaming(ctx.profile);                               // reads fn [n_mix, hc * D]
   ops::hc_mixes(ctx.ops, streams, T, hcD, fn.data<float>(), n_mix, float(cfg.rms_norm_eps), mixes.data());
 }
 }  // namespace

@@ -37,12 +37,15 @@ void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& 
     if (int8_kernel(ctx, w)) {
       ops::QuantizedActs qa;
       ops::quantize_acts(ctx.ops, xq.data(), m, w.k, &qa);  // the same q, packed for the integer kernel
+      const WeightScope streaming(ctx.profile);
       ops::linear(ctx.ops, qa, view(w), y);                 // [m, n]
       return;
     }
+    const WeightScope streaming(ctx.profile);
     ops::linear(ctx.ops, xq.data(), m, view(w), y);  // [m, n]
     return;
   }
+  const WeightScope streaming(ctx.profile);
   ops::linear(ctx.ops, x, m, view(w), y);  // [m, n]
 }
 
@@ -70,6 +73,7 @@ void linear_q_shared(const ModelContext& ctx, const float* x, int64_t m, std::sp
     }
     jobs.push_back({in, m, view(w), ys[i], q8});  // [m, k] -> [m, n]
   }
+  const WeightScope streaming(ctx.profile);
   ops::linear_group(ctx.ops, jobs);
 }
 

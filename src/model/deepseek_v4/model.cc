@@ -99,6 +99,7 @@ void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorR
   head_w.k = D;
   head_w.weight = w_.head;
   ProfileScope s(ctx.profile, OpFamily::kHead);
+  const WeightScope streaming(ctx.profile);  // the head's weight-streaming calls, whichever branch runs
   TACHYON_CHECK(screen.empty() || int64_t(screen.size()) == rows, "head: one screen flag per row");
   const int64_t n_screen = screen.empty() ? rows : rows - std::count(screen.begin(), screen.end(), char(0));
   if (!draft || n_screen == 0) {

@@ -63,7 +63,10 @@ void run_experts(const LayerEnv& env, std::span<const ExpertCall> calls, const f
     jobs.push_back({c.x, c.m, view(c.w->w3), &u[size_t(off * I)], q});
     off += c.m;
   }
-  ops::linear_group(env.ctx.ops, jobs);
+  {
+    const WeightScope streaming(env.ctx.profile);
+    ops::linear_group(env.ctx.ops, jobs);
+  }
   ops::swiglu(env.ctx.ops, g.data(), u.data(), rows, I, float(cfg.swiglu_limit), row_weight, g.data());  // [rows, I]
   off = 0;
   for (const ExpertCall& c : calls) {
@@ -82,6 +85,7 @@ void run_experts(const LayerEnv& env, std::span<const ExpertCall> calls, const f
     jobs.push_back({&g[size_t(off * I)], c.m, view(c.w->w2), c.y, q});
     off += c.m;
   }
+  const WeightScope streaming(env.ctx.profile);
   ops::linear_group(env.ctx.ops, jobs);
 }
 

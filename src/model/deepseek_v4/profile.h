@@ -40,6 +40,10 @@ struct Profile {
   // Distinct routed experts run, summed over forward calls, per layer index (main layers, then MTP).
   std::vector<int64_t> experts_run;
   int64_t forward_calls = 0;
+  // Wall time inside the calls that stream weights (WeightScope): the part of a step a memory-bound
+  // machine cannot shorten; the rest of the step is overhead around them.
+  double weight_seconds = 0;
+  int weight_depth = 0;  // open WeightScopes (only the outermost one counts)
 
   void add_experts(int layer, int64_t n) {
     if (experts_run.size() <= size_t(layer)) experts_run.resize(size_t(layer) + 1, 0);
@@ -84,6 +88,27 @@ class ProfileScope {
   OpFamily f_;
   std::chrono::steady_clock::time_point t0_;
   double c0_ = 0;
+};
+
+// Adds the lifetime of the scope to profile->weight_seconds (nested scopes count once); does nothing
+// when profile is null. Wraps a call that streams weights (ops::linear, ops::linear_group, the
+// hyper-connection mixes' dot products) at its call site in the model, never inside a kernel.
+class WeightScope {
+ public:
+  explicit WeightScope(Profile* p) : p_(p && p->weight_depth++ == 0 ? p : nullptr), outer_(p) {
+    if (p_) t0_ = std::chrono::steady_clock::now();
+  }
+  ~WeightScope() {
+    if (p_) p_->weight_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    if (outer_) --outer_->weight_depth;
+  }
+  WeightScope(const WeightScope&) = delete;
+  WeightScope& operator=(const WeightScope&) = delete;
+
+ private:
+  Profile* p_;      // the profile when this is the outermost scope
+  Profile* outer_;  // the profile whose depth this scope counts in
+  std::chrono::steady_clock::time_point t0_;
 };
 
 }  // namespace tachyon::dsv4
