@@ -12,6 +12,7 @@ namespace tachyon::runtime {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+constexpr std::array<int64_t, 2> kVerifyTokens = {2, 4};  // the verify steps' new tokens
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -44,7 +45,23 @@ struct StepCounters {
   }
 };
 
+// Adds a family split to a running sum.
+template <typename A, typename B>
+void add_to(A& sum, const B& v, double times = 1) {
+  for (size_t f = 0; f < sum.size(); ++f) sum[f] += times * double(v[f]);
+}
+
 }  // namespace
+
+void apply_roofline(StepRoofline& s, double bw_gbs, double peak_gflops, double peak_i8_gflops) {
+  s.memory_s = bw_gbs > 0 ? s.bytes / (bw_gbs * 1e9) : 0.0;
+  const double i8 = peak_i8_gflops > 0 ? s.flops_i8 : 0.0;
+  s.compute_s = (peak_gflops > 0 ? (s.flops - i8) / (peak_gflops * 1e9) : 0.0) +
+                (peak_i8_gflops > 0 ? i8 / (peak_i8_gflops * 1e9) : 0.0);
+  s.compute_bound = s.compute_s > s.memory_s;
+  s.roofline_s = std::max(s.memory_s, s.compute_s);
+  s.ratio = s.seconds > 0 ? s.roofline_s / s.seconds : 0.0;
+}
 
 double measure_gemm_peak(const ops::OpContext& ctx, int64_t m, int64_t n, int64_t k, int runs) {
   std::mt19937_64 rng(7);
@@ -73,14 +90,17 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
   const ModelConfig& cfg = model.config();
   if (opt.prompt_len < 1 || opt.gen_len < 1 || opt.batch < 1)
     return error("bench: prompt length, generation length and batch must be positive");
-  if (opt.prompt_len + opt.gen_len > cfg.max_position_embeddings)
-    return error("bench: prompt + generation length {} exceeds max_position_embeddings {}",
-                 opt.prompt_len + opt.gen_len, cfg.max_position_embeddings);
+  const int64_t longest = opt.prompt_len + std::max<int64_t>(opt.gen_len, kVerifyTokens[1]);
+  if (longest > cfg.max_position_embeddings)
+    return error("bench: prompt + generation length {} (at least prompt + {} for the verify steps) exceeds "
+                 "max_position_embeddings {}",
+                 longest, kVerifyTokens[1], cfg.max_position_embeddings);
   BenchResult r;
   r.threads = base_ctx.ops.pool ? base_ctx.ops.pool->size() : 1;
   const dsv4::TrafficModel traffic(cfg, model.pools().kv_entry_bytes(), model.pools().indexer_entry_bytes());
   r.cache_format = dsv4::cache_format_name(model.pools().format());
   r.isa = cpu::isa_name(base_ctx.ops.isa());
+  r.numerics = std::string(base_ctx.numerics.name());
   dsv4::Profile prof;
   dsv4::ModelContext ctx = base_ctx;
   ctx.profile = &prof;
@@ -91,6 +111,18 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     prof.experts_run.clear();
     model.forward(ctx, in, out);
     return StepCounters{prof.experts_run};
+  };
+  // The routed experts run the integer FP4 kernel (layers.h int8_kernel: fast numerics, FP4 experts, a set
+  // with the kernel); their FLOPs then go at vpdpbusd's rate.
+  r.int8_experts = ctx.numerics.act_quant && ctx.numerics.act_int8 && cfg.expert_fp4 && ctx.ops.k->native_i8;
+  // Adds the FLOPs of n new tokens of one sequence from position pos, with `rows` logits rows, to `s`.
+  auto add_span_flops = [&](StepRoofline& s, int64_t pos, int64_t n, int64_t rows) {
+    s.flops += double(traffic.head_flops(rows));
+    for (int64_t i = 0; i < n; ++i) {
+      const dsv4::FamilyFlops f = traffic.token_flops_by_family(pos + i);
+      for (int64_t v : f) s.flops += double(v);
+      if (r.int8_experts) s.flops_i8 += double(f[size_t(dsv4::OpFamily::kExperts)]);
+    }
   };
 
   // Warm-up: fault in every weight page, then one short forward (first-call allocations).
@@ -103,12 +135,18 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     model.pools().release(s);
   }
 
+  const ThreadPool one(1);
+  const ThreadPool& pool = ctx.ops.pool ? *ctx.ops.pool : one;
   auto probe = [&] {
-    const ThreadPool one(1);
-    cpu::BandwidthProbe bw = cpu::measure_read_bandwidth(ctx.ops.pool ? *ctx.ops.pool : one, opt.probe_bytes,
-                                                         opt.probe_runs, *ctx.ops.k);
+    const cpu::BandwidthProbe bw = cpu::measure_read_bandwidth(pool, opt.probe_bytes, opt.probe_runs, *ctx.ops.k);
     if (bw.gbs > r.bw.gbs) r.bw = bw;
-    r.peak_gemm_gflops = std::max(r.peak_gemm_gflops, measure_gemm_peak(ctx.ops));
+    const cpu::PeakProbe peak = cpu::measure_peak_flops(pool, opt.probe_runs, *ctx.ops.k);
+    if (peak.gflops > r.peak.gflops) r.peak = peak;
+    if (r.int8_experts) {
+      const cpu::PeakProbe i8 = cpu::measure_peak_i8(pool, opt.probe_runs, *ctx.ops.k);
+      if (i8.gflops > r.peak_i8.gflops) r.peak_i8 = i8;
+    }
+    r.gemm_probe_gflops = std::max(r.gemm_probe_gflops, measure_gemm_peak(ctx.ops));
   };
   probe();
 
@@ -119,13 +157,39 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     dsv4::SeqInput in{&seq, prompt, false};
     prof.clear();
     const auto t0 = clock_type::now();
-    forward({&in, 1});
+    const StepCounters c = forward({&in, 1});
     r.prefill_s = seconds_since(t0);
     r.prefill_op_s = prof.seconds;
+    r.prefill_step = {r.prefill_s, double(opt.prompt_len),
+                      double(traffic.step_weight_bytes(c.experts, opt.prompt_len) +
+                             traffic.cache_read_bytes(opt.prompt_len - 1))};
   }
   r.prefill_tok_s = double(opt.prompt_len) / r.prefill_s;
   for (int64_t p = 0; p < opt.prompt_len; ++p) r.prefill_flops += traffic.token_flops(p);
   r.prefill_flops += traffic.head_flops(1);
+  add_span_flops(r.prefill_step, 0, opt.prompt_len, 1);
+
+  // ---- verify steps: k new tokens of the prompted sequence, rolled back after each ----
+  for (size_t v = 0; v < kVerifyTokens.size(); ++v) {
+    const int64_t k = kVerifyTokens[v];
+    StepRoofline& st = v == 0 ? r.verify2 : r.verify4;
+    st.tokens = double(k);
+    add_span_flops(st, opt.prompt_len, k, k);
+    for (int64_t i = 0; i < opt.gen_len; ++i) {
+      const auto toks = random_tokens(rng, k, cfg.vocab_size);
+      dsv4::SpecLog log;
+      seq.spec = &log;
+      dsv4::SeqInput in{&seq, toks, true};
+      const auto t0 = clock_type::now();
+      const StepCounters c = forward({&in, 1});
+      st.seconds += seconds_since(t0);
+      st.bytes += double(traffic.step_weight_bytes(c.experts, k) + traffic.cache_read_bytes(opt.prompt_len + k - 1));
+      model.pools().rollback(seq, opt.prompt_len);
+      seq.spec = nullptr;
+    }
+    st.seconds /= double(opt.gen_len);
+    st.bytes /= double(opt.gen_len);
+  }
 
   // ---- decode, batch 1 ----
   prof.clear();
@@ -140,12 +204,12 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     r.decode_s += seconds_since(t0);
     const dsv4::FamilyBytes fb = traffic.step_weight_bytes_by_family(c.experts, 1);
     const double cb = double(traffic.cache_read_bytes(pos));
-    for (size_t f = 0; f < fb.size(); ++f) {
-      weight_bytes += double(fb[f]);
-      r.decode_op_bytes[f] += double(fb[f]);
-    }
+    add_to(r.decode_op_bytes, fb);
+    for (int64_t b : fb) weight_bytes += double(b);
     cache_bytes += cb;
     r.decode_op_bytes[size_t(dsv4::OpFamily::kAttention)] += cb;
+    add_to(r.decode_op_flops, traffic.token_flops_by_family(pos));
+    add_to(r.decode_op_flops, traffic.head_flops_by_family(1));
     experts += double(c.total_experts());
   }
   r.decode_cpu_s = dsv4::process_cpu_seconds() - cpu0;
@@ -160,7 +224,14 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     r.decode_op_s[f] = prof.seconds[f] / steps;
     r.decode_op_cpu_s[f] = prof.cpu_seconds[f] / steps;
     r.decode_op_bytes[f] /= steps;
+    r.decode_op_flops[f] /= steps;
   }
+  r.decode_weight_s = prof.weight_seconds / steps;
+  r.overhead_s = r.decode_s / steps - r.decode_weight_s;
+  r.overhead_fraction = r.overhead_s / (r.decode_s / steps);
+  r.decode_step = {r.decode_s / steps, 1.0, r.bytes_per_token};
+  for (double f : r.decode_op_flops) r.decode_step.flops += f;
+  if (r.int8_experts) r.decode_step.flops_i8 = r.decode_op_flops[size_t(dsv4::OpFamily::kExperts)];
 
   // ---- decode, batch B ----
   {
@@ -176,10 +247,12 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     forward(in);  // prefill every sequence together
     prof.clear();
     double bytes = 0, ex = 0;
+    StepRoofline& st = r.batch_step;
     for (int64_t i = 0; i < opt.gen_len; ++i) {
       for (size_t b = 0; b < B; ++b) {
         toks[b] = random_tokens(rng, 1, cfg.vocab_size);
         bytes += double(traffic.cache_read_bytes(seqs[b].pos));
+        add_span_flops(st, seqs[b].pos, 1, 1);
         in[b] = {&seqs[b], toks[b], false};
       }
       const auto t0 = clock_type::now();
@@ -193,14 +266,21 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     r.batch_bytes_per_step = bytes / steps;
     r.batch_experts_per_layer = ex / steps / cfg.num_hidden_layers;
     for (size_t f = 0; f < r.batch_op_s.size(); ++f) r.batch_op_s[f] = prof.seconds[f] / steps;
+    st.seconds = r.batch_decode_s / steps;
+    st.tokens = double(B);
+    st.bytes = r.batch_bytes_per_step;
+    st.flops /= steps;
+    st.flops_i8 /= steps;
   }
 
   // ---- probes and ratios ----
-  // Both probes run before the measurements and again after them, and keep their best: the machine's
+  // The probes run before the measurements and again after them, and keep their best: the machine's
   // rates drift during a run (other tenants), and a probe caught in a slow phase would flatter the ratios.
   probe();
   r.decode_bw_ratio = r.bytes_per_token * r.decode_tok_s / (r.bw.gbs * 1e9);
-  r.prefill_flops_ratio = double(r.prefill_flops) / r.prefill_s / (r.peak_gemm_gflops * 1e9);
+  for (StepRoofline* s : {&r.decode_step, &r.verify2, &r.verify4, &r.batch_step, &r.prefill_step})
+    apply_roofline(*s, r.bw.gbs, r.peak.gflops, r.peak_i8.gflops);
+  r.prefill_flops_ratio = r.prefill_step.compute_s / r.prefill_s;
   return r;
 }
 

@@ -1,7 +1,12 @@
-// tachyon bench: prefill and decode speed, per-op decode time, bytes read per decoded token, and how they
-// compare with this machine's measured read bandwidth and GEMM rate (tools/bench.h).
+// tachyon bench: prefill and decode speed, per-op decode time, bytes read per decoded token, and how each
+// kind of step compares with its roofline from this machine's measured read bandwidth and peak
+// multiply-add rate (tools/bench.h), optionally drawn as an SVG (tools/roofline_svg.h).
+#include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -13,6 +18,7 @@
 #include "chat/dsv4_encoder.h"
 #include "chat/py_json.h"
 #include "tools/bench.h"
+#include "tools/roofline_svg.h"
 #include "tools/spec_bench.h"
 #include "tokenizer/tokenizer.h"
 
@@ -21,8 +27,9 @@ namespace tachyon::cli {
 namespace {
 
 struct BenchOpts {
-  std::string model, numerics = "official", kv_cache_dtype = "auto", isa = "auto";
-  int64_t prompt_len = 64, gen_len = 16, probe_mib = 1024;
+  std::string model, numerics = "auto", kv_cache_dtype = "auto", isa = "auto";
+  int64_t prompt_len = 64, gen_len = 16, probe_mib = 0;
+  std::string probe_bytes = "2G", svg;
   int batch = 8, threads = 0;
   uint64_t seed = 1;
   bool json = false;
@@ -42,6 +49,42 @@ nlohmann::ordered_json op_times(const std::array<double, size_t(dsv4::OpFamily::
 // Non-finite values (a ratio over a zero measurement) print as JSON null.
 double finite_or_nan(double v) { return std::isfinite(v) ? v : NAN; }
 
+// "2G", "512M", "64K", "1048576" (binary multiples; an optional trailing "iB" or "B") -> bytes, or -1.
+int64_t parse_size(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 12) return -1;
+  int64_t v = std::stoll(text.substr(0, i));
+  std::string unit = text.substr(i);
+  for (char& c : unit) c = char(std::toupper(static_cast<unsigned char>(c)));
+  if (unit.size() > 1 && (unit.substr(1) == "IB" || unit.substr(1) == "B")) unit.resize(1);
+  if (unit.empty() || unit == "B") return v;
+  if (unit == "K") return v << 10;
+  if (unit == "M") return v << 20;
+  if (unit == "G") return v << 30;
+  return -1;
+}
+
+// The steps against their roofline, as {name: {ms, bytes, flops, roofline_ms, ratio, bound}}.
+nlohmann::ordered_json steps_json(const runtime::BenchResult& r) {
+  nlohmann::ordered_json j;
+  const std::pair<const char*, const runtime::StepRoofline*> steps[] = {
+      {"decode", &r.decode_step}, {"verify2", &r.verify2}, {"verify4", &r.verify4},
+      {"batch", &r.batch_step},   {"prefill", &r.prefill_step}};
+  for (const auto& [name, s] : steps)
+    j[name] = {{"tokens", s->tokens},
+               {"ms", s->seconds * 1e3},
+               {"bytes", s->bytes},
+               {"flops", s->flops},
+               {"flops_i8", s->flops_i8},
+               {"memory_ms", s->memory_s * 1e3},
+               {"compute_ms", s->compute_s * 1e3},
+               {"roofline_ms", s->roofline_s * 1e3},
+               {"ratio", finite_or_nan(s->ratio)},
+               {"bound", s->bound()}};
+  return j;
+}
+
 int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
   nlohmann::ordered_json j;
   j["prefill_tok_s"] = r.prefill_tok_s;
@@ -50,14 +93,28 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
   j["bytes_per_token"] = r.bytes_per_token;
   j["measured_bw_gbs"] = r.bw.gbs;
   j["decode_bw_ratio"] = finite_or_nan(r.decode_bw_ratio);
-  j["peak_gemm_gflops"] = r.peak_gemm_gflops;
+  j["peak_gflops"] = r.peak.gflops;
+  j["peak_instruction"] = r.peak.instruction;
+  j["int8_experts"] = r.int8_experts;  // the routed experts' FLOPs go at peak_i8_gops
+  j["peak_i8_gops"] = r.peak_i8.gflops;
+  j["peak_i8_instruction"] = r.peak_i8.instruction;
   j["prefill_flops_ratio"] = finite_or_nan(r.prefill_flops_ratio);
+  j["verify2_roofline_ratio"] = finite_or_nan(r.verify2.ratio);
+  j["verify2_bound"] = r.verify2.bound();
+  j["verify4_roofline_ratio"] = finite_or_nan(r.verify4.ratio);
+  j["verify4_bound"] = r.verify4.bound();
+  j["batch_roofline_ratio"] = finite_or_nan(r.batch_step.ratio);
+  j["batch_bound"] = r.batch_step.bound();
+  j["overhead_ms"] = r.overhead_s * 1e3;
+  j["overhead_fraction"] = finite_or_nan(r.overhead_fraction);
+  j["gemm_probe_gflops"] = r.gemm_probe_gflops;
   j["prompt_len"] = o.prompt_len;
   j["gen_len"] = o.gen_len;
   j["batch"] = o.batch;
   j["threads"] = r.threads;
   j["kv_cache_dtype"] = r.cache_format;
   j["isa"] = r.isa;
+  j["numerics"] = r.numerics;
   j["prefill_s"] = r.prefill_s;
   j["prefill_gflops"] = double(r.prefill_flops) / r.prefill_s / 1e9;
   j["prefill_ms_by_op"] = op_times(r.prefill_op_s);
@@ -76,20 +133,29 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
   }
   j["decode_bytes_by_op"] = bytes;  // per token: weights, and the cache under attention
   j["decode_gbs_by_op"] = gbs;      // those bytes over the family's wall time
+  nlohmann::ordered_json flops;
+  for (size_t f = 0; f < r.decode_op_flops.size(); ++f)
+    flops[std::string(dsv4::kOpFamilyNames[f])] = r.decode_op_flops[f];
+  j["decode_flops_by_op"] = flops;  // per token
+  j["decode_weight_ms_per_token"] = r.decode_weight_s * 1e3;  // inside the calls that stream weights
+  j["steps"] = steps_json(r);
   j["batch_speedup"] = r.batch_decode_tok_s / r.decode_tok_s;
   j["batch_bytes_per_step"] = r.batch_bytes_per_step;
   j["batch_experts_per_layer_per_step"] = r.batch_experts_per_layer;
   j["batch_ms_per_step_by_op"] = op_times(r.batch_op_s);
   j["bw_probe_bytes"] = r.bw.bytes;
+  j["bw_probe_threads"] = r.bw.threads;
+  j["bw_probe_huge_pages"] = r.bw.huge_pages;
+  j["peak_probe_threads"] = r.peak.threads;
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
 
 int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
   const double gb = 1e9;
-  std::printf("threads %d, prompt %lld tokens, %lld decode steps, batch %d, kv cache %s, kernels %s\n", r.threads,
-              static_cast<long long>(o.prompt_len), static_cast<long long>(o.gen_len), o.batch, r.cache_format.c_str(),
-              r.isa.c_str());
+  std::printf("threads %d, prompt %lld tokens, %lld decode steps, batch %d, kv cache %s, kernels %s, numerics %s\n",
+              r.threads, static_cast<long long>(o.prompt_len), static_cast<long long>(o.gen_len), o.batch,
+              r.cache_format.c_str(), r.isa.c_str(), r.numerics.c_str());
   std::printf("prefill        %9.2f tok/s   %8.2f GFLOP/s  (%.3f s)\n", r.prefill_tok_s,
               double(r.prefill_flops) / r.prefill_s / gb, r.prefill_s);
   std::printf("decode         %9.2f tok/s   %8.2f ms/token  (CPU %.2f ms/token)\n", r.decode_tok_s,
@@ -99,10 +165,23 @@ int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
   std::printf("bytes/token    %9.3f GB  (weights %.3f GB, cache %.4f GB; %.2f experts/layer)\n",
               r.bytes_per_token / gb, r.weight_bytes_per_token / gb, r.cache_bytes_per_token / gb,
               r.experts_per_layer);
-  std::printf("read bandwidth %9.2f GB/s (%d threads, %.0f MiB, best of %d)\n", r.bw.gbs, r.bw.threads,
-              double(r.bw.bytes) / (1 << 20), r.bw.runs);
-  std::printf("peak GEMM      %9.2f GFLOP/s (bf16 linear, 128 x 4096 x 2048)\n", r.peak_gemm_gflops);
+  std::printf("read bandwidth %9.2f GB/s (%d threads, %.0f MiB%s, best of %d twice)\n", r.bw.gbs, r.bw.threads,
+              double(r.bw.bytes) / (1 << 20), r.bw.huge_pages ? ", huge pages" : "", r.bw.runs);
+  std::printf("peak FLOP/s    %9.2f GFLOP/s (%s, %d threads)\n", r.peak.gflops, r.peak.instruction, r.peak.threads);
+  if (r.int8_experts)
+    std::printf("peak int8      %9.2f Gop/s   (%s, %d threads: the routed experts' FP4 kernel)\n", r.peak_i8.gflops,
+                r.peak_i8.instruction, r.peak_i8.threads);
+  std::printf("GEMM probe     %9.2f GFLOP/s (bf16 linear, 128 x 4096 x 2048)\n", r.gemm_probe_gflops);
   std::printf("decode_bw_ratio     %.3f\nprefill_flops_ratio %.3f\n", r.decode_bw_ratio, r.prefill_flops_ratio);
+  std::printf("overhead       %9.3f ms per decode step, %.1f %% of it outside the weight-streaming calls\n",
+              r.overhead_s * 1e3, 100.0 * r.overhead_fraction);
+  std::printf("\nroofline       tokens   ms/step    MB/step  GFLOP/step  roofline ms  ratio  bound\n");
+  const std::pair<std::string, const runtime::StepRoofline*> steps[] = {
+      {"decode", &r.decode_step}, {"verify 2", &r.verify2}, {"verify 4", &r.verify4},
+      {"batch " + std::to_string(o.batch), &r.batch_step}, {"prefill", &r.prefill_step}};
+  for (const auto& [name, s] : steps)
+    std::printf("  %-10s %8.0f %9.2f %10.1f %11.3f %12.2f %6.3f  %s\n", name.c_str(), s->tokens, s->seconds * 1e3,
+                s->bytes / 1e6, s->flops / 1e9, s->roofline_s * 1e3, s->ratio, s->bound());
   std::printf("\nms per decode step    batch 1   (main thread CPU)   batch %-5d   prefill (whole)\n", o.batch);
   double t1 = 0, tb = 0, tp = 0;
   for (size_t f = 0; f < r.decode_op_s.size(); ++f) {
@@ -265,10 +344,15 @@ void add_bench(CLI::App& app, Action& action) {
   c->add_option("--batch", o->batch, "Sequences decoded together in the batched run")->capture_default_str();
   c->add_option("--threads", o->threads, "Compute threads (0 = all cores)")->capture_default_str();
   c->add_option("--seed", o->seed, "Seed of the random token ids")->capture_default_str();
-  c->add_option("--numerics", o->numerics, "official or exact")->check(CLI::IsMember({"official", "exact"}));
+  add_numerics_option(c, &o->numerics);
   add_kv_cache_dtype_option(c, &o->kv_cache_dtype);
   add_isa_option(c, &o->isa);
-  c->add_option("--probe-mib", o->probe_mib, "Bandwidth probe buffer in MiB")->capture_default_str();
+  auto* probe_bytes = c->add_option("--probe-bytes", o->probe_bytes,
+                                    "Bandwidth probe buffer: bytes, or with K, M or G (binary multiples)")
+                          ->capture_default_str();
+  c->add_option("--probe-mib", o->probe_mib, "Bandwidth probe buffer in MiB (instead of --probe-bytes)")
+      ->excludes(probe_bytes);
+  c->add_option("--svg", o->svg, "Also write the roofline of the run as an SVG file");
   c->add_flag("--json", o->json, "Print one JSON object");
   c->add_option("--speculative-tokens", o->speculative_tokens,
                 "Instead: decode tok/s with and without MTP speculation drafting this many tokens per step")
@@ -294,7 +378,15 @@ void add_bench(CLI::App& app, Action& action) {
     if (o->gen_len < 1) return fail(Status::error("--gen-len must be at least 1"));
     if (o->batch < 1) return fail(Status::error("--batch must be at least 1"));
     if (o->threads < 0) return fail(Status::error("--threads must be 0 (all cores) or positive"));
-    if (o->probe_mib < 1) return fail(Status::error("--probe-mib must be at least 1"));
+    int64_t probe_bytes = parse_size(o->probe_bytes);
+    if (o->probe_mib != 0) {
+      if (o->probe_mib < 1 || o->probe_mib > (int64_t(256) << 10))
+        return fail(Status::error("--probe-mib must be between 1 and 262144"));
+      probe_bytes = o->probe_mib << 20;
+    } else if (probe_bytes < (int64_t(32) << 10) || probe_bytes > (int64_t(256) << 30)) {
+      return fail(Status::error("--probe-bytes must be a size from 32K to 256G (e.g. 2G, 512M, 65536), got '" +
+                                o->probe_bytes + "'"));
+    }
     if (o->speculative_tokens > 0) return run_spec(*o);
     if (!o->prompts_file.empty()) return fail(Status::error("--prompts needs --speculative-tokens"));
     auto ms = open_model(o->model, o->threads, o->numerics, o->kv_cache_dtype, o->isa, {});
@@ -304,9 +396,23 @@ void add_bench(CLI::App& app, Action& action) {
     bo.gen_len = o->gen_len;
     bo.batch = o->batch;
     bo.seed = o->seed;
-    bo.probe_bytes = o->probe_mib << 20;
+    bo.probe_bytes = probe_bytes;
     auto r = runtime::run_bench(*ms->model, *ms->ck, ms->ctx, bo);
     if (!r.is_ok()) return fail(r.status());
+    if (!o->svg.empty()) {
+      runtime::RooflineInfo info;
+      const std::filesystem::path dir = std::filesystem::path(o->model).lexically_normal();
+      info.model = (dir.has_filename() ? dir : dir.parent_path()).filename().string();  // "m/" -> "m"
+      const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+      std::tm tm{};
+      gmtime_r(&now, &tm);
+      char date[16];
+      std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
+      info.date = date;
+      std::ofstream f(o->svg, std::ios::binary | std::ios::trunc);
+      f << runtime::roofline_svg(*r, info);
+      if (!f.good()) return fail(Status::error("cannot write --svg file " + o->svg));
+    }
     return o->json ? report_json(*o, *r) : report_text(*o, *r);
   });
 }
