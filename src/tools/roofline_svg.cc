@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -11,7 +13,13 @@ namespace tachyon::runtime {
 namespace {
 
 constexpr double kWidth = 960, kHeight = 640;
-constexpr double kLeft = 90, kRight = 40, kTop = 70, kBottom = 110;  // margins around the plot area
+constexpr double kLeft = 90, kRight = 40, kTop = 86, kBottom = 110;  // margins around the plot area
+constexpr double kCharWidth = 6.8, kLineHeight = 13;                  // of 12-pixel sans-serif text, roughly
+
+struct Box {
+  double x0, y0, x1, y1;
+  bool overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+};
 
 std::string xml_escape(std::string_view s) {
   std::string out;
@@ -101,10 +109,13 @@ std::string roofline_svg(const BenchResult& r, const RooflineInfo& info) {
   s += fmt::format("<text x=\"{}\" y=\"28\" font-size=\"16\" text-anchor=\"middle\">{}</text>\n", kWidth / 2,
                    xml_escape(fmt::format("Roofline: {}, {} kernels, {} threads, {}", info.model, r.isa, r.threads,
                                           info.date)));
-  std::string sub = fmt::format("read bandwidth {:.1f} GB/s, peak {:.1f} GFLOP/s ({})", bw, peak, r.peak.instruction);
-  if (peak_i8 > 0)
-    sub += fmt::format("; dashed: {:.1f} Gop/s ({}) for the FP4 experts", peak_i8, r.peak_i8.instruction);
+  const std::string sub =
+      fmt::format("roof: read bandwidth {:.1f} GB/s, peak {:.1f} GFLOP/s ({})", bw, peak, r.peak.instruction);
   s += fmt::format("<text x=\"{}\" y=\"48\" text-anchor=\"middle\">{}</text>\n", kWidth / 2, xml_escape(sub));
+  if (peak_i8 > 0)
+    s += fmt::format("<text x=\"{}\" y=\"66\" text-anchor=\"middle\">{}</text>\n", kWidth / 2,
+                     xml_escape(fmt::format("dashed roof: {:.1f} Gop/s ({}), the routed experts' FP4 kernel", peak_i8,
+                                            r.peak_i8.instruction)));
   // Grid and ticks, one per decade.
   s += "<g class=\"grid\" stroke=\"#dddddd\">\n";
   for (double e = X.lo_exp; e <= X.hi_exp; ++e) {
@@ -145,20 +156,40 @@ std::string roofline_svg(const BenchResult& r, const RooflineInfo& info) {
   };
   if (bw > 0 && peak > 0) roof(peak, "roof", "");
   if (bw > 0 && peak_i8 > 0) roof(peak_i8, "roof-i8", " stroke-dasharray=\"6 4\"");
-  // The points.
+  // The points, then their labels: each at the first spot around its point that no other label or point
+  // covers (the first spot when every one is taken).
   std::string skipped;
+  std::vector<Box> taken;
+  std::vector<std::pair<const RooflinePoint*, std::pair<double, double>>> placed;
   for (const RooflinePoint& p : pts) {
     if (!plottable(p)) {
       skipped += (skipped.empty() ? "" : ", ") + p.label;
       continue;
     }
-    const char* kind = p.step ? "step" : "family";
-    const char* color = p.step ? "#c0392b" : "#2e6db4";
     const double cx = X.px(p.intensity), cy = Y.px(p.gflops);
-    s += fmt::format("<circle class=\"{}\" data-label=\"{}\" cx=\"{:.2f}\" cy=\"{:.2f}\" r=\"4\" fill=\"{}\"/>\n", kind,
-                     xml_escape(p.label), cx, cy, color);
-    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", cx + 6, cy + (p.step ? 14 : -6), color,
-                     xml_escape(p.label));
+    s += fmt::format("<circle class=\"{}\" data-label=\"{}\" cx=\"{:.2f}\" cy=\"{:.2f}\" r=\"4\" fill=\"{}\"/>\n",
+                     p.step ? "step" : "family", xml_escape(p.label), cx, cy, p.step ? "#c0392b" : "#2e6db4");
+    taken.push_back({cx - 4, cy - 4, cx + 4, cy + 4});
+    placed.push_back({&p, {cx, cy}});
+  }
+  for (const auto& [p, at] : placed) {
+    const auto [cx, cy] = at;
+    const double w = kCharWidth * double(p->label.size());
+    // Baseline offsets: right and left of the point, then further up and down.
+    const std::pair<double, double> spots[] = {{6, -6},       {6, 14},       {-6 - w, -6},  {-6 - w, 14},
+                                               {6, -6 - 13},  {6, 14 + 13},  {-6 - w, -19}, {-6 - w, 27},
+                                               {6, -6 - 26},  {6, 14 + 26},  {-w / 2, -32}, {-w / 2, 40}};
+    Box best{cx + 6, cy - 6 - kLineHeight + 3, cx + 6 + w, cy - 6 + 3};
+    for (const auto& [dx, dy] : spots) {
+      const Box b{cx + dx, cy + dy - kLineHeight + 3, cx + dx + w, cy + dy + 3};
+      if (std::none_of(taken.begin(), taken.end(), [&](const Box& o) { return b.overlaps(o); })) {
+        best = b;
+        break;
+      }
+    }
+    taken.push_back(best);
+    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", best.x0, best.y1 - 3,
+                     p->step ? "#c0392b" : "#2e6db4", xml_escape(p->label));
   }
   s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", X.p0, kHeight - 40,
                    "blue: op families of a batch-1 decode step; red: whole steps");

@@ -121,6 +121,8 @@ TEST_F(BenchCli, JsonHasEveryKeyWithSaneValues) {
   EXPECT_EQ(j["bw_probe_threads"].get<int>(), 2);
   EXPECT_EQ(j["peak_probe_threads"].get<int>(), 2);
   EXPECT_TRUE(j["bw_probe_huge_pages"].is_boolean());
+  const json& huge = j["bw_probe_huge_fraction"];  // null where /proc/self/smaps cannot be read
+  EXPECT_TRUE(huge.is_null() || (huge.get<double>() >= 0 && huge.get<double>() <= 1)) << huge;
   // Bytes: at least everything read every step (69,743,324 for this preset, traffic_test.cc) and at
   // most that plus every expert of every layer and the cache.
   const double bytes = j["bytes_per_token"].get<double>();

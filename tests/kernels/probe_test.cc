@@ -75,6 +75,7 @@ TEST(BandwidthProbe, HugePageSlicesCoverAnOddSize) {
   EXPECT_EQ(p.bytes, bytes);
   EXPECT_EQ(p.threads, 2);
   EXPECT_EQ(p.checksum, probe_pattern_sum(bytes / 8));
+  EXPECT_TRUE(p.huge_fraction == -1 || (p.huge_fraction >= 0 && p.huge_fraction <= 1)) << p.huge_fraction;
 }
 
 // Replays of the peak kernels' accumulators in scalar code (probe_kernels.h): `acc` chains of

@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli_util.h"
@@ -146,6 +147,7 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
   j["bw_probe_bytes"] = r.bw.bytes;
   j["bw_probe_threads"] = r.bw.threads;
   j["bw_probe_huge_pages"] = r.bw.huge_pages;
+  j["bw_probe_huge_fraction"] = r.bw.huge_fraction >= 0 ? nlohmann::ordered_json(r.bw.huge_fraction) : nullptr;
   j["peak_probe_threads"] = r.peak.threads;
   std::printf("%s\n", j.dump().c_str());
   return 0;
@@ -165,8 +167,10 @@ int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
   std::printf("bytes/token    %9.3f GB  (weights %.3f GB, cache %.4f GB; %.2f experts/layer)\n",
               r.bytes_per_token / gb, r.weight_bytes_per_token / gb, r.cache_bytes_per_token / gb,
               r.experts_per_layer);
+  const std::string huge = r.bw.huge_fraction >= 0 ? fmt::format(", {:.0f} % in huge pages", 100 * r.bw.huge_fraction)
+                           : r.bw.huge_pages ? ", huge pages advised" : "";
   std::printf("read bandwidth %9.2f GB/s (%d threads, %.0f MiB%s, best of %d twice)\n", r.bw.gbs, r.bw.threads,
-              double(r.bw.bytes) / (1 << 20), r.bw.huge_pages ? ", huge pages" : "", r.bw.runs);
+              double(r.bw.bytes) / (1 << 20), huge.c_str(), r.bw.runs);
   std::printf("peak FLOP/s    %9.2f GFLOP/s (%s, %d threads)\n", r.peak.gflops, r.peak.instruction, r.peak.threads);
   if (r.int8_experts)
     std::printf("peak int8      %9.2f Gop/s   (%s, %d threads: the routed experts' FP4 kernel)\n", r.peak_i8.gflops,

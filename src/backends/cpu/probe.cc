@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <memory>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -66,6 +69,25 @@ class HugeBuffer {
   bool huge_ = false;
 };
 
+// AnonHugePages of the mapping that holds `addr`, in bytes, from /proc/self/smaps; -1 if not found.
+int64_t anon_huge_bytes(const void* addr) {
+  std::ifstream in("/proc/self/smaps");
+  const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  std::string line;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-') {  // a mapping's first line: "lo-hi perms ..."
+      inside = lo <= a && a < hi;
+      continue;
+    }
+    if (inside && line.rfind("AnonHugePages:", 0) == 0) return std::stoll(line.substr(14)) * 1024;
+  }
+  return -1;
+}
+
 }  // namespace
 
 BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int runs, const KernelTable& kernels) {
@@ -87,6 +109,8 @@ BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int
     owner[size_t(c)] = std::this_thread::get_id();
     for (int64_t i = cut(c); i < cut(c + 1); ++i) data[i] = uint64_t(i) * 0x9E3779B97F4A7C15ull;
   });
+  const int64_t huge = anon_huge_bytes(data);
+  if (huge >= 0) r.huge_fraction = std::min(1.0, double(huge) / double(r.bytes));
   std::vector<std::thread::id> distinct = owner;
   std::sort(distinct.begin(), distinct.end());
   r.threads = int(std::unique(distinct.begin(), distinct.end()) - distinct.begin());

@@ -20,6 +20,9 @@ struct BandwidthProbe {
   int threads = 0;          // threads that read, each its own slice
   int runs = 0;
   bool huge_pages = false;  // madvise(MADV_HUGEPAGE) accepted the buffer (transparent huge pages)
+  // Share of the buffer the kernel backed with huge pages once written (/proc/self/smaps AnonHugePages of
+  // its mapping), or -1 where that cannot be read.
+  double huge_fraction = -1;
   uint64_t checksum = 0;    // sum of the buffer (keeps the reads alive)
 };
 
