@@ -30,7 +30,7 @@ namespace avx512 {
 // equals ref::stream_sum for any n and alignment.
 uint64_t stream_sum(const uint64_t* p, int64_t n);
 // Sixteen zmm accumulators, a += x * y (vfmadd231ps zmm), the instruction of avx512::linear's tiles and
-// panels (both AVX-512 tables: neither GEMM uses vdpbf16ps or vpdpbusd).
+// panels in both AVX-512 tables (no kernel uses vdpbf16ps; vpdpbusd has its own probe below).
 int64_t peak_fma(int64_t rounds, float* sink);
 inline constexpr const char* kPeakInstruction = "vfmadd231ps zmm (fp32 FMA, 16 lanes)";
 // Sixteen zmm accumulators of vpdpbusd (AVX-512 VNNI: 64 int8 multiply-adds each, counted as 128
