@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,6 +23,47 @@ struct Tag {
   std::map<std::string, std::string> attrs;
 };
 
+
+// text with the five XML entities removed (a stray & or > is then left to be found).
+std::string strip_entities(const std::string& text) {
+  static const char* const kEntities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    bool entity = false;
+    for (const char* e : kEntities)
+      if (text.compare(i, std::char_traits<char>::length(e), e) == 0) {
+        i += std::char_traits<char>::length(e);
+        entity = true;
+        break;
+      }
+    if (!entity) out += text[i++];
+  }
+  return out;
+}
+
+// ` name="value" ...` (names [A-Za-z_:][-A-Za-z0-9_:.]*, values without " or <) into attrs; false on
+// anything else.
+bool parse_attrs(const std::string& s, std::map<std::string, std::string>* attrs) {
+  auto name_start = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':'; };
+  auto name_char = [&](char c) { return name_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.'; };
+  size_t i = 0;
+  while (true) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\n')) ++i;
+    if (i == s.size()) return true;
+    if (!name_start(s[i])) return false;
+    const size_t n0 = i;
+    while (i < s.size() && name_char(s[i])) ++i;
+    const std::string name = s.substr(n0, i - n0);
+    if (s.compare(i, 2, "=\"") != 0) return false;
+    i += 2;
+    const size_t v0 = i;
+    while (i < s.size() && s[i] != '"' && s[i] != '<') ++i;
+    if (i == s.size() || s[i] != '"') return false;
+    (*attrs)[name] = s.substr(v0, i - v0);
+    ++i;
+  }
+}
+
 // Parses the tags of `svg` (an XML declaration first, then elements, self-closing or not), checking that
 // they nest and balance and that text between them holds no '<' and only the five XML entities. Returns
 // every opening tag in order; fails the test on the first problem.
@@ -37,12 +78,10 @@ std::vector<Tag> parse_tags(const std::string& svg) {
     return tags;
   }
   i += 2;
-  const std::regex attr(R"(([A-Za-z_:][-A-Za-z0-9_:.]*)=\"([^\"<]*)\")");
-  const std::regex entity(R"(&(amp|lt|gt|quot|apos);)");
   while (i < svg.size()) {
     const size_t lt = svg.find('<', i);
     const std::string text = svg.substr(i, lt == std::string::npos ? std::string::npos : lt - i);
-    const std::string bare = std::regex_replace(text, entity, "");
+    const std::string bare = strip_entities(text);
     EXPECT_EQ(bare.find('&'), std::string::npos) << "unescaped & in: " << text;
     EXPECT_EQ(bare.find('>'), std::string::npos) << "stray > in: " << text;
     if (lt == std::string::npos) break;
@@ -70,11 +109,8 @@ std::vector<Tag> parse_tags(const std::string& svg) {
     const size_t sp = body.find_first_of(" \n");
     t.name = body.substr(0, sp);
     if (sp != std::string::npos) {
-      std::string rest = body.substr(sp);
-      for (std::sregex_iterator it(rest.begin(), rest.end(), attr), end; it != end; ++it)
-        t.attrs[(*it)[1]] = (*it)[2];
       // Nothing but attributes and spaces.
-      EXPECT_TRUE(std::regex_replace(rest, attr, "").find_first_not_of(" \n") == std::string::npos) << body;
+      EXPECT_TRUE(parse_attrs(body.substr(sp), &t.attrs)) << body;
     }
     if (tags.empty()) {
       EXPECT_EQ(t.name, "svg");
