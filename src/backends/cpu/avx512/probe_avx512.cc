@@ -16,7 +16,12 @@ TACHYON_AVX512 uint64_t stream_sum(const uint64_t* p, int64_t n) {
   for (; i + 8 <= n; i += 8) a[0] = _mm512_add_epi64(a[0], _mm512_loadu_si512(p + i));
   const __m512i s = _mm512_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a[0], a[1]), _mm512_add_epi64(a[2], a[3])),
                                      _mm512_add_epi64(_mm512_add_epi64(a[4], a[5]), _mm512_add_epi64(a[6], a[7])));
-  uint64_t sum = uint64_t(_mm512_reduce_add_epi64(s));
+  // Lanes summed as unsigned (wrapping, as ref:: does): _mm512_reduce_add_epi64 adds signed 64-bit
+  // values, whose overflow is undefined behaviour.
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, s);
+  uint64_t sum = 0;
+  for (uint64_t v : lanes) sum += v;
   for (; i < n; ++i) sum += p[i];
   return sum;
 }
