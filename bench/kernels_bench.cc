@@ -10,6 +10,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "backends/cpu/avx512/linear_layout.h"
@@ -17,6 +18,7 @@
 #include "backends/cpu/isa.h"
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/linear_i8.h"
 
 namespace {
 
@@ -44,6 +46,7 @@ Weights make(WFormat fmt, int64_t n, int64_t k) {
     case WFormat::kBF16: w.bytes = n * k * 2; break;
     case WFormat::kFP8: w.bytes = n * k; w.scale.resize(size_t(((n + 127) / 128) * ((k + 127) / 128))); break;
     case WFormat::kFP4: w.bytes = n * k / 2; w.scale.resize(size_t(n * (k / 32))); break;
+    case WFormat::kI8: w.bytes = n * ((k + 31) / 32 * 32); w.scale.resize(size_t(n * ((k + 31) / 32))); break;
   }
   w.data.resize(size_t(w.bytes));
   for (auto& b : w.data) b = uint8_t(byte(rng));
@@ -93,6 +96,50 @@ void BM_linear_dram(benchmark::State& st, const KernelTable* K, WFormat fmt, int
     benchmark::ClobberMemory();
   }
   st.SetBytesProcessed(int64_t(st.iterations()) * ws[0].bytes);
+}
+
+// The integer kernels of the fast numerics (linear_i8.h) over int8 activations: FP4 weights and int8
+// rows. `dram`: one token against 24 matrices in turn (from memory, as a decode step reads them);
+// else the range's token count against one matrix. Bytes are the weight bytes read.
+void BM_linear_int8(benchmark::State& st, const KernelTable* K, WFormat fmt, int64_t n, int64_t k, bool dram) {
+  const int64_t m = dram ? 1 : st.range(0);
+  std::vector<Weights> ws;
+  for (int i = 0; i < (dram ? 24 : 1); ++i) ws.push_back(make(fmt, n, k));
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(size_t(m * k)), y(size_t(m * n)), s(size_t(m * ((k + 31) / 32)));
+  for (auto& v : x) v = nd(rng);
+  std::vector<int8_t> q(size_t(m * ((k + 31) / 32 * 32)));
+  K->quantize_i8(x.data(), m, k, q.data(), s.data());
+  tachyon::cpu::PackedI8 p4;
+  tachyon::cpu::PackedI8Rows p8;
+  ref::pack_i8(q.data(), s.data(), m, k, &p4);
+  ref::pack_i8_rows(q.data(), s.data(), m, k, &p8);
+  size_t i = 0;
+  for (auto _ : st) {
+    if (fmt == WFormat::kFP4) K->linear_i8_fp4(p4, ws[i].view, y.data(), 0, n);
+    else K->linear_i8_i8(p8, ws[i].view, y.data(), 0, n);
+    i = (i + 1) % ws.size();
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * ws[0].bytes);
+  st.counters["tokens/s"] = benchmark::Counter(double(st.iterations() * m), benchmark::Counter::kIsRate);
+}
+
+void register_int8(const KernelTable* K) {
+  if (!K->native_i8) return;
+  const std::string set = tachyon::cpu::isa_name(K->isa);
+  for (auto [name, fmt, n, k] : {std::tuple{"fp4_256x4096", WFormat::kFP4, int64_t(256), int64_t(4096)},
+                                 std::tuple{"i8_256x2048", WFormat::kI8, int64_t(256), int64_t(2048)}}) {
+    benchmark::RegisterBenchmark(("BM_linear_int8/" + std::string(name) + "/" + set).c_str(), BM_linear_int8, K, fmt,
+                                 n, k, false)
+        ->Arg(1)->Arg(4)->Arg(16)->Arg(64);
+  }
+  benchmark::RegisterBenchmark(("BM_linear_int8_dram/fp4_2048x4096/" + set).c_str(), BM_linear_int8, K, WFormat::kFP4,
+                               2048, 4096, true);
+  benchmark::RegisterBenchmark(("BM_linear_int8_dram/i8_2048x2048/" + set).c_str(), BM_linear_int8, K, WFormat::kI8,
+                               2048, 2048, true);
 }
 
 void register_linear(const KernelTable* K) {
@@ -341,6 +388,7 @@ int main(int argc, char** argv) {
   for (Isa isa : tachyon::cpu::supported_isas(f)) {
     const KernelTable* K = &tachyon::cpu::kernel_table(isa);
     register_linear(K);
+    register_int8(K);
     register_others(K);
     if (isa == Isa::kAvx2 || isa == Isa::kAvx512) register_ceilings(isa);
   }

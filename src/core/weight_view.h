@@ -12,6 +12,9 @@ enum class WFormat : uint8_t {
   kF32,   // f32  [n, k]
   kFP8,   // e4m3 [n, k] with E8M0 scales [ceil(n/block), ceil(k/block)] over the full matrix
   kFP4,   // packed e2m1 [n, k/2] (two values a byte) with E8M0 scales [n, k/32]
+  kI8,    // int8 rows made at load (backends/cpu/linear_i8.h): bytes q + 128 [n, kp], kp = k rounded up
+          // to 32 (padding q = 0), columns in groups of 512 (cpu::i8_row_offset), with E8M0 scales
+          // [n, kp/32] per 32 columns: W[r, j] = q * 2^(e - 127)
 };
 
 // A view of rows [row0, row0 + n) of a weight matrix with `k` columns (row0 matters for FP8 scale tiles).
@@ -31,6 +34,7 @@ inline int64_t row_bytes(const WeightView& w) {
     case WFormat::kBF16: return 2 * w.k;
     case WFormat::kFP8: return w.k;
     case WFormat::kFP4: return w.k / 2;
+    case WFormat::kI8: return (w.k + 31) / 32 * 32;
   }
   return w.k;
 }

@@ -24,6 +24,7 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
   TACHYON_CHECK(w.data != nullptr && w.n > 0 && w.k > 0, "linear: empty weight");
   TACHYON_CHECK(w.fmt != WFormat::kFP4 || w.k % 32 == 0, "linear: FP4 needs k % 32 == 0");
   TACHYON_CHECK((w.fmt != WFormat::kFP8 && w.fmt != WFormat::kFP4) || w.scale != nullptr, "linear: missing scale");
+  TACHYON_CHECK(w.fmt != WFormat::kI8, "linear: int8-row weights need int8 activations (QuantizedActs)");
   if (m <= 0) return;
   // Split output features across threads in groups of 8 rows (whole register tiles). A chunk holds at
   // least 16K multiply-adds (a few microseconds at one token), several times what a hand-off costs
@@ -41,10 +42,12 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
 }
 
 namespace {
-bool use_i8(const OpContext& ctx, const WeightView& w) { return ctx.k->native_i8 && w.fmt == WFormat::kFP4; }
+bool use_i8(const OpContext& ctx, const WeightView& w) {
+  return w.fmt == WFormat::kI8 || (ctx.k->native_i8 && w.fmt == WFormat::kFP4);
+}
 }  // namespace
 
-void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, QuantizedActs* out) {
+void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, QuantizedActs* out, unsigned layouts) {
   TACHYON_CHECK(m >= 0 && k > 0, "quantize_acts: bad shape");
   const int64_t kp = cpu::i8_padded(k), nb = kp / cpu::kI8Block;
   std::vector<int8_t> q(size_t(m * kp));
@@ -52,11 +55,27 @@ void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, Q
   ctx.k->quantize_i8(x, m, k, q.data(), s.data());
   out->m = m;
   out->k = k;
-  out->deq.resize(size_t(m * k));
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < k; ++j) out->deq[size_t(i * k + j)] = float(q[size_t(i * kp + j)]) * s[size_t(i * nb + j / cpu::kI8Block)];
-  if (ctx.k->native_i8) cpu::ref::pack_i8(q.data(), s.data(), m, k, &out->packed);
+  out->deq.clear();
+  if (layouts & kActDeq) {
+    out->deq.resize(size_t(m * k));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < k; ++j)
+        out->deq[size_t(i * k + j)] = float(q[size_t(i * kp + j)]) * s[size_t(i * nb + j / cpu::kI8Block)];
+  }
+  if ((layouts & kActFp4) && ctx.k->native_i8) cpu::ref::pack_i8(q.data(), s.data(), m, k, &out->packed);
   else out->packed = cpu::PackedI8{};
+  if (layouts & kActRows) cpu::ref::pack_i8_rows(q.data(), s.data(), m, k, &out->rows);
+  else out->rows = cpu::PackedI8Rows{};
+}
+
+void pack_weight_i8(const OpContext& ctx, const WeightView& w, uint8_t* codes, uint8_t* scales) {
+  TACHYON_CHECK(w.fmt == WFormat::kFP8 || w.fmt == WFormat::kBF16, "pack_weight_i8: FP8 or BF16 weights only");
+  TACHYON_CHECK(w.data != nullptr && w.n > 0 && w.k > 0 && w.row0 == 0, "pack_weight_i8: a whole, non-empty matrix");
+  TACHYON_CHECK(w.fmt != WFormat::kFP8 || (w.scale != nullptr && w.block > 0), "pack_weight_i8: missing scale");
+  auto body = [&](int64_t r0, int64_t r1) { cpu::ref::pack_weight_i8(w, r0, r1, codes, scales); };
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / w.k);
+  if (ctx.pool) ctx.pool->parallel_for(w.n, grain, body);
+  else body(0, w.n);
 }
 
 void i8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k) {
@@ -70,7 +89,7 @@ void i8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k) {
 
 void linear(const OpContext& ctx, const QuantizedActs& x, const WeightView& w, float* y) {
   TACHYON_CHECK(x.k == w.k, "linear: the activations and the weight differ in width");
-  const LinearJob job{x.deq.data(), x.m, w, y, &x};
+  const LinearJob job{x.deq.empty() ? nullptr : x.deq.data(), x.m, w, y, &x};
   linear_group(ctx, std::span<const LinearJob>(&job, 1));
 }
 
@@ -85,6 +104,13 @@ void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
     const LinearJob& job = jobs[j];
     TACHYON_CHECK(job.w.data != nullptr && job.w.n > 0 && job.w.k > 0, "linear_group: empty weight");
     TACHYON_CHECK(job.w.fmt != WFormat::kFP4 || job.w.k % 32 == 0, "linear_group: FP4 needs k % 32 == 0");
+    TACHYON_CHECK(job.w.fmt != WFormat::kI8 || (job.xq && job.xq->k == job.w.k && job.xq->rows.m == job.m &&
+                                                 job.xq->rows.k == job.w.k),
+                  "linear_group: int8-row weights need int8 activations of their width, in their layout");
+    TACHYON_CHECK(!(job.xq && use_i8(ctx, job.w) && job.w.fmt == WFormat::kFP4) ||
+                      (job.xq->packed.m == job.m && job.xq->packed.k == job.w.k),
+                  "linear_group: the FP4 kernel needs its activation layout");
+    TACHYON_CHECK(job.x != nullptr || (job.xq && use_i8(ctx, job.w)) || job.m == 0, "linear_group: no input");
     const int64_t units = job.m > 0 ? (job.w.n + kGroup - 1) / kGroup : 0;
     const double unit_cost = double(kGroup * row_bytes(job.w)) * double(1 + job.m);
     for (int64_t u = 0; u < units; ++u) cost_end.push_back(total += unit_cost);
@@ -100,7 +126,8 @@ void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
       if (b >= e) continue;
       const LinearJob& job = jobs[j];
       const int64_t r0 = (b - first_unit[j]) * kGroup, r1 = std::min(job.w.n, (e - first_unit[j]) * kGroup);
-      if (job.xq && use_i8(ctx, job.w)) ctx.k->linear_i8_fp4(job.xq->packed, job.w, job.y, r0, r1);
+      if (job.w.fmt == WFormat::kI8) ctx.k->linear_i8_i8(job.xq->rows, job.w, job.y, r0, r1);
+      else if (job.xq && use_i8(ctx, job.w)) ctx.k->linear_i8_fp4(job.xq->packed, job.w, job.y, r0, r1);
       else kernel(job.x, job.m, job.w, job.y, r0, r1);
     }
   };

@@ -132,16 +132,24 @@ void softmax_pool(const float* const* values, const float* const* scores, int64_
 // ---- int8 activations (the fast numerics) ----
 // x[m, k] quantised per token and 32 columns (cpu::ref::quantize_i8): `deq` [m, k] holds q * s, which
 // every weight without an int8 kernel multiplies; `packed` is the integer FP4 kernels' layout (filled
-// only when the context's set has such a kernel).
+// only when the context's set has such a kernel) and `rows` the int8-row kernels' (WFormat::kI8).
 struct QuantizedActs {
   int64_t m = 0, k = 0;
   std::vector<float> deq;  // [m, k]
   cpu::PackedI8 packed;
+  cpu::PackedI8Rows rows;
 };
-void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, QuantizedActs* out);
+// Which of QuantizedActs' layouts quantize_acts fills (a bit set; the others are left empty).
+enum ActLayout : unsigned { kActDeq = 1, kActFp4 = 2, kActRows = 4, kActAll = 7 };
+void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, QuantizedActs* out,
+                   unsigned layouts = kActAll);
 // x[m, k] <- q * s in place: the fast numerics' activation quantisation as values.
 void i8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k);
-// y[m, w.n] = (q * s) . W^T: linear() over deq, except FP4 weights in a set with an integer kernel.
+// y[m, w.n] = (q * s) . W^T: linear() over deq, except FP4 weights in a set with an integer kernel and
+// int8-row weights (WFormat::kI8, which only this path takes).
 void linear(const OpContext& ctx, const QuantizedActs& x, const WeightView& w, float* y);
+// A whole FP8 or BF16 matrix w into int8 rows (cpu::ref::pack_weight_i8): codes [w.n, kp], scales
+// [w.n, kp / 32], kp = cpu::i8_padded(w.k). Threads split the rows.
+void pack_weight_i8(const OpContext& ctx, const WeightView& w, uint8_t* codes, uint8_t* scales);
 
 }  // namespace tachyon::ops

@@ -8,6 +8,7 @@
 
 #include "core/check.h"
 #include "core/log.h"
+#include "model/deepseek_v4/repack.h"
 
 namespace tachyon::runtime {
 
@@ -47,6 +48,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   TACHYON_ASSIGN_OR_RETURN(const dsv4::CacheFormat format,
                            dsv4::choose_cache_format(cfg.kv_cache_dtype, e->ctx_.numerics));
   e->model_ = std::make_unique<dsv4::Model>(*e->ck_, format);
+  // The fast numerics' int8 rows (every FP8 linear and the head), before the cache is sized.
+  if (dsv4::wants_int8_rows(e->ctx_)) e->repacked_bytes_ = dsv4::repack_int8(*e->ck_, e->ctx_.ops);
   if (cfg.speculative_tokens < 0) return Status::error("speculative_tokens must be at least 0");
   if (cfg.speculative_tokens > 0 && e->ck_->weights.mtp.empty())
     return Status::error("speculative decoding needs an MTP module, and this checkpoint has none");
@@ -56,8 +59,10 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
     return error("unknown greedy head '{}' (int8, bf16)", cfg.greedy_head);
   e->draft_logits_ = cfg.spec_draft_head == "int8" ? dsv4::MtpLogits::kDraft : dsv4::MtpLogits::kExact;
   e->greedy_screen_ = cfg.greedy_head == "int8";
-  // The int8 head is built before the cache is sized from the memory left.
-  if ((cfg.speculative_tokens > 0 && e->draft_logits_ == dsv4::MtpLogits::kDraft) || e->greedy_screen_)
+  // The int8 head is built before the cache is sized from the memory left. The int8-row head of the fast
+  // numerics gives every row's logits at that cost already (Model::head), so it needs none.
+  const bool head_rows = e->ck_->weights.head_i8 != nullptr && dsv4::wants_int8_rows(e->ctx_);
+  if (!head_rows && ((cfg.speculative_tokens > 0 && e->draft_logits_ == dsv4::MtpLogits::kDraft) || e->greedy_screen_))
     e->model_->enable_draft_head(e->ctx_);
   int64_t budget = cfg.cache_memory;
   if (const int64_t total = total_memory_bytes(); budget > 0 && total > 0 && budget > total)

@@ -144,6 +144,8 @@ class Engine {
   const ModelConfig& model_config() const { return ck_->config; }
   int64_t max_model_len() const { return max_model_len_; }
   int64_t cache_bytes() const { return cache_bytes_; }
+  // Memory of the weights repacked at load for the numerics that run (dsv4::repack_int8), 0 if none.
+  int64_t repacked_bytes() const { return repacked_bytes_; }
   cpu::Isa isa() const { return ctx_.ops.isa(); }
   // The numeric mode that runs (auto resolved): "official", "fast" or "exact".
   std::string numerics_name() const { return std::string(ctx_.numerics.name()); }
@@ -238,7 +240,7 @@ class Engine {
   std::unique_ptr<dsv4::Model> model_;
   std::unique_ptr<CacheManager> cache_;
   std::unique_ptr<Scheduler> sched_;
-  int64_t max_model_len_ = 0, cache_bytes_ = 0;
+  int64_t max_model_len_ = 0, cache_bytes_ = 0, repacked_bytes_ = 0;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

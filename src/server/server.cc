@@ -333,6 +333,9 @@ Status Server::load(const std::function<void(std::string_view)>& progress) {
   const cpu::KernelTable& k = cpu::kernel_table(ctx.engine->isa());
   progress(fmt::format("CPU kernels: {} (own kernels: {}); numerics: {}", cpu::isa_name(k.isa), k.native,
                        ctx.engine->numerics_name()));
+  if (const int64_t rb = ctx.engine->repacked_bytes(); rb > 0)
+    progress(fmt::format("weights repacked into int8 rows for the {} numerics: {:.1f} MiB more memory",
+                         ctx.engine->numerics_name(), double(rb) / (1 << 20)));
   ctx.ready = true;
   return Status::ok();
 }

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/dtype.h"
+#include "model/deepseek_v4/repack.h"
 #include "tools/traffic.h"
 
 namespace tachyon::runtime {
@@ -97,7 +98,11 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
                  longest, kVerifyTokens[1], cfg.max_position_embeddings);
   BenchResult r;
   r.threads = base_ctx.ops.pool ? base_ctx.ops.pool->size() : 1;
-  const dsv4::TrafficModel traffic(cfg, model.pools().kv_entry_bytes(), model.pools().indexer_entry_bytes());
+  // The fast numerics' int8 rows (repack.h), when they run: the bytes a step reads are theirs.
+  r.int8_rows = dsv4::wants_int8_rows(base_ctx) && ck.weights.head_i8 != nullptr;
+  for (const dsv4::I8Rows& rows : ck.repacked) r.repacked_bytes += rows.buf.size();
+  const dsv4::TrafficModel traffic(cfg, model.pools().kv_entry_bytes(), model.pools().indexer_entry_bytes(),
+                                   r.int8_rows);
   r.cache_format = dsv4::cache_format_name(model.pools().format());
   r.isa = cpu::isa_name(base_ctx.ops.isa());
   r.numerics = std::string(base_ctx.numerics.name());
@@ -113,15 +118,24 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     return StepCounters{prof.experts_run};
   };
   // The routed experts run the integer FP4 kernel (layers.h int8_kernel: fast numerics, FP4 experts, a set
-  // with the kernel); their FLOPs then go at vpdpbusd's rate.
-  r.int8_experts = ctx.numerics.act_quant && ctx.numerics.act_int8 && cfg.expert_fp4 && ctx.ops.k->native_i8;
+  // with the kernel), and with int8 rows so do the FP8 linears and the head; their FLOPs then go at
+  // vpdpbusd's rate.
+  r.int8_experts = dsv4::wants_int8_rows(ctx) && cfg.expert_fp4;
+  // The integer kernels' share of a step's FLOPs: experts (family flops), the int8 rows of n tokens and
+  // the head's `head` FLOPs.
+  auto int8_share = [&](const dsv4::FamilyFlops& f, int64_t n, double head) {
+    double s = r.int8_experts ? double(f[size_t(dsv4::OpFamily::kExperts)]) : 0.0;
+    if (r.int8_rows) s += double(n) * double(traffic.token_int8_row_flops()) + head;
+    return s;
+  };
   // Adds the FLOPs of n new tokens of one sequence from position pos, with `rows` logits rows, to `s`.
   auto add_span_flops = [&](StepRoofline& s, int64_t pos, int64_t n, int64_t rows) {
     s.flops += double(traffic.head_flops(rows));
+    s.flops_i8 += int8_share({}, 0, double(traffic.head_flops_by_family(rows)[size_t(dsv4::OpFamily::kHead)]));
     for (int64_t i = 0; i < n; ++i) {
       const dsv4::FamilyFlops f = traffic.token_flops_by_family(pos + i);
       for (int64_t v : f) s.flops += double(v);
-      if (r.int8_experts) s.flops_i8 += double(f[size_t(dsv4::OpFamily::kExperts)]);
+      s.flops_i8 += int8_share(f, 1, 0.0);
     }
   };
 
@@ -142,7 +156,7 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
     if (bw.gbs > r.bw.gbs) r.bw = bw;
     const cpu::PeakProbe peak = cpu::measure_peak_flops(pool, opt.probe_runs, *ctx.ops.k);
     if (peak.gflops > r.peak.gflops) r.peak = peak;
-    if (r.int8_experts) {
+    if (r.int8_experts || r.int8_rows) {
       const cpu::PeakProbe i8 = cpu::measure_peak_i8(pool, opt.probe_runs, *ctx.ops.k);
       if (i8.gflops > r.peak_i8.gflops) r.peak_i8 = i8;
     }
@@ -231,7 +245,11 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
   r.overhead_fraction = r.overhead_s / (r.decode_s / steps);
   r.decode_step = {r.decode_s / steps, 1.0, r.bytes_per_token};
   for (double f : r.decode_op_flops) r.decode_step.flops += f;
-  if (r.int8_experts) r.decode_step.flops_i8 = r.decode_op_flops[size_t(dsv4::OpFamily::kExperts)];
+  {
+    dsv4::FamilyFlops f{};
+    f[size_t(dsv4::OpFamily::kExperts)] = int64_t(r.decode_op_flops[size_t(dsv4::OpFamily::kExperts)]);
+    r.decode_step.flops_i8 = int8_share(f, 1, r.decode_op_flops[size_t(dsv4::OpFamily::kHead)]);
+  }
 
   // ---- decode, batch B ----
   {
@@ -285,3 +303,4 @@ Result<BenchResult> run_bench(dsv4::Model& model, const dsv4::Checkpoint& ck, co
 }
 
 }  // namespace tachyon::runtime
+

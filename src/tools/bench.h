@@ -89,8 +89,10 @@ struct BenchResult {
   // probes and ratios
   cpu::BandwidthProbe bw;
   cpu::PeakProbe peak;            // the fp32 multiply-add instruction the set's GEMMs use
-  cpu::PeakProbe peak_i8;         // vpdpbusd, when the routed experts run the integer FP4 kernel (else empty)
+  cpu::PeakProbe peak_i8;         // vpdpbusd, when integer kernels run (int8_experts or int8_rows; else empty)
   bool int8_experts = false;      // the routed experts run the integer FP4 kernel (fast numerics)
+  bool int8_rows = false;         // the FP8 linears and the head run as int8 rows (fast numerics, repack.h)
+  int64_t repacked_bytes = 0;     // memory of the int8 rows the checkpoint holds
   double gemm_probe_gflops = 0;   // ops::linear on a compute-bound bf16 shape (measure_gemm_peak)
   double decode_bw_ratio = 0, prefill_flops_ratio = 0;
 };

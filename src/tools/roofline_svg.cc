@@ -85,7 +85,7 @@ std::vector<RooflinePoint> roofline_points(const BenchResult& r) {
 std::string roofline_svg(const BenchResult& r, const RooflineInfo& info) {
   const std::vector<RooflinePoint> pts = roofline_points(r);
   const double bw = r.bw.gbs, peak = r.peak.gflops;  // GB/s, GFLOP/s
-  const double peak_i8 = r.int8_experts ? r.peak_i8.gflops : 0.0;  // Gop/s of the integer dot product
+  const double peak_i8 = r.int8_experts || r.int8_rows ? r.peak_i8.gflops : 0.0;  // Gop/s of the integer dot product
   const double ridge = bw > 0 && peak > 0 ? peak / bw : 1.0;  // FLOP per byte where the roof bends
   // Axis ranges: every plotted point, the ridge with a decade either side, the peak.
   double x_lo = ridge / 10, x_hi = ridge * 10, y_lo = peak > 0 ? peak / 1000 : 1, y_hi = peak > 0 ? peak : 10;
@@ -114,7 +114,7 @@ std::string roofline_svg(const BenchResult& r, const RooflineInfo& info) {
   s += fmt::format("<text x=\"{}\" y=\"48\" text-anchor=\"middle\">{}</text>\n", kWidth / 2, xml_escape(sub));
   if (peak_i8 > 0)
     s += fmt::format("<text x=\"{}\" y=\"66\" text-anchor=\"middle\">{}</text>\n", kWidth / 2,
-                     xml_escape(fmt::format("dashed roof: {:.1f} Gop/s ({}), the routed experts' FP4 kernel", peak_i8,
+                     xml_escape(fmt::format("dashed roof: {:.1f} Gop/s ({}), the integer kernels", peak_i8,
                                             r.peak_i8.instruction)));
   // Grid and ticks, one per decade.
   s += "<g class=\"grid\" stroke=\"#dddddd\">\n";

@@ -28,15 +28,22 @@ OpFamily family_of(const std::string& name) {
 }
 }  // namespace
 
-TrafficModel::TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes, int64_t indexer_entry_bytes)
+TrafficModel::TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes, int64_t indexer_entry_bytes,
+                           bool int8_rows)
     : cfg_(cfg),
       kv_entry_(kv_entry_bytes > 0 ? kv_entry_bytes : int64_t(sizeof(float)) * cfg.head_dim),
       indexer_entry_(indexer_entry_bytes > 0 ? indexer_entry_bytes : int64_t(sizeof(float)) * cfg.index_head_dim),
       expert_(size_t(cfg.num_hidden_layers), 0) {
   std::vector<int64_t> routed(size_t(cfg.num_hidden_layers), 0);
+  int64_t routed_int8_macs = 0;  // all routed experts' FP8 linears, main layers
   for_each_tensor(cfg, nullptr, [&](TensorSlot& s) {
     if (s.mtp) return;
-    const int64_t bytes = int64_t(s.nbytes());
+    if (s.int8_repack && s.role == TensorRole::kWeight && s.name != "head.weight") {
+      const int64_t macs = s.shape[0] * s.shape[1];
+      if (s.routed_expert) routed_int8_macs += macs;
+      else int8_row_flops_ += 2 * macs;
+    }
+    const int64_t bytes = int64_t(int8_rows ? s.repacked_nbytes() : s.nbytes());
     const size_t f = size_t(family_of(s.name));
     if (s.name == "embed.weight" || s.role == TensorRole::kTable) {
       per_token_ += bytes / s.shape[0];  // one row per token
@@ -51,6 +58,7 @@ TrafficModel::TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes, int64
     }
   });
   for (size_t l = 0; l < routed.size(); ++l) expert_[l] = routed[l] / std::max(1, cfg.n_routed_experts);
+  int8_row_flops_ += 2 * routed_int8_macs / std::max(1, cfg.n_routed_experts) * cfg.num_experts_per_tok;
 }
 
 int64_t TrafficModel::step_weight_bytes(std::span<const int64_t> experts_run, int64_t tokens) const {

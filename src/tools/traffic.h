@@ -38,7 +38,10 @@ using FamilyFlops = std::array<int64_t, size_t(OpFamily::kCount)>;
 class TrafficModel {
  public:
   // From the tensor listing (needs no checkpoint). Cache entry sizes in bytes; 0 means fp32 entries.
-  explicit TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes = 0, int64_t indexer_entry_bytes = 0);
+  // With int8_rows, the tensors the fast numerics repack (TensorSlot::int8_repack) count as the int8
+  // rows the kernels then read instead (TensorSlot::repacked_nbytes).
+  explicit TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes = 0, int64_t indexer_entry_bytes = 0,
+                        bool int8_rows = false);
 
   int64_t dense_bytes() const { return dense_; }                 // read once per step
   int64_t expert_bytes(int layer) const { return expert_[size_t(layer)]; }  // one routed expert
@@ -58,10 +61,13 @@ class TrafficModel {
   // The same split by op family (they sum to the figures above; the head mix is under mhc).
   FamilyFlops token_flops_by_family(int64_t pos) const;
   FamilyFlops head_flops_by_family(int64_t rows) const;
+  // Of a token's FLOPs, those of the main layers' linears the fast numerics repack into int8 rows
+  // (TensorSlot::int8_repack, the head not included): every FP8 linear a token runs.
+  int64_t token_int8_row_flops() const { return int8_row_flops_; }
 
  private:
   ModelConfig cfg_;  // a copy: the model may outlive the caller's config
-  int64_t dense_ = 0, per_token_ = 0, kv_entry_ = 0, indexer_entry_ = 0;
+  int64_t dense_ = 0, per_token_ = 0, kv_entry_ = 0, indexer_entry_ = 0, int8_row_flops_ = 0;
   FamilyBytes dense_by_family_{}, per_token_by_family_{};
   std::vector<int64_t> expert_;  // per main layer
 };

@@ -17,6 +17,7 @@
 #include "backends/cpu/isa.h"
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/linear_i8.h"
 
 namespace tachyon::cpu::testing {
 
@@ -157,6 +158,19 @@ inline TestWeight make_weight(Rng& rng, WFormat fmt, int64_t rows, int64_t k, in
         }
       break;
     }
+    case WFormat::kI8: {  // q + 128 in [1, 255], rows padded to 32 columns with q = 0
+      const int64_t kp = (k + 31) / 32 * 32;
+      w.bytes.assign(size_t(rows * kp), 128);
+      w.scale.resize(size_t(rows * (kp / 32)));
+      for (auto& s : w.scale) s = uint8_t(sc(rng));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < k; ++j) {
+          const uint8_t b = uint8_t(std::uniform_int_distribution<int>(1, 255)(rng));
+          w.bytes[size_t(r * kp + i8_row_offset(j, kp))] = b;
+          w.deq[size_t(r * k + j)] = double(int(b) - 128) * e8m0_value(w.scale[size_t(r * (kp / 32) + j / 32)]);
+        }
+      break;
+    }
   }
   return w;
 }
@@ -206,6 +220,7 @@ inline const char* fmt_name(WFormat f) {
     case WFormat::kBF16: return "bf16";
     case WFormat::kFP8: return "fp8";
     case WFormat::kFP4: return "fp4";
+    case WFormat::kI8: return "i8";
   }
   return "?";
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/deepseek_v4/cache_codec.h"
+#include "model/deepseek_v4/repack.h"
 
 namespace tachyon::cli {
 
@@ -95,6 +96,7 @@ Result<ModelSession> open_model(const std::string& dir, int threads, const std::
     return error("unknown numerics '{}' (auto, official, fast or exact)", numerics);
   TACHYON_ASSIGN_OR_RETURN(const dsv4::CacheFormat format, dsv4::choose_cache_format(kv_cache_dtype, m.ctx.numerics));
   m.model = std::make_unique<dsv4::Model>(*m.ck, format);
+  if (dsv4::wants_int8_rows(m.ctx)) m.repacked_bytes = dsv4::repack_int8(*m.ck, m.ctx.ops);
   return m;
 }
 

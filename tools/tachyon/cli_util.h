@@ -35,6 +35,7 @@ struct ModelSession {
   std::unique_ptr<ThreadPool> pool;
   dsv4::ModelContext ctx;
   std::unique_ptr<dsv4::Model> model;
+  int64_t repacked_bytes = 0;  // the int8 rows of the fast numerics (dsv4::repack_int8), 0 if none
 };
 // Loads `dir` and checks that every token id lies inside its vocabulary. `kv_cache_dtype` picks the
 // attention cache's storage as `serve --kv-cache-dtype` does (auto: the server's default).

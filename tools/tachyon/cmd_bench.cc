@@ -97,6 +97,8 @@ int report_json(const BenchOpts& o, const runtime::BenchResult& r) {
   j["peak_gflops"] = r.peak.gflops;
   j["peak_instruction"] = r.peak.instruction;
   j["int8_experts"] = r.int8_experts;  // the routed experts' FLOPs go at peak_i8_gops
+  j["int8_rows"] = r.int8_rows;        // so do the FP8 linears' and the head's
+  j["repacked_bytes"] = r.repacked_bytes;
   j["peak_i8_gops"] = r.peak_i8.gflops;
   j["peak_i8_instruction"] = r.peak_i8.instruction;
   j["prefill_flops_ratio"] = finite_or_nan(r.prefill_flops_ratio);
@@ -172,9 +174,13 @@ int report_text(const BenchOpts& o, const runtime::BenchResult& r) {
   std::printf("read bandwidth %9.2f GB/s (%d threads, %.0f MiB%s, best of %d twice)\n", r.bw.gbs, r.bw.threads,
               double(r.bw.bytes) / (1 << 20), huge.c_str(), r.bw.runs);
   std::printf("peak FLOP/s    %9.2f GFLOP/s (%s, %d threads)\n", r.peak.gflops, r.peak.instruction, r.peak.threads);
-  if (r.int8_experts)
-    std::printf("peak int8      %9.2f Gop/s   (%s, %d threads: the routed experts' FP4 kernel)\n", r.peak_i8.gflops,
-                r.peak_i8.instruction, r.peak_i8.threads);
+  if (r.int8_experts || r.int8_rows)
+    std::printf("peak int8      %9.2f Gop/s   (%s, %d threads: the integer kernels%s%s)\n", r.peak_i8.gflops,
+                r.peak_i8.instruction, r.peak_i8.threads, r.int8_experts ? ", FP4 experts" : "",
+                r.int8_rows ? ", int8 rows" : "");
+  if (r.repacked_bytes > 0)
+    std::printf("int8 rows      %9.1f MiB     (FP8 linears and the head repacked at load%s)\n",
+                double(r.repacked_bytes) / (1 << 20), r.int8_rows ? "" : "; not read in this mode");
   std::printf("GEMM probe     %9.2f GFLOP/s (bf16 linear, 128 x 4096 x 2048)\n", r.gemm_probe_gflops);
   std::printf("decode_bw_ratio     %.3f\nprefill_flops_ratio %.3f\n", r.decode_bw_ratio, r.prefill_flops_ratio);
   std::printf("overhead       %9.3f ms per decode step, %.1f %% of it outside the weight-streaming calls\n",

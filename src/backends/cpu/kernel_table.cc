@@ -39,6 +39,7 @@ constexpr KernelTable kScalar{
     .mix_rows = ref::mix_rows,
     .quantize_i8 = ref::quantize_i8,
     .linear_i8_fp4 = ref::linear_i8_fp4,
+    .linear_i8_i8 = ref::linear_i8_i8,
     .native = "all (the references)",
 };
 
@@ -63,30 +64,33 @@ constexpr KernelTable kAvx2{
     .mix_rows = fast::mix_rows,
     .quantize_i8 = ref::quantize_i8,
     .linear_i8_fp4 = ref::linear_i8_fp4,
+    .linear_i8_i8 = ref::linear_i8_i8,
     .native = "all",
 };
 
-// The AVX-512 sets implement linear (every weight format, one token to prefill) with their own kernels;
-// the other ops run the AVX2 ones. The VNNI/BF16 set has nothing of its own yet: its linear is the
-// AVX-512 F/BW/VL one (VNNI and BF16 dot products would round the fp32 activations).
+// The AVX-512 sets implement linear (every weight format, one token to prefill) and attention with their
+// own kernels; the other ops run the AVX2 ones. The VNNI set adds the integer kernels of the fast
+// numerics (linear_i8.h); its fp32 linear is the AVX-512 F/BW/VL one.
 constexpr KernelTable with_avx512(KernelTable t, Isa isa, const char* native) {
   t.isa = isa;
   t.linear = avx512::linear;
+  t.attention_sink = avx512::attention_sink;
   t.stream_sum = avx512::stream_sum;  // the probes (probe_kernels.h)
   t.peak_fma = avx512::peak_fma;
   t.peak_instruction = avx512::kPeakInstruction;
   t.native = native;
   return t;
 }
-constexpr KernelTable kAvx512 = with_avx512(kAvx2, Isa::kAvx512, "linear (others: AVX2 kernels)");
+constexpr KernelTable kAvx512 = with_avx512(kAvx2, Isa::kAvx512, "linear, attention (others: AVX2 kernels)");
 constexpr KernelTable with_vnni(KernelTable t) {
   t.linear_i8_fp4 = avx512::linear_i8_fp4;
+  t.linear_i8_i8 = avx512::linear_i8_i8;
   t.quantize_i8 = avx512::quantize_i8;
   t.native_i8 = true;
   return t;
 }
 constexpr KernelTable kAvx512Vnni = with_vnni(with_avx512(
-    kAvx2, Isa::kAvx512Vnni, "linear, as avx512; int8 quantisation and FP4 linear with vpdpbusd (others: AVX2 kernels)"));
+    kAvx2, Isa::kAvx512Vnni, "linear and attention, as avx512; int8 quantisation, FP4 and int8-row linears with vpdpbusd (others: AVX2 kernels)"));
 
 }  // namespace
 

@@ -47,8 +47,10 @@ struct KernelTable {
   // summation order within a set; batch invariant).
   void (*quantize_i8)(const float* x, int64_t m, int64_t k, int8_t* q, float* s);
   void (*linear_i8_fp4)(const PackedI8& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
-  // Whether linear_i8_fp4 is an integer dot-product kernel of this set (else the reference: the fast
-  // numerics then gain nothing here).
+  // Int8-row weights (WFormat::kI8, repacked at load) over them (ref::linear_i8_i8's contract, the same way).
+  void (*linear_i8_i8)(const PackedI8Rows& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+  // Whether linear_i8_fp4 and linear_i8_i8 are integer dot-product kernels of this set (else the
+  // references: the fast numerics then gain nothing here, and no weight is repacked).
   bool native_i8 = false;
   // The ops this set implements with its own instructions (the others come from a set below it).
   const char* native = "";

@@ -55,6 +55,10 @@ namespace avx512 {
 // batch invariant like fast::linear (the column order is its own: avx512/linear_layout.h), so its
 // results differ from fast::'s by summation order only. Runs only from the AVX-512 kernel tables.
 void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+// fast::attention_sink's contract (heads [h_begin, h_end) of ref::attention_sink, up to fp32 summation
+// order), heads in blocks of four.
+void attention_sink(const float* q, int64_t d, const float* const* keys, int64_t n_keys, const float* sink,
+                    float scale, float* out, int64_t h_begin, int64_t h_end);
 }  // namespace avx512
 
 // The score function of a mixture-of-experts router (spec §2.7).

@@ -1,7 +1,5 @@
 #include "backends/cpu/probe.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -13,13 +11,13 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/huge_buffer.h"
 
 namespace tachyon::cpu {
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-constexpr int64_t kHugePage = int64_t(2) << 20;
 
 // One pass of body(chunk) on every thread of the pool at once. Each chunk waits until every chunk has
 // started before it runs body, so no thread takes two; a pool that runs the chunks inline (nested or
@@ -43,31 +41,6 @@ double on_every_thread(const ThreadPool& pool, const Body& body) {
                                        *std::min_element(start.begin(), start.end()))
       .count();
 }
-
-// An anonymous mapping of at least `bytes`, 2 MiB aligned, advised for transparent huge pages; its pages
-// are not touched yet.
-class HugeBuffer {
- public:
-  explicit HugeBuffer(int64_t bytes) {
-    len_ = size_t((bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage);
-    raw_ = mmap(nullptr, len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    TACHYON_CHECK(raw_ != MAP_FAILED, "bandwidth probe: cannot map the buffer");
-    const uintptr_t a = (reinterpret_cast<uintptr_t>(raw_) + uintptr_t(kHugePage) - 1) & ~uintptr_t(kHugePage - 1);
-    data_ = reinterpret_cast<uint64_t*>(a);
-    huge_ = madvise(data_, size_t((bytes + kHugePage - 1) / kHugePage * kHugePage), MADV_HUGEPAGE) == 0;
-  }
-  ~HugeBuffer() { munmap(raw_, len_); }
-  HugeBuffer(const HugeBuffer&) = delete;
-  HugeBuffer& operator=(const HugeBuffer&) = delete;
-  uint64_t* data() const { return data_; }
-  bool huge() const { return huge_; }
-
- private:
-  void* raw_ = nullptr;
-  size_t len_ = 0;
-  uint64_t* data_ = nullptr;
-  bool huge_ = false;
-};
 
 // AnonHugePages of the mapping that holds `addr`, in bytes, from /proc/self/smaps; -1 if not found.
 int64_t anon_huge_bytes(const void* addr) {
@@ -98,7 +71,7 @@ BandwidthProbe measure_read_bandwidth(const ThreadPool& pool, int64_t bytes, int
   r.runs = std::max(runs, 1);
   const HugeBuffer buf(r.bytes);
   r.huge_pages = buf.huge();
-  uint64_t* data = buf.data();
+  uint64_t* data = reinterpret_cast<uint64_t*>(buf.data());
   // Slice s is [cut(s), cut(s + 1)): on huge-page boundaries when every thread gets at least one.
   const int64_t unit = words >= n * (kHugePage / 8) ? kHugePage / 8 : 512;
   auto cut = [&](int64_t s) { return s >= n ? words : words * s / n / unit * unit; };

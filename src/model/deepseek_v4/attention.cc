@@ -138,19 +138,23 @@ void attention_forward(const LayerEnv& env, const AttentionWeights& w, const flo
     ctx.trace->ids(env.prefix + "index_topk", topk_trace.data(), {T, int64_t(cfg.index_topk)});
 
   // ---- grouped low-rank output projection ----
-  // All G group products in one parallel region (no activation quant: the reference runs wo_a in bf16).
+  // All G group products in one parallel region (no activation quant: the reference runs wo_a in bf16;
+  // the fast numerics' int8 rows take int8 activations, per group).
   const int64_t Kg = H / G * hd;                        // inputs per group
   std::vector<float> og(size_t(G * T * Kg));            // [G, T, Kg] each group's heads
   std::vector<float> zg(size_t(G * T * R));             // [G, T, R]
   std::vector<float> z(size_t(T * G * R));              // [T, G*R]
   std::vector<ops::LinearJob> jobs;
+  const bool i8 = int8_kernel(ctx, w.wo_a);
+  std::vector<ops::QuantizedActs> oq(size_t(i8 ? G : 0));  // [G] of [T, Kg]
   for (int64_t g = 0; g < G; ++g) {
     for (int64_t t = 0; t < T; ++t)
       std::copy(&o[size_t(t * H * hd + g * Kg)], &o[size_t(t * H * hd + (g + 1) * Kg)], &og[size_t((g * T + t) * Kg)]);
-    WeightView v = view(w.wo_a);                   // rows [g*R, (g+1)*R) of wo_a
+    WeightView v = kernel_view(ctx, w.wo_a);       // rows [g*R, (g+1)*R) of wo_a
     v.row0 = g * R;
     v.n = R;
-    jobs.push_back({&og[size_t(g * T * Kg)], T, v, &zg[size_t(g * T * R)]});  // [T, Kg] -> [T, R]
+    if (i8) ops::quantize_acts(ctx.ops, &og[size_t(g * T * Kg)], T, Kg, &oq[size_t(g)], act_layouts(ctx, w.wo_a));
+    jobs.push_back({&og[size_t(g * T * Kg)], T, v, &zg[size_t(g * T * R)], i8 ? &oq[size_t(g)] : nullptr});  // [T, Kg] -> [T, R]
   }
   {
     const WeightScope streaming(ctx.profile);

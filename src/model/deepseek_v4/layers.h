@@ -45,9 +45,14 @@ void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& 
 // 128 columns), for callers that share one quantised input between several weights.
 bool act_quant_applies(const ModelContext& ctx, const Linear& w);
 void act_quant(const ModelContext& ctx, float* x, int64_t m, int64_t k);
-// Whether w runs the integer FP4 kernel (fast numerics, a set with one): its input, already act_quant'ed,
-// is then quantised once more into the kernel's layout (ops::quantize_acts gives back the same q).
+// Whether w runs an integer kernel (fast numerics, a set with them; FP4 weights, or weights repacked
+// into int8 rows, repack.h): its input, already act_quant'ed where that applies, is then quantised once
+// more into the kernel's layout (ops::quantize_acts gives back the same q).
 bool int8_kernel(const ModelContext& ctx, const Linear& w);
+// The view the kernels read: the int8 rows where the context runs them (repack.h), else view(w).
+WeightView kernel_view(const ModelContext& ctx, const Linear& w);
+// The activation layouts (ops::ActLayout) w's integer kernel reads; 0 when it runs none.
+unsigned act_layouts(const ModelContext& ctx, const Linear& w);
 // Several linear_q over the same input x [m, k] in one parallel region, x quantised once for all the
 // weights that want it: ys[i] = what linear_q(ctx, x, m, *ws[i], ys[i]) gives.
 void linear_q_shared(const ModelContext& ctx, const float* x, int64_t m, std::span<const Linear* const> ws,

@@ -3,6 +3,7 @@
 
 #include "core/check.h"
 #include "model/deepseek_v4/layers.h"
+#include "model/deepseek_v4/repack.h"
 
 namespace tachyon::dsv4 {
 
@@ -27,7 +28,22 @@ void act_quant(const ModelContext& ctx, float* x, int64_t m, int64_t k) {
 }
 
 bool int8_kernel(const ModelContext& ctx, const Linear& w) {
-  return ctx.numerics.act_quant && ctx.numerics.act_int8 && w.fmt == WFormat::kFP4 && ctx.ops.k->native_i8;
+  return wants_int8_rows(ctx) && (w.fmt == WFormat::kFP4 || w.i8 != nullptr);
+}
+
+unsigned act_layouts(const ModelContext& ctx, const Linear& w) {
+  if (!int8_kernel(ctx, w)) return 0;
+  return w.i8 ? ops::kActRows : ops::kActFp4;
+}
+
+WeightView kernel_view(const ModelContext& ctx, const Linear& w) {
+  WeightView v = view(w);
+  if (w.i8 && wants_int8_rows(ctx)) {
+    v.fmt = WFormat::kI8;
+    v.data = w.i8->codes();
+    v.scale = w.i8->scales();
+  }
+  return v;
 }
 
 void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& w, float* y) {
@@ -36,9 +52,9 @@ void linear_q(const ModelContext& ctx, const float* x, int64_t m, const Linear& 
     act_quant(ctx, xq.data(), m, w.k);
     if (int8_kernel(ctx, w)) {
       ops::QuantizedActs qa;
-      ops::quantize_acts(ctx.ops, xq.data(), m, w.k, &qa);  // the same q, packed for the integer kernel
+      ops::quantize_acts(ctx.ops, xq.data(), m, w.k, &qa, act_layouts(ctx, w));  // the same q, packed for the kernel
       const WeightScope streaming(ctx.profile);
-      ops::linear(ctx.ops, qa, view(w), y);                 // [m, n]
+      ops::linear(ctx.ops, qa, kernel_view(ctx, w), y);     // [m, n]
       return;
     }
     const WeightScope streaming(ctx.profile);
@@ -54,6 +70,9 @@ void linear_q_shared(const ModelContext& ctx, const float* x, int64_t m, std::sp
   TACHYON_CHECK(ws.size() == ys.size(), "linear_q_shared: one output per weight");
   std::vector<float> xq;  // [m, k] quantised once, if any weight wants it
   ops::QuantizedActs qa;  // and packed for integer kernels, if any weight has one
+  unsigned layouts = 0;   // the integer kernels' activation layouts
+  for (const Linear* w : ws) layouts |= act_layouts(ctx, *w);
+  bool packed = false;
   std::vector<ops::LinearJob> jobs;
   for (size_t i = 0; i < ws.size(); ++i) {
     const Linear& w = *ws[i];
@@ -68,10 +87,11 @@ void linear_q_shared(const ModelContext& ctx, const float* x, int64_t m, std::sp
     }
     const ops::QuantizedActs* q8 = nullptr;
     if (int8_kernel(ctx, w)) {
-      if (qa.m != m || qa.deq.empty()) ops::quantize_acts(ctx.ops, in, m, w.k, &qa);
+      if (!packed) ops::quantize_acts(ctx.ops, in, m, w.k, &qa, layouts);
+      packed = true;
       q8 = &qa;
     }
-    jobs.push_back({in, m, view(w), ys[i], q8});  // [m, k] -> [m, n]
+    jobs.push_back({in, m, kernel_view(ctx, w), ys[i], q8});  // [m, k] -> [m, n]
   }
   const WeightScope streaming(ctx.profile);
   ops::linear_group(ctx.ops, jobs);

@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "model/deepseek_v4/layers.h"
+#include "model/deepseek_v4/repack.h"
 
 namespace tachyon::dsv4 {
 
@@ -98,9 +99,19 @@ void Model::head(const ModelContext& ctx, const HcHeadWeights& hc, const TensorR
   head_w.n = V;
   head_w.k = D;
   head_w.weight = w_.head;
+  head_w.i8 = w_.head_i8;
   ProfileScope s(ctx.profile, OpFamily::kHead);
-  const WeightScope streaming(ctx.profile);  // the head's weight-streaming calls, whichever branch runs
   TACHYON_CHECK(screen.empty() || int64_t(screen.size()) == rows, "head: one screen flag per row");
+  if (int8_kernel(ctx, head_w)) {
+    // The fast numerics' head: int8 rows over int8 activations, for every row (the draft head's
+    // screening would only reproduce the BF16 head's maximum, which these logits do not follow).
+    ops::QuantizedActs qa;
+    ops::quantize_acts(ctx.ops, yn.data(), rows, D, &qa, ops::kActRows);  // [rows, D]
+    const WeightScope streaming(ctx.profile);
+    ops::linear(ctx.ops, qa, kernel_view(ctx, head_w), logits);           // [rows, V] fp32
+    return;
+  }
+  const WeightScope streaming(ctx.profile);  // the head's weight-streaming calls, whichever branch runs
   const int64_t n_screen = screen.empty() ? rows : rows - std::count(screen.begin(), screen.end(), char(0));
   if (!draft || n_screen == 0) {
     ops::linear(ctx.ops, yn.data(), rows, view(head_w), logits);  // [rows, V] fp32
@@ -168,7 +179,8 @@ void Model::forward(const ModelContext& ctx, std::span<const SeqInput> batch, Fo
 void Model::mtp_forward(const ModelContext& ctx, std::span<const MtpInput> batch, std::vector<float>& logits,
                         std::vector<float>* streams, MtpLogits mode) {
   TACHYON_CHECK(!w_.mtp.empty(), "this checkpoint has no MTP module");
-  TACHYON_CHECK(mode == MtpLogits::kExact || draft_head_, "draft logits need enable_draft_head()");
+  TACHYON_CHECK(mode == MtpLogits::kExact || draft_head_ || (w_.head_i8 && wants_int8_rows(ctx)),
+                "draft logits need enable_draft_head() (or the int8-row head)");
   const DraftHead* draft = mode == MtpLogits::kDraft ? draft_head_.get() : nullptr;
   const MtpWeights& m = w_.mtp[0];
   const int64_t D = cfg_.hidden_size, hc = cfg_.hc_mult, V = cfg_.vocab_size;

@@ -56,11 +56,12 @@ void run_experts(const LayerEnv& env, std::span<const ExpertCall> calls, const f
     const ExpertCall& c = calls[i];
     const ops::QuantizedActs* q = nullptr;
     if (int8_kernel(env.ctx, c.w->w1) && int8_kernel(env.ctx, c.w->w3)) {
-      ops::quantize_acts(env.ctx.ops, c.x, c.m, c.w->w1.k, &q8[i]);
+      ops::quantize_acts(env.ctx.ops, c.x, c.m, c.w->w1.k, &q8[i],
+                         act_layouts(env.ctx, c.w->w1) | act_layouts(env.ctx, c.w->w3));
       q = &q8[i];
     }
-    jobs.push_back({c.x, c.m, view(c.w->w1), &g[size_t(off * I)], q});
-    jobs.push_back({c.x, c.m, view(c.w->w3), &u[size_t(off * I)], q});
+    jobs.push_back({c.x, c.m, kernel_view(env.ctx, c.w->w1), &g[size_t(off * I)], q});
+    jobs.push_back({c.x, c.m, kernel_view(env.ctx, c.w->w3), &u[size_t(off * I)], q});
     off += c.m;
   }
   {
@@ -79,10 +80,10 @@ void run_experts(const LayerEnv& env, std::span<const ExpertCall> calls, const f
     const ExpertCall& c = calls[i];
     const ops::QuantizedActs* q = nullptr;
     if (int8_kernel(env.ctx, c.w->w2)) {
-      ops::quantize_acts(env.ctx.ops, &g[size_t(off * I)], c.m, I, &q8[i]);
+      ops::quantize_acts(env.ctx.ops, &g[size_t(off * I)], c.m, I, &q8[i], act_layouts(env.ctx, c.w->w2));
       q = &q8[i];
     }
-    jobs.push_back({&g[size_t(off * I)], c.m, view(c.w->w2), c.y, q});
+    jobs.push_back({&g[size_t(off * I)], c.m, kernel_view(env.ctx, c.w->w2), c.y, q});
     off += c.m;
   }
   const WeightScope streaming(env.ctx.profile);

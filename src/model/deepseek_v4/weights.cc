@@ -3,6 +3,8 @@
 #include <cstring>
 #include <set>
 
+#include "core/check.h"
+
 namespace tachyon::dsv4 {
 
 int64_t TensorSlot::logical_params() const {
@@ -18,6 +20,13 @@ size_t TensorSlot::nbytes() const {
   return n;
 }
 
+size_t TensorSlot::repacked_nbytes() const {
+  if (!int8_repack) return nbytes();
+  if (role == TensorRole::kScale) return 0;
+  const size_t kp = size_t((shape.back() + 31) / 32 * 32);
+  return size_t(shape.front()) * (kp + kp / 32);
+}
+
 namespace {
 
 int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -27,10 +36,12 @@ struct Lister {
   const ModelConfig& cfg;
   const std::function<void(TensorSlot&)>& visit;
   bool routed = false, mtp = false;
+  bool repack = false;        // the next tensors are repacked into int8 rows by the fast numerics
+  Linear* of_linear = nullptr;
 
   void tensor(const std::string& name, DType dt, std::vector<int64_t> shape, TensorRef* bind,
               TensorRole role = TensorRole::kWeight, bool packed = false) {
-    TensorSlot s{name, dt, std::move(shape), role, packed, routed, mtp, bind};
+    TensorSlot s{name, dt, std::move(shape), role, packed, routed, mtp, bind, repack, of_linear};
     visit(s);
   }
   void linear(const std::string& name, WFormat fmt, int64_t n, int64_t k, Linear* l) {
@@ -45,14 +56,19 @@ struct Lister {
       case WFormat::kBF16: tensor(name + ".weight", DType::kBF16, {n, k}, l ? &L.weight : nullptr); break;
       case WFormat::kF32: tensor(name + ".weight", DType::kF32, {n, k}, l ? &L.weight : nullptr); break;
       case WFormat::kFP8:
+        repack = true;
+        of_linear = l;
         tensor(name + ".weight", DType::kF8E4M3, {n, k}, l ? &L.weight : nullptr);
         tensor(name + ".scale", DType::kF8E8M0, {cdiv(n, B), cdiv(k, B)}, l ? &L.scale : nullptr,
                TensorRole::kScale);
+        repack = false;
+        of_linear = nullptr;
         break;
       case WFormat::kFP4:
         tensor(name + ".weight", DType::kI8, {n, k / 2}, l ? &L.weight : nullptr, TensorRole::kWeight, true);
         tensor(name + ".scale", DType::kF8E8M0, {n, k / 32}, l ? &L.scale : nullptr, TensorRole::kScale);
         break;
+      case WFormat::kI8: TACHYON_CHECK(false, "checkpoints hold no int8-row weights"); break;
     }
   }
   void vec(const std::string& name, DType dt, int64_t n, TensorRef* bind) { tensor(name, dt, {n}, bind); }
@@ -127,7 +143,9 @@ void for_each_tensor(const ModelConfig& cfg, ModelWeights* w, const std::functio
   Lister ls{cfg, visit};
   const int64_t V = cfg.vocab_size, D = cfg.hidden_size, hc = cfg.hc_mult;
   ls.tensor("embed.weight", DType::kBF16, {V, D}, w ? &w->embed : nullptr);
+  ls.repack = true;
   ls.tensor("head.weight", DType::kBF16, {V, D}, w ? &w->head : nullptr);
+  ls.repack = false;
   ls.vec("norm.weight", DType::kBF16, D, w ? &w->norm : nullptr);
   ls.tensor("hc_head_fn", DType::kF32, {hc, hc * D}, w ? &w->hc_head.fn : nullptr);
   ls.vec("hc_head_base", DType::kF32, hc, w ? &w->hc_head.base : nullptr);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/huge_buffer.h"
 #include "core/status.h"
 #include "core/weight_view.h"
 #include "io/config.h"
@@ -27,6 +28,15 @@ struct TensorRef {
   explicit operator bool() const { return info != nullptr; }
 };
 
+// A weight repacked at load into int8 rows (WFormat::kI8, backends/cpu/linear_i8.h) for the fast
+// numerics' integer kernels (repack.h): codes [n, kp] then E8M0 scales [n, kp / 32], in one buffer.
+struct I8Rows {
+  HugeBuffer buf;
+  int64_t n = 0, kp = 0;
+  uint8_t* codes() const { return buf.data(); }
+  uint8_t* scales() const { return buf.data() + n * kp; }
+};
+
 // A linear layer y = W x with W logically [n, k] stored as `fmt` (FP8 scale tiles of `block`, the
 // config's weight_block_size).
 struct Linear {
@@ -34,6 +44,7 @@ struct Linear {
   int64_t n = 0, k = 0;
   int block = 128;  // FP8 scale tile
   TensorRef weight, scale;
+  const I8Rows* i8 = nullptr;  // the same weight as int8 rows, once repack_int8 has made them
 };
 
 struct HcWeights {  // hyper-connection mixing around one sublayer (spec §2.2)
@@ -102,6 +113,7 @@ struct MtpWeights {  // spec §2.9
 struct ModelWeights {
   TensorRef embed;  // [V, D] bf16
   TensorRef head;   // [V, D] bf16
+  const I8Rows* head_i8 = nullptr;  // the head as int8 rows, once repack_int8 has made them
   TensorRef norm;   // [D] bf16
   HcHeadWeights hc_head;
   std::vector<LayerWeights> layers;
@@ -120,9 +132,16 @@ struct TensorSlot {
   bool routed_expert = false;  // part of a routed expert (not active for every token)
   bool mtp = false;            // part of the MTP module
   TensorRef* bind = nullptr;   // where the loaded tensor goes (null when only listing)
+  // The fast numerics repack this tensor into int8 rows (repack.h): every FP8 linear (weight and scale)
+  // and the BF16 head. `linear` is its layer when binding (null when only listing, and for the head).
+  bool int8_repack = false;
+  Linear* linear = nullptr;
 
   int64_t logical_params() const;  // elements, x2 for packed FP4; 0 for scales
   size_t nbytes() const;
+  // Bytes once repacked (int8_repack): a weight [n, k] becomes n x kp codes and n x kp / 32 scales
+  // (kp = k rounded up to 32), its FP8 scale tensor none; else nbytes().
+  size_t repacked_nbytes() const;
 };
 
 // Sizes `w`'s vectors from the config and visits every official tensor. When `w` is null, only lists.
@@ -137,6 +156,8 @@ struct Checkpoint {
   // address is misaligned are copied here once at load, so kernels may load them as their type.
   std::deque<TensorInfo> realigned;
   std::vector<std::unique_ptr<uint64_t[]>> realigned_data;
+  // Weights repacked into int8 rows (repack.h), which Linear::i8 and ModelWeights::head_i8 point at.
+  std::deque<I8Rows> repacked;
 };
 
 // Loads `dir` (config.json + safetensors) and checks every tensor against for_each_tensor. Errors name

@@ -87,4 +87,79 @@ void linear_i8_fp4(const PackedI8& x, const WeightView& w, float* y, int64_t n_b
   }
 }
 
+void pack_i8_rows(const int8_t* q, const float* s, int64_t m, int64_t k, PackedI8Rows* out) {
+  const int64_t kp = i8_padded(k), nb = kp / kI8Block, groups = (kp + kI8Group - 1) / kI8Group;
+  out->m = m;
+  out->k = k;
+  out->kp = kp;
+  out->groups = groups;
+  out->q.assign(size_t(m * kp), 0);
+  out->corr.assign(size_t(m * groups * 16), 0);
+  out->scale.assign(size_t(m * groups * 16), 0.0f);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < kp; ++j) {
+      out->q[size_t(i * kp + i8_row_offset(j, kp))] = q[i * kp + j];
+      out->corr[size_t(i * groups * 16 + j / kI8Block)] -= 128 * int32_t(q[i * kp + j]);
+    }
+    for (int64_t b = 0; b < nb; ++b) out->scale[size_t(i * groups * 16 + b)] = s[i * nb + b];
+  }
+}
+
+void linear_i8_i8(const PackedI8Rows& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end) {
+  const int64_t kp = i8_padded(w.k), nb = kp / kI8Block;
+  const auto* codes = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = n_begin; n < n_end; ++n) {
+    const uint8_t* row = codes + (w.row0 + n) * kp;
+    const uint8_t* sc = w.scale + (w.row0 + n) * nb;
+    for (int64_t i = 0; i < x.m; ++i) {
+      const int8_t* xq = x.q.data() + i * kp;
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t dot = 0;
+        for (int64_t j = b * kI8Block; j < (b + 1) * kI8Block; ++j) {
+          const int64_t o = i8_row_offset(j, kp);
+          dot += int32_t(xq[o]) * (int32_t(row[o]) - 128);
+        }
+        const float s = x.scale[size_t(i * x.groups * 16 + b)];
+        acc += float(dot) * (s * e8m0_to_f32(sc[b]));
+      }
+      y[i * w.n + n] = acc;
+    }
+  }
+}
+
+void pack_weight_i8(const WeightView& w, int64_t r0, int64_t r1, uint8_t* codes, uint8_t* scales) {
+  const int64_t kp = i8_padded(w.k), nb = kp / kI8Block, kb = (w.k + w.block - 1) / w.block;
+  const float* e4m3 = e4m3_table();
+  float v[kI8Block];
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t b = 0; b < nb; ++b) {
+      float amax = 0.0f;
+      bool finite = true;
+      for (int64_t t = 0; t < kI8Block; ++t) {  // W[r, j] as floats (FP8: code times its tile's scale, exact)
+        const int64_t j = b * kI8Block + t;
+        if (j >= w.k) v[t] = 0.0f;
+        else if (w.fmt == WFormat::kBF16) v[t] = bf16_to_f32(static_cast<const uint16_t*>(w.data)[r * w.k + j]);
+        else v[t] = e4m3[static_cast<const uint8_t*>(w.data)[r * w.k + j]] * e8m0_to_f32(w.scale[(r / w.block) * kb + j / w.block]);
+        finite = finite && std::isfinite(v[t]);
+        amax = std::max(amax, std::fabs(v[t]));
+      }
+      uint8_t& code = scales[r * nb + b];
+      int e = 0;
+      if (finite && amax > 0.0f) {
+        int x = 0;
+        std::frexp(amax, &x);  // amax in [2^(x-1), 2^x)
+        e = x - 7;             // 127 * 2^(x - 8) < amax, so e >= x - 7
+        if (amax > std::ldexp(127.0f, e)) ++e;
+        e = std::clamp(e, -127, 127);
+      }
+      code = !finite ? 255 : amax == 0.0f ? 0 : uint8_t(e + 127);
+      const float inv = std::ldexp(1.0f, -e);  // exact: a power of two in [2^-127, 2^127]
+      for (int64_t t = 0; t < kI8Block; ++t) {
+        const float qv = code == 255 || code == 0 ? 0.0f : std::clamp(std::nearbyint(v[t] * inv), -127.0f, 127.0f);
+        codes[r * kp + i8_row_offset(b * kI8Block + t, kp)] = uint8_t(int(qv) + 128);
+      }
+    }
+}
+
 }  // namespace tachyon::cpu::ref

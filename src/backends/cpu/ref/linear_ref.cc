@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/linear_i8.h"
 #include "core/dtype.h"
 
 namespace tachyon::cpu::ref {
@@ -43,6 +44,17 @@ void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_
           for (int64_t b0 = 0; b0 < k; b0 += 32) {
             float part = 0.0f;
             for (int64_t j = b0; j < b0 + 32; ++j) part += xi[j] * e2m1_to_f32(fp4_nibble(wr, size_t(j)));
+            acc += part * e8m0_to_f32(srow[b0 / 32]);
+          }
+          break;
+        }
+        case WFormat::kI8: {
+          const int64_t kp = (k + 31) / 32 * 32;
+          const uint8_t* wr = static_cast<const uint8_t*>(w.data) + row * kp;
+          const uint8_t* srow = w.scale + row * (kp / 32);
+          for (int64_t b0 = 0; b0 < k; b0 += 32) {
+            float part = 0.0f;
+            for (int64_t j = b0; j < std::min(k, b0 + 32); ++j) part += xi[j] * float(int32_t(wr[i8_row_offset(j, kp)]) - 128);
             acc += part * e8m0_to_f32(srow[b0 / 32]);
           }
           break;
