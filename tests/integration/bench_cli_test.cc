@@ -42,8 +42,9 @@ void check_roofline_fields(const json& j) {
   const std::string isa = j["isa"].get<std::string>(), instr = j["peak_instruction"].get<std::string>();
   const char* want = isa == "scalar" ? "mulss" : isa == "avx2" ? "vfmadd231ps ymm" : "vfmadd231ps zmm";
   EXPECT_NE(instr.find(want), std::string::npos) << isa << ": " << instr;
-  const bool i8 = j["int8_experts"].get<bool>();
+  const bool i8 = j["int8_experts"].get<bool>(), rows = j["int8_rows"].get<bool>();
   EXPECT_EQ(i8, j["numerics"].get<std::string>() == "fast" && isa == "avx512-vnni");
+  EXPECT_EQ(rows, i8);  // the same condition (repack.h), with FP4 experts
   EXPECT_EQ(j["peak_i8_gops"].get<double>() > 0, i8);
   EXPECT_EQ(j["peak_i8_instruction"].get<std::string>().find("vpdpbusd") != std::string::npos, i8);
   const double bw = j["measured_bw_gbs"].get<double>() * 1e9, peak = j["peak_gflops"].get<double>() * 1e9;
@@ -57,13 +58,18 @@ void check_roofline_fields(const json& j) {
     EXPECT_EQ(s["tokens"].get<double>(), tokens);
     const double bytes = s["bytes"].get<double>(), flops = s["flops"].get<double>(), ms = s["ms"].get<double>();
     const double flops_i8 = s["flops_i8"].get<double>();
-    EXPECT_GE(bytes, 69743324.0);  // at least the dense weights (traffic_test.cc)
+    EXPECT_GE(bytes, rows ? 37735028.0 : 69743324.0);  // at least the dense weights (traffic_test.cc)
     EXPECT_GT(flops, 0.0);
     EXPECT_GT(ms, 0.0);
-    if (i8) {  // the routed experts: 6 of 3 x 128 x 256 multiply-adds per token in each of 4 layers
+    if (i8) {
+      // Per token: the routed experts (6 of 3 x 128 x 256 multiply-adds in each of 4 layers) and the
+      // int8 rows (3,407,872 FLOPs, traffic_test.cc); per logits row, the head (129280 x 256).
       EXPECT_GT(flops_i8, 0.0);
       EXPECT_LT(flops_i8, flops);
-      EXPECT_EQ(std::fmod(flops_i8, 4 * 6 * 3 * 128 * 256 * 2.0), 0.0);
+      const double head_rows = (flops_i8 - tokens * (4 * 6 * 3 * 128 * 256 * 2.0 + 3407872)) / (129280 * 256 * 2.0);
+      EXPECT_EQ(head_rows, std::round(head_rows));
+      EXPECT_GE(head_rows, 1.0);
+      EXPECT_LE(head_rows, tokens);
     } else {
       EXPECT_EQ(flops_i8, 0.0);
     }
@@ -125,9 +131,11 @@ TEST_F(BenchCli, JsonHasEveryKeyWithSaneValues) {
   EXPECT_TRUE(huge.is_null() || (huge.get<double>() >= 0 && huge.get<double>() <= 1)) << huge;
   // Bytes: at least everything read every step (69,743,324 for this preset, traffic_test.cc) and at
   // most that plus every expert of every layer and the cache.
+  // With the fast numerics' int8 rows: 37,735,028 (traffic_test.cc).
   const double bytes = j["bytes_per_token"].get<double>();
-  EXPECT_GE(bytes, 69743324.0);
-  EXPECT_LE(bytes, 69743324.0 + 4 * 16 * 52224 + 1e6);
+  const double dense = j["int8_rows"].get<bool>() ? 37735028.0 : 69743324.0;
+  EXPECT_GE(bytes, dense);
+  EXPECT_LE(bytes, dense + 4 * 16 * 52224 + 1e6);
   EXPECT_DOUBLE_EQ(bytes, j["weight_bytes_per_token"].get<double>() + j["cache_bytes_per_token"].get<double>());
   // Hash-routed layers pick 6 distinct experts per token; learned routing picks 6 distinct top-k ids.
   EXPECT_DOUBLE_EQ(j["experts_per_layer_per_step"].get<double>(), 6.0);
@@ -139,7 +147,8 @@ TEST_F(BenchCli, JsonHasEveryKeyWithSaneValues) {
   double family_sum = 0;
   for (const auto& [name, v] : j["decode_bytes_by_op"].items()) family_sum += v.get<double>();
   EXPECT_NEAR(family_sum, bytes, 1e-6 * bytes);
-  EXPECT_DOUBLE_EQ(j["decode_bytes_by_op"]["head"].get<double>(), 129280.0 * 256 * 2);
+  EXPECT_DOUBLE_EQ(j["decode_bytes_by_op"]["head"].get<double>(),
+                   j["int8_rows"].get<bool>() ? 129280.0 * 256 * 33 / 32 : 129280.0 * 256 * 2);
   ASSERT_TRUE(j["decode_gbs_by_op"].is_object());
   for (const char* k : {"decode_ms_by_op", "batch_ms_per_step_by_op"}) {
     ASSERT_TRUE(j[k].is_object()) << k;

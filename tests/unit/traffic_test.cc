@@ -51,6 +51,25 @@ TEST(Traffic, WeightBytesMatchHandCount) {
   EXPECT_EQ(t.step_weight_bytes({}, 1), 69743324 + 608);
 }
 
+// The fast numerics' int8 rows (repack.h): an FP8 weight [n, k] is read as n x k codes plus n x k / 32
+// scale bytes (every k here is a multiple of 32) and its E8M0 tiles not at all; the head as int8 rows
+// too; the FP4 experts and everything else as before.
+TEST(Traffic, Int8RowBytesAndFlopsMatchHandCount) {
+  const ModelConfig cfg = tiny();
+  const TrafficModel t(cfg, 0, 0, /*int8_rows=*/true);
+  // Per layer: wq_a, wkv [128, 256] and wo_b [256, 128]: 33792 each (were 32770); wq_b [1024, 128]:
+  // 135168 (131080); wo_a [128, 512]: 67584 (65540); the shared expert's three: 33792 each (32770).
+  const int64_t per_layer = 3 * (33792 - 32770) + (135168 - 131080) + (67584 - 65540) + 3 * (33792 - 32770);
+  const int64_t indexer = 67584 - 65540;  // wq_b [512, 128], in the two ratio-4 layers
+  const int64_t head = 129280 * 256 * 33 / 32 - 129280 * 256 * 2;
+  EXPECT_EQ(t.dense_bytes(), 69743324 + 4 * per_layer + 2 * indexer + head);
+  EXPECT_EQ(t.dense_bytes(), 37735028);
+  for (int l = 0; l < 4; ++l) EXPECT_EQ(t.expert_bytes(l), 3 * (16384 + 1024)) << l;
+  // FLOPs of those linears per token: 2 x (4 x (2 x 32768 + 131072 + 65536 + 32768 + 3 x 32768) + 2 x 65536).
+  EXPECT_EQ(t.token_int8_row_flops(), 3407872);
+  EXPECT_EQ(TrafficModel(cfg).token_int8_row_flops(), 3407872) << "a property of the model, not of the mode";
+}
+
 // The same step split by op family, from the same hand counts: the families sum to the step.
 TEST(Traffic, FamilyBytesMatchHandCount) {
   const ModelConfig cfg = tiny();

@@ -10,6 +10,8 @@
 
 #include "commands.h"
 #include "backends/cpu/isa.h"
+#include "backends/cpu/kernel_table.h"
+#include "model/deepseek_v4/repack.h"
 #include "core/thread_pool.h"
 #include "io/value_scan.h"
 #include "model/deepseek_v4/accounting.h"
@@ -97,6 +99,9 @@ int run(const InspectOptions& o) {
   for (cpu::Isa isa : cpu::supported_isas(cpu_features)) runnable.push_back(cpu::isa_name(isa));
   auto chosen = cpu::choose_isa("auto", cpu_features);
   const std::string kernels = chosen.is_ok() ? cpu::isa_name(*chosen) : chosen.status().message();
+  // The int8 rows the fast numerics make at load (repack.h), and whether `auto` picks them here.
+  const int64_t int8_rows = dsv4::int8_repack_bytes(c);
+  const bool int8_here = chosen.is_ok() && cpu::kernel_table(*chosen).native_i8;
 
   if (o.json) {
     nlohmann::json j;
@@ -106,6 +111,8 @@ int run(const InspectOptions& o) {
     j["tensor_count"] = p.tensor_count;
     j["isa"] = kernels;
     j["isa_supported"] = runnable;
+    j["int8_rows_bytes"] = int8_rows;          // extra memory of the fast numerics' repacked weights
+    j["int8_rows_by_default"] = int8_here;     // --numerics auto runs them on this CPU
     j["tensors_by_dtype"] = p.tensors_by_dtype;
     j["params_total"] = p.params_total;
     j["params_active_per_token"] = p.params_active_per_token;
@@ -155,6 +162,9 @@ int run(const InspectOptions& o) {
                      c.compress_rope_theta, c.rope_factor, c.original_max_position_embeddings);
   out += fmt::format("tensors      {}\n", p.tensor_count);
   out += fmt::format("cpu kernels  {} (this CPU runs: {})\n", kernels, fmt::join(runnable, ", "));
+  out += fmt::format("int8 rows    {} more memory under --numerics fast (FP8 linears and the head repacked at "
+                     "load; {})\n",
+                     human(double(int8_rows)), int8_here ? "auto picks fast here" : "not used by auto here");
   out += fmt::format("parameters   {} total ({} in routed experts, {} in MTP)\n", grouped(p.params_total),
                      grouped(p.params_routed_experts), grouped(p.params_mtp));
   out += fmt::format("active       {} per token\n", grouped(p.params_active_per_token));
