@@ -1,5 +1,5 @@
-// The fast numerics' int8 rows (repack.h) on the golden tiny-flash checkpoint: every FP8 linear and the
-// head get rows, their memory is what the tensor listing predicts (what inspect and bench report), each
+// The fast numerics' int8 rows (repack.h) on the golden tiny-flash checkpoint: every FP8 linear, the
+// compressors' projections and the head get rows, their memory is what the tensor listing predicts (what inspect and bench report), each
 // repacked matrix multiplies within its rounding bound of the FP8/BF16 original, and the forward pass
 // that reads them stays batch invariant bit for bit. Needs a kernel set with integer dot products
 // (avx512-vnni); elsewhere the tests say so and skip.
@@ -44,10 +44,10 @@ TEST(RepackInt8, EveryFp8LinearAndTheHeadGetRowsOfThePredictedSize) {
   for_each_tensor(c.config, &c.weights, [&](TensorSlot& s) {
     if (!s.linear || s.role != TensorRole::kWeight) return;
     const Linear& l = *s.linear;
-    ASSERT_EQ(l.fmt, WFormat::kFP8) << s.name;
+    ASSERT_TRUE(l.fmt == WFormat::kFP8 || l.fmt == WFormat::kBF16) << s.name;
+    fp8 += l.fmt == WFormat::kFP8;
     ASSERT_NE(l.i8, nullptr) << s.name;
-    ++fp8;
-    // y over the int8 rows (the fp32 reference reads them) against y over the FP8 weight: each weight
+    // y over the int8 rows (the fp32 reference reads them) against y over the original: each weight
     // moved by at most half its group's step 2^e, so |dy| <= sum_j |x_j| 2^e / 2.
     std::vector<float> x(size_t(l.k)), y8(size_t(l.n)), yq(size_t(l.n));
     for (auto& v : x) v = nd(rng);

@@ -52,8 +52,8 @@ TEST(Traffic, WeightBytesMatchHandCount) {
 }
 
 // The fast numerics' int8 rows (repack.h): an FP8 weight [n, k] is read as n x k codes plus n x k / 32
-// scale bytes (every k here is a multiple of 32) and its E8M0 tiles not at all; the head as int8 rows
-// too; the FP4 experts and everything else as before.
+// scale bytes (every k here is a multiple of 32) and its E8M0 tiles not at all; the compressors' BF16
+// projections and the head as int8 rows too; the FP4 experts and everything else as before.
 TEST(Traffic, Int8RowBytesAndFlopsMatchHandCount) {
   const ModelConfig cfg = tiny();
   const TrafficModel t(cfg, 0, 0, /*int8_rows=*/true);
@@ -62,12 +62,16 @@ TEST(Traffic, Int8RowBytesAndFlopsMatchHandCount) {
   const int64_t per_layer = 3 * (33792 - 32770) + (135168 - 131080) + (67584 - 65540) + 3 * (33792 - 32770);
   const int64_t indexer = 67584 - 65540;  // wq_b [512, 128], in the two ratio-4 layers
   const int64_t head = 129280 * 256 * 33 / 32 - 129280 * 256 * 2;
-  EXPECT_EQ(t.dense_bytes(), 69743324 + 4 * per_layer + 2 * indexer + head);
-  EXPECT_EQ(t.dense_bytes(), 37735028);
+  // Compressors: ratio 4, wkv/wgate [256, 256] bf16 (131072) -> 67584, and the indexer's [128, 256]
+  // (65536) -> 33792; ratio 128, [128, 256] -> 33792.
+  const int64_t comp4 = 2 * (67584 - 131072) + 2 * (33792 - 65536), comp128 = 2 * (33792 - 65536);
+  EXPECT_EQ(t.dense_bytes(), 69743324 + 4 * per_layer + 2 * indexer + head + 2 * comp4 + comp128);
+  EXPECT_EQ(t.dense_bytes(), 37290612);
   for (int l = 0; l < 4; ++l) EXPECT_EQ(t.expert_bytes(l), 3 * (16384 + 1024)) << l;
-  // FLOPs of those linears per token: 2 x (4 x (2 x 32768 + 131072 + 65536 + 32768 + 3 x 32768) + 2 x 65536).
-  EXPECT_EQ(t.token_int8_row_flops(), 3407872);
-  EXPECT_EQ(TrafficModel(cfg).token_int8_row_flops(), 3407872) << "a property of the model, not of the mode";
+  // FLOPs of those linears per token: 2 x (4 x (2 x 32768 + 131072 + 65536 + 32768 + 3 x 32768) + 2 x 65536
+  // + 2 x (2 x 65536 + 2 x 32768) + 2 x 32768).
+  EXPECT_EQ(t.token_int8_row_flops(), 4325376);
+  EXPECT_EQ(TrafficModel(cfg).token_int8_row_flops(), 4325376) << "a property of the model, not of the mode";
 }
 
 // The same step split by op family, from the same hand counts: the families sum to the step.

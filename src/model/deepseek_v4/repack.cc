@@ -26,13 +26,14 @@ int64_t repack_int8(Checkpoint& ck, const ops::OpContext& ops) {
       if (!s.int8_repack || s.role != TensorRole::kWeight) return;
       if (s.linear) {
         Linear& l = *s.linear;
-        TACHYON_CHECK(l.fmt == WFormat::kFP8 && l.weight && l.scale, "repack_int8: " + s.name + " is not a loaded FP8 linear");
+        TACHYON_CHECK(l.weight && ((l.fmt == WFormat::kFP8 && l.scale) || l.fmt == WFormat::kBF16),
+                      "repack_int8: " + s.name + " is not a loaded FP8 or BF16 linear");
         WeightView v;
         v.fmt = l.fmt;
         v.n = l.n;
         v.k = l.k;
         v.data = l.weight.info->data;
-        v.scale = l.scale.info->data;
+        v.scale = l.scale ? l.scale.info->data : nullptr;
         v.block = l.block;
         l.i8 = repack_one(ck, ops, v);
       } else {

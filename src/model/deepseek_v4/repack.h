@@ -1,4 +1,5 @@
-// Weights repacked at load for the fast numerics: every FP8 linear and the BF16 head become int8 rows
+// Weights repacked at load for the fast numerics: every FP8 linear, the compressors' BF16 projections and
+// the BF16 head become int8 rows
 // (WFormat::kI8, backends/cpu/linear_i8.h) that the integer dot-product kernels read, with a power-of-two
 // scale per row and 32 columns. FP8 values within a factor 8 of their group's largest come through
 // exactly and the rest within half a step; `tachyon accuracy` measures what that costs against exact,

@@ -44,7 +44,8 @@ struct Lister {
     TensorSlot s{name, dt, std::move(shape), role, packed, routed, mtp, bind, repack, of_linear};
     visit(s);
   }
-  void linear(const std::string& name, WFormat fmt, int64_t n, int64_t k, Linear* l) {
+  // int8: the fast numerics repack it into int8 rows (every FP8 linear, and the BF16 ones that say so).
+  void linear(const std::string& name, WFormat fmt, int64_t n, int64_t k, Linear* l, bool int8 = false) {
     Linear tmp;
     Linear& L = l ? *l : tmp;
     L.fmt = fmt;
@@ -53,7 +54,13 @@ struct Lister {
     L.block = cfg.weight_block_size;
     const int64_t B = cfg.weight_block_size;
     switch (fmt) {
-      case WFormat::kBF16: tensor(name + ".weight", DType::kBF16, {n, k}, l ? &L.weight : nullptr); break;
+      case WFormat::kBF16:
+        repack = int8;
+        of_linear = int8 ? l : nullptr;
+        tensor(name + ".weight", DType::kBF16, {n, k}, l ? &L.weight : nullptr);
+        repack = false;
+        of_linear = nullptr;
+        break;
       case WFormat::kF32: tensor(name + ".weight", DType::kF32, {n, k}, l ? &L.weight : nullptr); break;
       case WFormat::kFP8:
         repack = true;
@@ -76,8 +83,9 @@ struct Lister {
   void compressor(const std::string& p, int ratio, int d, CompressorWeights* c) {
     const int coff = ratio == 4 ? 2 : 1;
     const int64_t D = cfg.hidden_size;
-    linear(p + ".wkv", WFormat::kBF16, coff * d, D, c ? &c->wkv : nullptr);
-    linear(p + ".wgate", WFormat::kBF16, coff * d, D, c ? &c->wgate : nullptr);
+    // The compressors' projections are the largest BF16 reads of a step after the head: int8 rows too.
+    linear(p + ".wkv", WFormat::kBF16, coff * d, D, c ? &c->wkv : nullptr, true);
+    linear(p + ".wgate", WFormat::kBF16, coff * d, D, c ? &c->wgate : nullptr, true);
     tensor(p + ".ape", DType::kF32, {ratio, coff * d}, c ? &c->ape : nullptr);
     vec(p + ".norm.weight", DType::kBF16, d, c ? &c->norm : nullptr);
   }

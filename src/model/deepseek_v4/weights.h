@@ -132,8 +132,9 @@ struct TensorSlot {
   bool routed_expert = false;  // part of a routed expert (not active for every token)
   bool mtp = false;            // part of the MTP module
   TensorRef* bind = nullptr;   // where the loaded tensor goes (null when only listing)
-  // The fast numerics repack this tensor into int8 rows (repack.h): every FP8 linear (weight and scale)
-  // and the BF16 head. `linear` is its layer when binding (null when only listing, and for the head).
+  // The fast numerics repack this tensor into int8 rows (repack.h): every FP8 linear (weight and scale),
+  // the compressors' BF16 projections and the BF16 head. `linear` is its layer when binding (null when
+  // only listing, and for the head).
   bool int8_repack = false;
   Linear* linear = nullptr;
 
