@@ -145,7 +145,6 @@ Result<std::shared_ptr<const Grammar>> GrammarBuilder::build(uint32_t root) cons
       }
     }
   }
-  if (!productive[root]) return error("grammar rule '{}' matches no finite byte string", rules_[root].name);
 
   // Repeats of a nullable item would loop without consuming input; left recursion likewise.
   std::vector<std::vector<uint32_t>> heads(n);
@@ -180,6 +179,8 @@ Result<std::shared_ptr<const Grammar>> GrammarBuilder::build(uint32_t root) cons
     if (reach[r] && color[r] == 0 && dfs(r))
       return error("grammar rule '{}' reaches itself without consuming input (left recursion)", cycle);
   }
+
+  if (!productive[root]) return error("grammar rule '{}' matches no finite byte string", rules_[root].name);
 
   // Flatten: every kept alternative is a run of elements ending in kEnd.
   auto g = std::make_shared<Grammar>();
