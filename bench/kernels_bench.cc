@@ -47,6 +47,7 @@ Weights make(WFormat fmt, int64_t n, int64_t k) {
     case WFormat::kFP8: w.bytes = n * k; w.scale.resize(size_t(((n + 127) / 128) * ((k + 127) / 128))); break;
     case WFormat::kFP4: w.bytes = n * k / 2; w.scale.resize(size_t(n * (k / 32))); break;
     case WFormat::kI8: w.bytes = n * ((k + 31) / 32 * 32); w.scale.resize(size_t(n * ((k + 31) / 32))); break;
+    case WFormat::kFP4G: w.bytes = n * k / 2; w.scale.resize(size_t(n * (k / 32))); break;
   }
   w.data.resize(size_t(w.bytes));
   for (auto& b : w.data) b = uint8_t(byte(rng));
@@ -118,6 +119,7 @@ void BM_linear_int8(benchmark::State& st, const KernelTable* K, WFormat fmt, int
   size_t i = 0;
   for (auto _ : st) {
     if (fmt == WFormat::kFP4) K->linear_i8_fp4(p4, ws[i].view, y.data(), 0, n);
+    else if (fmt == WFormat::kFP4G) K->linear_i8_fp4g(p8, ws[i].view, y.data(), 0, n);
     else K->linear_i8_i8(p8, ws[i].view, y.data(), 0, n);
     i = (i + 1) % ws.size();
     benchmark::DoNotOptimize(y.data());
@@ -131,6 +133,7 @@ void register_int8(const KernelTable* K) {
   if (!K->native_i8) return;
   const std::string set = tachyon::cpu::isa_name(K->isa);
   for (auto [name, fmt, n, k] : {std::tuple{"fp4_256x4096", WFormat::kFP4, int64_t(256), int64_t(4096)},
+                                 std::tuple{"fp4g_256x4096", WFormat::kFP4G, int64_t(256), int64_t(4096)},
                                  std::tuple{"i8_256x2048", WFormat::kI8, int64_t(256), int64_t(2048)}}) {
     benchmark::RegisterBenchmark(("BM_linear_int8/" + std::string(name) + "/" + set).c_str(), BM_linear_int8, K, fmt,
                                  n, k, false)
@@ -138,6 +141,8 @@ void register_int8(const KernelTable* K) {
   }
   benchmark::RegisterBenchmark(("BM_linear_int8_dram/fp4_2048x4096/" + set).c_str(), BM_linear_int8, K, WFormat::kFP4,
                                2048, 4096, true);
+  benchmark::RegisterBenchmark(("BM_linear_int8_dram/fp4g_2048x4096/" + set).c_str(), BM_linear_int8, K,
+                               WFormat::kFP4G, 2048, 4096, true);
   benchmark::RegisterBenchmark(("BM_linear_int8_dram/i8_2048x2048/" + set).c_str(), BM_linear_int8, K, WFormat::kI8,
                                2048, 2048, true);
 }

@@ -15,6 +15,8 @@ enum class WFormat : uint8_t {
   kI8,    // int8 rows made at load (backends/cpu/linear_i8.h): bytes q + 128 [n, kp], kp = k rounded up
           // to 32 (padding q = 0), columns in groups of 512 (cpu::i8_row_offset), with E8M0 scales
           // [n, kp/32] per 32 columns: W[r, j] = q * 2^(e - 127)
+  kFP4G,  // kFP4's values and scales with each row's bytes in groups of 512 columns (cpu::fp4g_byte), made
+          // at load for the integer FP4 kernel
 };
 
 // A view of rows [row0, row0 + n) of a weight matrix with `k` columns (row0 matters for FP8 scale tiles).
@@ -35,6 +37,7 @@ inline int64_t row_bytes(const WeightView& w) {
     case WFormat::kFP8: return w.k;
     case WFormat::kFP4: return w.k / 2;
     case WFormat::kI8: return (w.k + 31) / 32 * 32;
+    case WFormat::kFP4G: return w.k / 2;
   }
   return w.k;
 }

@@ -21,6 +21,10 @@ class MmapFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drops the whole pages inside [p, p + n) (a range of this kind of mapping) from the process: the next
+  // read maps them from the file (or the page cache) again. For data read once at load and kept in
+  // another form, so that it stops counting as resident.
+  static void drop_pages(const void* p, size_t n);
 
  private:
   MmapFile() = default;

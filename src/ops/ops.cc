@@ -24,7 +24,8 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
   TACHYON_CHECK(w.data != nullptr && w.n > 0 && w.k > 0, "linear: empty weight");
   TACHYON_CHECK(w.fmt != WFormat::kFP4 || w.k % 32 == 0, "linear: FP4 needs k % 32 == 0");
   TACHYON_CHECK((w.fmt != WFormat::kFP8 && w.fmt != WFormat::kFP4) || w.scale != nullptr, "linear: missing scale");
-  TACHYON_CHECK(w.fmt != WFormat::kI8, "linear: int8-row weights need int8 activations (QuantizedActs)");
+  TACHYON_CHECK(w.fmt != WFormat::kI8 && w.fmt != WFormat::kFP4G,
+                "linear: repacked weights need int8 activations (QuantizedActs)");
   if (m <= 0) return;
   // Split output features across threads in groups of 8 rows (whole register tiles). A chunk holds at
   // least 16K multiply-adds (a few microseconds at one token), several times what a hand-off costs
@@ -43,7 +44,7 @@ void linear(const OpContext& ctx, const float* x, int64_t m, const WeightView& w
 
 namespace {
 bool use_i8(const OpContext& ctx, const WeightView& w) {
-  return w.fmt == WFormat::kI8 || (ctx.k->native_i8 && w.fmt == WFormat::kFP4);
+  return w.fmt == WFormat::kI8 || w.fmt == WFormat::kFP4G || (ctx.k->native_i8 && w.fmt == WFormat::kFP4);
 }
 }  // namespace
 
@@ -66,6 +67,15 @@ void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, Q
   else out->packed = cpu::PackedI8{};
   if (layouts & kActRows) cpu::ref::pack_i8_rows(q.data(), s.data(), m, k, &out->rows);
   else out->rows = cpu::PackedI8Rows{};
+}
+
+void pack_weight_fp4g(const OpContext& ctx, const WeightView& w, uint8_t* codes) {
+  TACHYON_CHECK(w.fmt == WFormat::kFP4 && w.k % 32 == 0, "pack_weight_fp4g: FP4 weights only");
+  TACHYON_CHECK(w.data != nullptr && w.n > 0 && w.row0 == 0, "pack_weight_fp4g: a whole, non-empty matrix");
+  auto body = [&](int64_t r0, int64_t r1) { cpu::ref::pack_weight_fp4g(w, r0, r1, codes); };
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / w.k);
+  if (ctx.pool) ctx.pool->parallel_for(w.n, grain, body);
+  else body(0, w.n);
 }
 
 void pack_weight_i8(const OpContext& ctx, const WeightView& w, uint8_t* codes, uint8_t* scales) {
@@ -104,9 +114,10 @@ void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
     const LinearJob& job = jobs[j];
     TACHYON_CHECK(job.w.data != nullptr && job.w.n > 0 && job.w.k > 0, "linear_group: empty weight");
     TACHYON_CHECK(job.w.fmt != WFormat::kFP4 || job.w.k % 32 == 0, "linear_group: FP4 needs k % 32 == 0");
-    TACHYON_CHECK(job.w.fmt != WFormat::kI8 || (job.xq && job.xq->k == job.w.k && job.xq->rows.m == job.m &&
-                                                 job.xq->rows.k == job.w.k),
-                  "linear_group: int8-row weights need int8 activations of their width, in their layout");
+    TACHYON_CHECK((job.w.fmt != WFormat::kI8 && job.w.fmt != WFormat::kFP4G) ||
+                      (job.xq && job.xq->k == job.w.k && job.xq->rows.m == job.m && job.xq->rows.k == job.w.k),
+                  "linear_group: repacked weights need int8 activations of their width, in their layout");
+    TACHYON_CHECK(job.w.fmt != WFormat::kFP4G || job.w.k % 32 == 0, "linear_group: FP4 needs k % 32 == 0");
     TACHYON_CHECK(!(job.xq && use_i8(ctx, job.w) && job.w.fmt == WFormat::kFP4) ||
                       (job.xq->packed.m == job.m && job.xq->packed.k == job.w.k),
                   "linear_group: the FP4 kernel needs its activation layout");
@@ -127,6 +138,7 @@ void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs) {
       const LinearJob& job = jobs[j];
       const int64_t r0 = (b - first_unit[j]) * kGroup, r1 = std::min(job.w.n, (e - first_unit[j]) * kGroup);
       if (job.w.fmt == WFormat::kI8) ctx.k->linear_i8_i8(job.xq->rows, job.w, job.y, r0, r1);
+      else if (job.w.fmt == WFormat::kFP4G) ctx.k->linear_i8_fp4g(job.xq->rows, job.w, job.y, r0, r1);
       else if (job.xq && use_i8(ctx, job.w)) ctx.k->linear_i8_fp4(job.xq->packed, job.w, job.y, r0, r1);
       else kernel(job.x, job.m, job.w, job.y, r0, r1);
     }

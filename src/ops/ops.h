@@ -146,10 +146,12 @@ void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, Q
 // x[m, k] <- q * s in place: the fast numerics' activation quantisation as values.
 void i8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k);
 // y[m, w.n] = (q * s) . W^T: linear() over deq, except FP4 weights in a set with an integer kernel and
-// int8-row weights (WFormat::kI8, which only this path takes).
+// weights repacked at load (WFormat::kI8 and kFP4G, which only this path takes).
 void linear(const OpContext& ctx, const QuantizedActs& x, const WeightView& w, float* y);
 // A whole FP8 or BF16 matrix w into int8 rows (cpu::ref::pack_weight_i8): codes [w.n, kp], scales
 // [w.n, kp / 32], kp = cpu::i8_padded(w.k). Threads split the rows.
 void pack_weight_i8(const OpContext& ctx, const WeightView& w, uint8_t* codes, uint8_t* scales);
+// A whole FP4 matrix's codes into the grouped order (cpu::ref::pack_weight_fp4g): codes [w.n, w.k / 2].
+void pack_weight_fp4g(const OpContext& ctx, const WeightView& w, uint8_t* codes);
 
 }  // namespace tachyon::ops

@@ -1,11 +1,12 @@
-// The fast numerics' int8 rows (repack.h) on the golden tiny-flash checkpoint: every FP8 linear, the
-// compressors' projections and the head get rows, their memory is what the tensor listing predicts (what inspect and bench report), each
-// repacked matrix multiplies within its rounding bound of the FP8/BF16 original, and the forward pass
-// that reads them stays batch invariant bit for bit. Needs a kernel set with integer dot products
+// The fast numerics' repacked weights (repack.h) on the golden tiny-flash checkpoint: every FP8 linear,
+// the compressors' projections and the head get int8 rows and every FP4 expert regrouped codes; their
+// memory is what the tensor listing predicts (what inspect and bench report), each int8-row matrix
+// multiplies within its rounding bound of the FP8/BF16 original (FP4 ones give the same sums), and the
+// forward pass that reads them stays batch invariant bit for bit. Needs a kernel set with integer dot products
 // (avx512-vnni); elsewhere the tests say so and skip.
 #include <bit>
-#include <optional>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "backends/cpu/cpu_features.h"
@@ -38,25 +39,33 @@ TEST(RepackInt8, EveryFp8LinearAndTheHeadGetRowsOfThePredictedSize) {
   EXPECT_EQ(bytes, int8_repack_bytes(c.config));
   EXPECT_EQ(repack_int8(c, ctx->ops), bytes) << "a second call adds nothing";
   ASSERT_NE(c.weights.head_i8, nullptr);
-  int fp8 = 0;
+  int fp8 = 0, fp4 = 0;
   std::mt19937 rng(3);
   std::normal_distribution<float> nd;
   for_each_tensor(c.config, &c.weights, [&](TensorSlot& s) {
     if (!s.linear || s.role != TensorRole::kWeight) return;
     const Linear& l = *s.linear;
-    ASSERT_TRUE(l.fmt == WFormat::kFP8 || l.fmt == WFormat::kBF16) << s.name;
-    fp8 += l.fmt == WFormat::kFP8;
     ASSERT_NE(l.i8, nullptr) << s.name;
-    // y over the int8 rows (the fp32 reference reads them) against y over the original: each weight
-    // moved by at most half its group's step 2^e, so |dy| <= sum_j |x_j| 2^e / 2.
     std::vector<float> x(size_t(l.k)), y8(size_t(l.n)), yq(size_t(l.n));
     for (auto& v : x) v = nd(rng);
     WeightView q = view(l);
-    q.fmt = WFormat::kI8;
+    q.fmt = l.i8->fmt;
     q.data = l.i8->codes();
     q.scale = l.i8->scales();
     cpu::ref::linear(x.data(), 1, view(l), y8.data(), 0, l.n);
     cpu::ref::linear(x.data(), 1, q, yq.data(), 0, l.n);
+    if (l.fmt == WFormat::kFP4) {  // regrouped codes, the same values: the same sums bit for bit
+      ++fp4;
+      ASSERT_EQ(l.i8->fmt, WFormat::kFP4G) << s.name;
+      ASSERT_EQ(q.scale, view(l).scale) << "the checkpoint's scales";
+      for (int64_t r = 0; r < l.n; ++r) ASSERT_EQ(yq[size_t(r)], y8[size_t(r)]) << s.name << " row " << r;
+      return;
+    }
+    ASSERT_TRUE(l.fmt == WFormat::kFP8 || l.fmt == WFormat::kBF16) << s.name;
+    ASSERT_EQ(l.i8->fmt, WFormat::kI8) << s.name;
+    fp8 += l.fmt == WFormat::kFP8;
+    // y over the int8 rows (the fp32 reference reads them) against y over the original: each weight
+    // moved by at most half its group's step 2^e, so |dy| <= sum_j |x_j| 2^e / 2.
     const int64_t nb = l.i8->kp / 32;
     for (int64_t r = 0; r < l.n; ++r) {
       double bound = 0;
@@ -65,6 +74,7 @@ TEST(RepackInt8, EveryFp8LinearAndTheHeadGetRowsOfThePredictedSize) {
     }
   });
   EXPECT_GT(fp8, 0);
+  EXPECT_GT(fp4, 0);
 }
 
 TEST(RepackInt8, ForwardOverInt8RowsIsBatchInvariant) {

@@ -158,6 +158,19 @@ inline TestWeight make_weight(Rng& rng, WFormat fmt, int64_t rows, int64_t k, in
         }
       break;
     }
+    case WFormat::kFP4G: {  // random FP4 values in the grouped byte order
+      w.bytes.resize(size_t(rows * k / 2));
+      w.scale.resize(size_t(rows * (k / 32)));
+      for (auto& b : w.bytes) b = uint8_t(byte(rng));
+      for (auto& s : w.scale) s = uint8_t(sc(rng));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < k; ++j) {
+          const uint8_t b = w.bytes[size_t(r * (k / 2) + fp4g_byte(j, k))];
+          const uint8_t nib = fp4g_high(j) ? uint8_t(b >> 4) : uint8_t(b & 15);
+          w.deq[size_t(r * k + j)] = e2m1_value(nib) * e8m0_value(w.scale[size_t(r * (k / 32) + j / 32)]);
+        }
+      break;
+    }
     case WFormat::kI8: {  // q + 128 in [1, 255], rows padded to 32 columns with q = 0
       const int64_t kp = (k + 31) / 32 * 32;
       w.bytes.assign(size_t(rows * kp), 128);
@@ -221,6 +234,7 @@ inline const char* fmt_name(WFormat f) {
     case WFormat::kFP8: return "fp8";
     case WFormat::kFP4: return "fp4";
     case WFormat::kI8: return "i8";
+    case WFormat::kFP4G: return "fp4g";
   }
   return "?";
 }

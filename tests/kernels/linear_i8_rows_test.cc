@@ -120,10 +120,14 @@ double oracle(const std::vector<int8_t>& q, const std::vector<float>& s, int64_t
   return acc;
 }
 
-void check(const KernelTable& K, int64_t m, int64_t n, int64_t k, int64_t row0, int64_t n_begin, int64_t n_end,
-           uint64_t seed, int sc_lo = 119, int sc_hi = 131) {
+void check(const KernelTable& K, WFormat fmt, int64_t m, int64_t n, int64_t k, int64_t row0, int64_t n_begin,
+           int64_t n_end, uint64_t seed, int sc_lo = 119, int sc_hi = 131) {
   Rng rng(seed);
-  const TestWeight w = make_weight(rng, WFormat::kI8, row0 + n + 2, k, 128, sc_lo, sc_hi);
+  const TestWeight w = make_weight(rng, fmt, row0 + n + 2, k, 128, sc_lo, sc_hi);
+  const auto run = [&](const KernelTable& T, const PackedI8Rows& px, const WeightView& v, float* y) {
+    if (fmt == WFormat::kFP4G) T.linear_i8_fp4g(px, v, y, n_begin, n_end);
+    else T.linear_i8_i8(px, v, y, n_begin, n_end);
+  };
   const int64_t kp = i8_padded(k), nb = kp / 32;
   const auto x = randn(rng, size_t(m * k));
   std::vector<int8_t> q(size_t(m * kp));
@@ -133,8 +137,8 @@ void check(const KernelTable& K, int64_t m, int64_t n, int64_t k, int64_t row0, 
   ref::pack_i8_rows(q.data(), s.data(), m, k, &px);
   const WeightView v = w.view(row0, n);
   std::vector<float> yr(size_t(m * n), -1.0f), yk(size_t(m * n), -1.0f);
-  ref::linear_i8_i8(px, v, yr.data(), n_begin, n_end);
-  K.linear_i8_i8(px, v, yk.data(), n_begin, n_end);
+  run(kernel_table(Isa::kScalar), px, v, yr.data());
+  run(K, px, v, yk.data());
   for (int64_t i = 0; i < m; ++i)
     for (int64_t o = 0; o < n; ++o) {
       const size_t at = size_t(i * n + o);
@@ -155,29 +159,32 @@ void check(const KernelTable& K, int64_t m, int64_t n, int64_t k, int64_t row0, 
     std::vector<float> one(size_t(n), -1.0f);
     PackedI8Rows p1;
     ref::pack_i8_rows(q.data() + i * kp, s.data() + i * nb, 1, k, &p1);
-    K.linear_i8_i8(p1, v, one.data(), n_begin, n_end);
+    run(K, p1, v, one.data());
     for (int64_t o = n_begin; o < n_end; ++o)
       ASSERT_EQ(std::bit_cast<uint32_t>(one[size_t(o)]), std::bit_cast<uint32_t>(yk[size_t(i * n + o)]))
           << isa_name(K.isa) << " token " << i << " of " << m << " row " << o;
   }
 }
 
-TEST(LinearI8I8, EverySetMatchesReferenceAndOracle) {
+TEST(LinearI8Rows, EverySetMatchesReferenceAndOracle) {
   std::vector<const KernelTable*> tables = {&kernel_table(Isa::kScalar)};
   for (Isa isa : fast_isas()) tables.push_back(&kernel_table(isa));
   for (const KernelTable* K : tables) {
     SCOPED_TRACE(isa_name(K->isa));
     uint64_t seed = 40;
-    for (int64_t m = 1; m <= 20; m += (m < 10 ? 1 : 5)) {
-      check(*K, m, 9, 32, 0, 0, 9, ++seed);          // one block
-      check(*K, m, 7, 100, 3, 1, 6, ++seed);         // k padded to 128, a row range, row0 != 0
-      check(*K, m, 5, 512, 0, 0, 5, ++seed);         // one full group
-      check(*K, m, 11, 544, 2, 0, 11, ++seed);       // a full group and a one-block group
-      check(*K, m, 4, 2048 + 96, 0, 1, 4, ++seed);   // four full groups and a three-block one
+    for (WFormat f : {WFormat::kI8, WFormat::kFP4G}) {
+      SCOPED_TRACE(fmt_name(f));
+      for (int64_t m = 1; m <= 20; m += (m < 10 ? 1 : 5)) {
+        check(*K, f, m, 9, 32, 0, 0, 9, ++seed);          // one block
+        check(*K, f, m, 7, f == WFormat::kI8 ? 100 : 96, 3, 1, 6, ++seed);  // (int8: k padded), rows, row0
+        check(*K, f, m, 5, 512, 0, 0, 5, ++seed);         // one full group
+        check(*K, f, m, 11, 544, 2, 0, 11, ++seed);       // a full group and a one-block group
+        check(*K, f, m, 4, 2048 + 96, 0, 1, 4, ++seed);   // four full groups and a three-block one
+      }
+      // Scale codes at both ends (2^-127 is subnormal).
+      check(*K, f, 3, 6, 256, 0, 0, 6, 99, 0, 3);
+      check(*K, f, 3, 6, 256, 0, 0, 6, 98, 120, 140);
     }
-    // Scale codes at both ends (2^-127 is subnormal).
-    check(*K, 3, 6, 256, 0, 0, 6, 99, 0, 3);
-    check(*K, 3, 6, 256, 0, 0, 6, 98, 120, 140);
   }
 }
 
@@ -211,6 +218,49 @@ TEST(LinearI8I8, FloatReferenceReadsInt8Rows) {
   ref::linear(x.data(), 2, w.view(0, 6), y.data(), 0, 6);
   const NaiveLinear want = naive_linear(x, 2, w, 0, 6);
   for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], want.y[i], 1e-6 * want.abs_sum[i]);
+}
+
+}  // namespace
+}  // namespace tachyon::cpu
+
+namespace tachyon::cpu {
+namespace {
+using namespace testing;
+
+// The grouped FP4 order is a permutation of each row's nibbles: packing a kFP4 matrix gives the same
+// values (the oracle's dequantisation) at every column, and the FP4 kernels agree on both orders.
+TEST(PackWeightFp4g, PermutesNibblesWithinEachGroup) {
+  Rng rng(31);
+  for (int64_t k : {32, 96, 512, 544, 2048 + 96}) {
+    SCOPED_TRACE(k);
+    const TestWeight w = make_weight(rng, WFormat::kFP4, 5, k);
+    std::vector<uint8_t> codes(size_t(5 * k / 2), 0xAA);
+    ref::pack_weight_fp4g(w.view(0, 5), 0, 5, codes.data());
+    for (int64_t r = 0; r < 5; ++r)
+      for (int64_t j = 0; j < k; ++j) {
+        const uint8_t b = codes[size_t(r * (k / 2) + fp4g_byte(j, k))];
+        const uint8_t nib = fp4g_high(j) ? uint8_t(b >> 4) : uint8_t(b & 15);
+        ASSERT_EQ(e2m1_value(nib) * e8m0_value(w.scale[size_t(r * (k / 32) + j / 32)]), w.deq[size_t(r * k + j)])
+            << r << "," << j;
+      }
+    // The same products through the original order's kernel and the grouped one.
+    const int64_t kp = i8_padded(k), nb = kp / 32;
+    const auto x = randn(rng, size_t(2 * k));
+    std::vector<int8_t> q(size_t(2 * kp));
+    std::vector<float> s(size_t(2 * nb));
+    ref::quantize_i8(x.data(), 2, k, q.data(), s.data());
+    PackedI8 p4;
+    PackedI8Rows p8;
+    ref::pack_i8(q.data(), s.data(), 2, k, &p4);
+    ref::pack_i8_rows(q.data(), s.data(), 2, k, &p8);
+    WeightView g = w.view(0, 5);
+    g.fmt = WFormat::kFP4G;
+    g.data = codes.data();
+    std::vector<float> y4(10), yg(10);
+    ref::linear_i8_fp4(p4, w.view(0, 5), y4.data(), 0, 5);
+    ref::linear_i8_fp4g(p8, g, yg.data(), 0, 5);
+    for (size_t i = 0; i < y4.size(); ++i) EXPECT_EQ(yg[i], y4[i]) << i;  // same blocks, same order
+  }
 }
 
 }  // namespace

@@ -40,6 +40,7 @@ constexpr KernelTable kScalar{
     .quantize_i8 = ref::quantize_i8,
     .linear_i8_fp4 = ref::linear_i8_fp4,
     .linear_i8_i8 = ref::linear_i8_i8,
+    .linear_i8_fp4g = ref::linear_i8_fp4g,
     .native = "all (the references)",
 };
 
@@ -65,6 +66,7 @@ constexpr KernelTable kAvx2{
     .quantize_i8 = ref::quantize_i8,
     .linear_i8_fp4 = ref::linear_i8_fp4,
     .linear_i8_i8 = ref::linear_i8_i8,
+    .linear_i8_fp4g = ref::linear_i8_fp4g,
     .native = "all",
 };
 
@@ -85,6 +87,7 @@ constexpr KernelTable kAvx512 = with_avx512(kAvx2, Isa::kAvx512, "linear, attent
 constexpr KernelTable with_vnni(KernelTable t) {
   t.linear_i8_fp4 = avx512::linear_i8_fp4;
   t.linear_i8_i8 = avx512::linear_i8_i8;
+  t.linear_i8_fp4g = avx512::linear_i8_fp4g;
   t.quantize_i8 = avx512::quantize_i8;
   t.native_i8 = true;
   return t;

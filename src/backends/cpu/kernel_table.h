@@ -49,6 +49,8 @@ struct KernelTable {
   void (*linear_i8_fp4)(const PackedI8& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
   // Int8-row weights (WFormat::kI8, repacked at load) over them (ref::linear_i8_i8's contract, the same way).
   void (*linear_i8_i8)(const PackedI8Rows& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+  // Grouped FP4 weights (WFormat::kFP4G, repacked at load) over them (ref::linear_i8_fp4g's contract).
+  void (*linear_i8_fp4g)(const PackedI8Rows& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
   // Whether linear_i8_fp4 and linear_i8_i8 are integer dot-product kernels of this set (else the
   // references: the fast numerics then gain nothing here, and no weight is repacked).
   bool native_i8 = false;

@@ -44,7 +44,19 @@ struct PackedI8 {
   std::vector<float> scale;
 };
 
-// Quantised activations laid out for the int8-row kernels (WFormat::kI8). Per token: q [kp] in the
+// FP4 rows in groups (WFormat::kFP4G): the same 512-column groups of g <= 16 blocks, 16 bytes a block.
+// Within a group, byte 4g s + 4l + b (s < 4) holds column 32l + 8s + b in its low nibble and column
+// 32l + 8s + 4 + b in its high one: the low nibbles of a load are then the int8 rows' step 2s and the
+// high ones step 2s + 1, so one activation layout (PackedI8Rows) serves both formats. k is a multiple of
+// 32. fp4g_byte gives column j's byte within the row and fp4g_high whether it is the high nibble.
+inline int64_t fp4g_byte(int64_t j, int64_t k) {
+  const int64_t g0 = j / kI8Group * kI8Group, in = j - g0;
+  const int64_t g = std::min<int64_t>(16, (k - g0) / kI8Block);
+  return g0 / 2 + (in % kI8Block) / 8 * (4 * g) + in / kI8Block * 4 + in % 4;
+}
+inline bool fp4g_high(int64_t j) { return (j % 8) >= 4; }
+
+// Quantised activations laid out for the int8-row kernels (WFormat::kI8 and kFP4G). Per token: q [kp] in the
 // rows' group order (i8_row_offset), and per group G corr[16] (lane l: -128 x the sum of block 16G + l's
 // q) and scale[16] (lane l: s of block 16G + l; 0 past the row).
 struct PackedI8Rows {
@@ -75,14 +87,22 @@ void linear_i8_i8(const PackedI8Rows& x, const WeightView& w, float* y, int64_t 
 // max|W| <= 127 x 2^E (E in [-127, 127]; code E + 127; a group of zeros gets code 0), q = W / 2^E
 // rounded to nearest even; a group holding a non-finite value gets code 255 (NaN) and q = 0.
 void pack_weight_i8(const WeightView& w, int64_t r0, int64_t r1, uint8_t* codes, uint8_t* scales);
+// y[m, n_begin..n_end) = (q * s) . W^T for kFP4G W (w.k == x.k): per output, float(block's int32 dot of q
+// and 2 x e2m1) * (s * 2^(e - 127) / 2) summed over blocks in order in fp32 (linear_i8_fp4's values).
+void linear_i8_fp4g(const PackedI8Rows& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+// Rows [r0, r1) of a kFP4 weight's codes into kFP4G order: `codes` [w.n, k / 2] from row 0 (the scales
+// stay as they are).
+void pack_weight_fp4g(const WeightView& w, int64_t r0, int64_t r1, uint8_t* codes);
 }  // namespace ref
 
 namespace avx512 {
 // ref::linear_i8_fp4's contract with vpdpbusd (AVX-512 VNNI); fp32 sums in its own fixed order, the same
 // for every token count and row range (batch invariant).
 void linear_i8_fp4(const PackedI8& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
-// ref::linear_i8_i8's contract with vpdpbusd, batch invariant like linear_i8_fp4.
+// ref::linear_i8_i8's and ref::linear_i8_fp4g's contracts with vpdpbusd, batch invariant like
+// linear_i8_fp4.
 void linear_i8_i8(const PackedI8Rows& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
+void linear_i8_fp4g(const PackedI8Rows& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end);
 // ref::quantize_i8, bit-exact.
 void quantize_i8(const float* x, int64_t m, int64_t k, int8_t* q, float* s);
 }  // namespace avx512

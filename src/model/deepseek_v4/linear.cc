@@ -33,13 +33,13 @@ bool int8_kernel(const ModelContext& ctx, const Linear& w) {
 
 unsigned act_layouts(const ModelContext& ctx, const Linear& w) {
   if (!int8_kernel(ctx, w)) return 0;
-  return w.i8 ? ops::kActRows : ops::kActFp4;
+  return w.i8 ? ops::kActRows : ops::kActFp4;  // int8 rows and grouped FP4 read the same layout
 }
 
 WeightView kernel_view(const ModelContext& ctx, const Linear& w) {
   WeightView v = view(w);
   if (w.i8 && wants_int8_rows(ctx)) {
-    v.fmt = WFormat::kI8;
+    v.fmt = w.i8->fmt;
     v.data = w.i8->codes();
     v.scale = w.i8->scales();
   }

@@ -1,6 +1,7 @@
 #include "model/deepseek_v4/repack.h"
 
 #include "core/check.h"
+#include "io/mmap_file.h"
 
 namespace tachyon::dsv4 {
 
@@ -15,7 +16,22 @@ const I8Rows* repack_one(Checkpoint& ck, const ops::OpContext& ops, const Weight
   r.n = src.n;
   r.kp = cpu::i8_padded(src.k);
   r.buf = HugeBuffer(r.n * r.kp + r.n * (r.kp / cpu::kI8Block));
-  ops::pack_weight_i8(ops, src, r.codes(), r.scales());
+  ops::pack_weight_i8(ops, src, r.codes(), r.codes() + r.n * r.kp);  // codes, then scales
+  return &r;
+}
+// The codes of an FP4 weight [n, k] into kFP4G order; its scales stay the checkpoint's. `mapped`: the
+// codes are the file mapping's (not a realigned copy).
+const I8Rows* regroup_fp4(Checkpoint& ck, const ops::OpContext& ops, const WeightView& src, bool mapped) {
+  I8Rows& r = ck.repacked.emplace_back();
+  r.fmt = WFormat::kFP4G;
+  r.n = src.n;
+  r.kp = src.k;
+  r.fp4_scales = src.scale;
+  r.buf = HugeBuffer(r.n * r.kp / 2);
+  ops::pack_weight_fp4g(ops, src, r.codes());
+  // The fast numerics read only the regrouped codes: the mapped originals need not stay resident (the
+  // other modes map them in again if they run).
+  if (mapped) MmapFile::drop_pages(src.data, size_t(r.n * r.kp / 2));
   return &r;
 }
 }  // namespace
@@ -26,8 +42,8 @@ int64_t repack_int8(Checkpoint& ck, const ops::OpContext& ops) {
       if (!s.int8_repack || s.role != TensorRole::kWeight) return;
       if (s.linear) {
         Linear& l = *s.linear;
-        TACHYON_CHECK(l.weight && ((l.fmt == WFormat::kFP8 && l.scale) || l.fmt == WFormat::kBF16),
-                      "repack_int8: " + s.name + " is not a loaded FP8 or BF16 linear");
+        TACHYON_CHECK(l.weight && ((l.fmt != WFormat::kBF16 && l.scale) || l.fmt == WFormat::kBF16),
+                      "repack_int8: " + s.name + " is not a loaded FP8, FP4 or BF16 linear");
         WeightView v;
         v.fmt = l.fmt;
         v.n = l.n;
@@ -35,7 +51,9 @@ int64_t repack_int8(Checkpoint& ck, const ops::OpContext& ops) {
         v.data = l.weight.info->data;
         v.scale = l.scale ? l.scale.info->data : nullptr;
         v.block = l.block;
-        l.i8 = repack_one(ck, ops, v);
+        bool mapped = true;
+        for (const TensorInfo& t : ck.realigned) mapped = mapped && &t != l.weight.info;
+        l.i8 = l.fmt == WFormat::kFP4 ? regroup_fp4(ck, ops, v, mapped) : repack_one(ck, ops, v);
       } else {
         TACHYON_CHECK(s.name == "head.weight" && ck.weights.head, "repack_int8: unexpected tensor " + s.name);
         WeightView v;

@@ -21,7 +21,7 @@ size_t TensorSlot::nbytes() const {
 }
 
 size_t TensorSlot::repacked_nbytes() const {
-  if (!int8_repack) return nbytes();
+  if (!int8_repack || packed_fp4) return nbytes();  // FP4 codes are only reordered
   if (role == TensorRole::kScale) return 0;
   const size_t kp = size_t((shape.back() + 31) / 32 * 32);
   return size_t(shape.front()) * (kp + kp / 32);
@@ -71,11 +71,16 @@ struct Lister {
         repack = false;
         of_linear = nullptr;
         break;
-      case WFormat::kFP4:
+      case WFormat::kFP4:  // the codes are regrouped for the fast numerics (kFP4G); the scales stay
+        repack = true;
+        of_linear = l;
         tensor(name + ".weight", DType::kI8, {n, k / 2}, l ? &L.weight : nullptr, TensorRole::kWeight, true);
+        repack = false;
+        of_linear = nullptr;
         tensor(name + ".scale", DType::kF8E8M0, {n, k / 32}, l ? &L.scale : nullptr, TensorRole::kScale);
         break;
-      case WFormat::kI8: TACHYON_CHECK(false, "checkpoints hold no int8-row weights"); break;
+      case WFormat::kI8:
+      case WFormat::kFP4G: TACHYON_CHECK(false, "checkpoints hold no repacked weights"); break;
     }
   }
   void vec(const std::string& name, DType dt, int64_t n, TensorRef* bind) { tensor(name, dt, {n}, bind); }

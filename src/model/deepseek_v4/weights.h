@@ -28,13 +28,16 @@ struct TensorRef {
   explicit operator bool() const { return info != nullptr; }
 };
 
-// A weight repacked at load into int8 rows (WFormat::kI8, backends/cpu/linear_i8.h) for the fast
-// numerics' integer kernels (repack.h): codes [n, kp] then E8M0 scales [n, kp / 32], in one buffer.
+// A weight repacked at load for the fast numerics' integer kernels (repack.h, backends/cpu/linear_i8.h):
+// int8 rows (WFormat::kI8: codes [n, kp] then E8M0 scales [n, kp / 32], in one buffer), or FP4 codes in
+// groups (kFP4G: codes [n, kp / 2]; the scales are the checkpoint's own, `fp4_scales`).
 struct I8Rows {
   HugeBuffer buf;
-  int64_t n = 0, kp = 0;
+  WFormat fmt = WFormat::kI8;
+  int64_t n = 0, kp = 0;  // kp: columns per row
+  const uint8_t* fp4_scales = nullptr;
   uint8_t* codes() const { return buf.data(); }
-  uint8_t* scales() const { return buf.data() + n * kp; }
+  const uint8_t* scales() const { return fmt == WFormat::kI8 ? buf.data() + n * kp : fp4_scales; }
 };
 
 // A linear layer y = W x with W logically [n, k] stored as `fmt` (FP8 scale tiles of `block`, the
@@ -132,8 +135,8 @@ struct TensorSlot {
   bool routed_expert = false;  // part of a routed expert (not active for every token)
   bool mtp = false;            // part of the MTP module
   TensorRef* bind = nullptr;   // where the loaded tensor goes (null when only listing)
-  // The fast numerics repack this tensor into int8 rows (repack.h): every FP8 linear (weight and scale),
-  // the compressors' BF16 projections and the BF16 head. `linear` is its layer when binding (null when
+  // The fast numerics repack this tensor (repack.h): every FP8 linear (weight and scale), the compressors'
+  // BF16 projections and the BF16 head into int8 rows; FP4 codes (not their scales) into groups. `linear` is its layer when binding (null when
   // only listing, and for the head).
   bool int8_repack = false;
   Linear* linear = nullptr;

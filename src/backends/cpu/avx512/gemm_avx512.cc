@@ -93,7 +93,8 @@ TACHYON_AVX512 void decode_panel(const WeightView& w, const Layout& L, int64_t r
         }
         break;
       }
-      case WFormat::kI8: break;  // never here: avx512::linear refuses it
+      case WFormat::kI8:
+      case WFormat::kFP4G: break;  // never here: avx512::linear refuses it
     }
   }
 }
@@ -222,7 +223,8 @@ TACHYON_AVX512 void tile(const WeightView& w, const Layout& L, const Panel& P, c
     case WFormat::kBF16: return tile_dense<R, T>(L, P, x, y, w.n);
     case WFormat::kFP8: return tile_fp8<R, T>(L, P, x, y, w.n);
     case WFormat::kFP4: return tile_fp4<R, T>(L, P, x, y, w.n);
-    case WFormat::kI8: return;  // never here: avx512::linear refuses it
+    case WFormat::kI8:
+    case WFormat::kFP4G: return;  // never here: avx512::linear refuses it
   }
 }
 
@@ -269,7 +271,8 @@ bool gemm_applies(int64_t m, const WeightView& w) {
     case WFormat::kFP4: return m >= 16 && w.k <= 2048;
     case WFormat::kBF16:
     case WFormat::kF32: return m >= 16;
-    case WFormat::kI8: return false;
+    case WFormat::kI8:
+    case WFormat::kFP4G: return false;
   }
   return false;
 }

@@ -281,7 +281,8 @@ TACHYON_AVX512 void tile(const Tile& a) {
     case WFormat::kBF16: return tile_dense<R, T, uint16_t>(a);
     case WFormat::kFP8: return tile_fp8<R, T>(a);
     case WFormat::kFP4: return tile_fp4<R, T>(a);
-    case WFormat::kI8: return;  // never here: avx512::linear refuses it
+    case WFormat::kI8:
+    case WFormat::kFP4G: return;  // never here: avx512::linear refuses it
   }
 }
 
@@ -307,7 +308,8 @@ TACHYON_AVX512 void token_group(const float* xp, const Layout& L, int64_t i, con
     case WFormat::kBF16: return rows<Rd, T>(xp, L, i, w, y, c0, c1);
     case WFormat::kFP8: return rows<R8, T>(xp, L, i, w, y, c0, c1);
     case WFormat::kFP4: return rows<R4, T>(xp, L, i, w, y, c0, c1);
-    case WFormat::kI8: return;  // never here: avx512::linear refuses it
+    case WFormat::kI8:
+    case WFormat::kFP4G: return;  // never here: avx512::linear refuses it
   }
 }
 
@@ -315,7 +317,7 @@ TACHYON_AVX512 void token_group(const float* xp, const Layout& L, int64_t i, con
 
 TACHYON_AVX512 void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin,
                            int64_t n_end) {
-  TACHYON_CHECK(w.fmt != WFormat::kI8, "avx512::linear: int8-row weights take linear_i8_i8");
+  TACHYON_CHECK(w.fmt != WFormat::kI8 && w.fmt != WFormat::kFP4G, "avx512::linear: repacked weights take the integer kernels");
   if (m <= 0 || n_begin >= n_end) return;
   const Layout L = layout_of(w);
   const FloatBuf xp(m * L.kp);

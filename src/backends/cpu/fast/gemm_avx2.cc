@@ -64,7 +64,8 @@ TACHYON_AVX2 void decode_panel(const WeightView& w, int64_t row, float* panel, u
         for (int64_t b = 0; b < k / 32; ++b) fp4_scales[r * (k / 32) + b] = e8m0_to_f32(sc[b]);
         break;
       }
-      case WFormat::kI8: break;  // never here: fast::linear refuses it
+      case WFormat::kI8:
+      case WFormat::kFP4G: break;  // never here: fast::linear refuses it
     }
   }
 }
@@ -165,7 +166,8 @@ TACHYON_AVX2 void tile(const WeightView& w, const float* panel, const uint8_t* c
     case WFormat::kBF16: return tile_dense<R, T>(panel, w.k, x, y, w.n);
     case WFormat::kFP8: return tile_fp8<R, T>(panel, w.k, w.block, codes, x, y, w.n);
     case WFormat::kFP4: return tile_fp4<R, T>(panel, w.k, scales, x, y, w.n);
-    case WFormat::kI8: return;  // never here: fast::linear refuses it
+    case WFormat::kI8:
+    case WFormat::kFP4G: return;  // never here: fast::linear refuses it
   }
 }
 

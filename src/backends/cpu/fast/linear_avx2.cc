@@ -227,7 +227,8 @@ TACHYON_AVX2 void tile(const Args& a) {
     case WFormat::kBF16: return tile_dense<R, T, uint16_t>(a);
     case WFormat::kFP8: return tile_fp8<R, T>(a);
     case WFormat::kFP4: return tile_fp4<R, T>(a);
-    case WFormat::kI8: return;  // never here: fast::linear refuses it
+    case WFormat::kI8:
+    case WFormat::kFP4G: return;  // never here: fast::linear refuses it
   }
 }
 
@@ -265,7 +266,7 @@ TACHYON_AVX2 void token_group(const float* x, int64_t i, const WeightView& w, fl
 
 TACHYON_AVX2 void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_begin,
                          int64_t n_end) {
-  TACHYON_CHECK(w.fmt != WFormat::kI8, "fast::linear: int8-row weights take linear_i8_i8");
+  TACHYON_CHECK(w.fmt != WFormat::kI8 && w.fmt != WFormat::kFP4G, "fast::linear: repacked weights take the integer kernels");
   if (gemm_applies(m, w)) return gemm(x, m, w, y, n_begin, n_end);
   // Chunks of rows (a multiple of every tile height) whose weights stay in L1/L2 while every token
   // group passes over them.

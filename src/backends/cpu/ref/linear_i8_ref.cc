@@ -162,4 +162,47 @@ void pack_weight_i8(const WeightView& w, int64_t r0, int64_t r1, uint8_t* codes,
     }
 }
 
+namespace {
+// Nibble of column j of a kFP4G row.
+uint8_t fp4g_nibble(const uint8_t* row, int64_t j, int64_t k) {
+  const uint8_t b = row[fp4g_byte(j, k)];
+  return fp4g_high(j) ? uint8_t(b >> 4) : uint8_t(b & 15);
+}
+}  // namespace
+
+void linear_i8_fp4g(const PackedI8Rows& x, const WeightView& w, float* y, int64_t n_begin, int64_t n_end) {
+  const int64_t k = w.k, nb = k / kI8Block;
+  const auto* codes = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = n_begin; n < n_end; ++n) {
+    const uint8_t* row = codes + (w.row0 + n) * (k / 2);
+    const uint8_t* sc = w.scale + (w.row0 + n) * nb;
+    for (int64_t i = 0; i < x.m; ++i) {
+      const int8_t* xq = x.q.data() + i * x.kp;
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t dot = 0;
+        for (int64_t j = b * kI8Block; j < (b + 1) * kI8Block; ++j)
+          dot += int32_t(xq[i8_row_offset(j, x.kp)]) * int32_t(2.0f * e2m1_to_f32(fp4g_nibble(row, j, k)));
+        const float s = x.scale[size_t(i * x.groups * 16 + b)];
+        acc += float(dot) * (s * (0.5f * e8m0_to_f32(sc[b])));
+      }
+      y[i * w.n + n] = acc;
+    }
+  }
+}
+
+void pack_weight_fp4g(const WeightView& w, int64_t r0, int64_t r1, uint8_t* codes) {
+  const int64_t k = w.k;
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* in = src + r * (k / 2);
+    uint8_t* out = codes + r * (k / 2);
+    for (int64_t j = 0; j < k; ++j) {
+      const uint8_t nib = (j & 1) ? uint8_t(in[j / 2] >> 4) : uint8_t(in[j / 2] & 15);
+      uint8_t& o = out[fp4g_byte(j, k)];
+      o = fp4g_high(j) ? uint8_t((o & 0x0f) | (nib << 4)) : uint8_t((o & 0xf0) | nib);
+    }
+  }
+}
+
 }  // namespace tachyon::cpu::ref

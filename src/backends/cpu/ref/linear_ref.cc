@@ -48,6 +48,19 @@ void linear(const float* x, int64_t m, const WeightView& w, float* y, int64_t n_
           }
           break;
         }
+        case WFormat::kFP4G: {
+          const uint8_t* wr = static_cast<const uint8_t*>(w.data) + row * (k / 2);
+          const uint8_t* srow = w.scale + row * (k / 32);
+          for (int64_t b0 = 0; b0 < k; b0 += 32) {
+            float part = 0.0f;
+            for (int64_t j = b0; j < b0 + 32; ++j) {
+              const uint8_t byte = wr[fp4g_byte(j, k)];
+              part += xi[j] * e2m1_to_f32(fp4g_high(j) ? uint8_t(byte >> 4) : uint8_t(byte & 15));
+            }
+            acc += part * e8m0_to_f32(srow[b0 / 32]);
+          }
+          break;
+        }
         case WFormat::kI8: {
           const int64_t kp = (k + 31) / 32 * 32;
           const uint8_t* wr = static_cast<const uint8_t*>(w.data) + row * kp;
