@@ -2,6 +2,7 @@
 
 #include "core/check.h"
 #include "io/mmap_file.h"
+#include "model/deepseek_v4/layers.h"
 
 namespace tachyon::dsv4 {
 
@@ -44,13 +45,7 @@ int64_t repack_int8(Checkpoint& ck, const ops::OpContext& ops) {
         Linear& l = *s.linear;
         TACHYON_CHECK(l.weight && ((l.fmt != WFormat::kBF16 && l.scale) || l.fmt == WFormat::kBF16),
                       "repack_int8: " + s.name + " is not a loaded FP8, FP4 or BF16 linear");
-        WeightView v;
-        v.fmt = l.fmt;
-        v.n = l.n;
-        v.k = l.k;
-        v.data = l.weight.info->data;
-        v.scale = l.scale ? l.scale.info->data : nullptr;
-        v.block = l.block;
+        const WeightView v = view(l);
         bool mapped = true;
         for (const TensorInfo& t : ck.realigned) mapped = mapped && &t != l.weight.info;
         l.i8 = l.fmt == WFormat::kFP4 ? regroup_fp4(ck, ops, v, mapped) : repack_one(ck, ops, v);

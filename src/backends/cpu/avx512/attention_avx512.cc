@@ -8,6 +8,7 @@
 
 #include "backends/cpu/avx512/linear_layout.h"  // first: it silences a GCC 12 false warning
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/sink_softmax.h"
 
 namespace tachyon::cpu::avx512 {
 
@@ -65,21 +66,7 @@ TACHYON_AVX512 void heads(const float* q, int64_t d, const float* const* keys, i
     for (int h = 0; h < NH; ++h) p[size_t(h * n_keys + j)] = r[h][0];
   }
   float inv[NH];
-  for (int h = 0; h < NH; ++h) {
-    float* ph = p.data() + h * n_keys;
-    const float sk = sink[h0 + h];
-    float mx = sk;
-    for (j = 0; j < n_keys; ++j) {
-      ph[j] *= scale;
-      mx = std::max(mx, ph[j]);
-    }
-    float denom = std::exp(sk - mx);
-    for (j = 0; j < n_keys; ++j) {
-      ph[j] = std::exp(ph[j] - mx);  // now the weight p_j
-      denom += ph[j];
-    }
-    inv[h] = 1.0f / denom;
-  }
+  for (int h = 0; h < NH; ++h) inv[h] = sink_softmax(p.data() + h * n_keys, n_keys, sink[h0 + h], scale);
   for (int64_t c = 0; c < d; c += 64) {
     __mmask16 m[4];
     for (int v = 0; v < 4; ++v) m[v] = lanes_at(c + 16 * v, d);

@@ -15,6 +15,7 @@
 
 #include "backends/cpu/fast/avx2_util.h"
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/sink_softmax.h"
 #include "core/dtype.h"
 
 
@@ -181,21 +182,7 @@ TACHYON_AVX2 void sink_heads(const float* q, int64_t d, const float* const* keys
     for (int h = 0; h < NH; ++h) p[size_t(h * n_keys + j)] = r[h][0];
   }
   float inv[NH];
-  for (int h = 0; h < NH; ++h) {
-    float* ph = p.data() + h * n_keys;  // (no element when there are no keys)
-    const float sk = sink[h0 + h];
-    float mx = sk;
-    for (j = 0; j < n_keys; ++j) {
-      ph[j] *= scale;
-      mx = std::max(mx, ph[j]);
-    }
-    float denom = std::exp(sk - mx);
-    for (j = 0; j < n_keys; ++j) {
-      ph[j] = std::exp(ph[j] - mx);  // now the weight p_j
-      denom += ph[j];
-    }
-    inv[h] = 1.0f / denom;
-  }
+  for (int h = 0; h < NH; ++h) inv[h] = sink_softmax(p.data() + h * n_keys, n_keys, sink[h0 + h], scale);
   constexpr int V = 8 / NH;  // vectors per head in a column block
   int64_t c = 0;
   for (; c + 8 * V <= d; c += 8 * V) {
