@@ -118,6 +118,7 @@ SubmitResult Engine::submit(std::vector<int32_t> prompt, const GenerationParams&
   for (int32_t t : params.prefix_tokens)
     if (t < 0 || t >= vocab) return {SubmitCode::kInvalid, 0, fmt::format("token id {} is outside the vocabulary", t)};
   if (params.max_tokens < 1) return {SubmitCode::kInvalid, 0, "max_tokens must be at least 1"};
+  if (std::string why = check_grammar(params); !why.empty()) return {SubmitCode::kInvalid, 0, why};
   if (int64_t(prompt.size()) + params.max_tokens > max_model_len_)
     return {SubmitCode::kTooLong, 0,
             fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens ({} in "
@@ -129,6 +130,11 @@ SubmitResult Engine::submit(std::vector<int32_t> prompt, const GenerationParams&
   l->params = params;
   l->sink = std::move(sink);
   l->sampler = std::make_unique<Sampler>(params.sampling);
+  if (params.grammar.grammar) {
+    // Rollback reaches back over one step's drafts at most.
+    l->matcher = std::make_unique<grammar::Matcher>(params.grammar.grammar, size_t(cfg_.speculative_tokens) + 4);
+    l->grammar_from = params.grammar.start_after < 0 ? 0 : -1;
+  }
   l->req.times.submitted = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -228,7 +234,10 @@ void Engine::loop() {
     note_scheduled(plan);
     for (Request* r : plan.preempted) {
       r->draft.clear();  // its state is gone; drafts are made again after the recompute
-      if (auto it = live_.find(r->id); it != live_.end()) it->second->draft_probs.clear();
+      if (auto it = live_.find(r->id); it != live_.end()) {
+        it->second->draft_probs.clear();
+        undo_grammar_drafts(*it->second);
+      }
       if (r->finished()) {  // could never fit the cache
         auto it = live_.find(r->id);
         if (it != live_.end()) {
@@ -289,6 +298,7 @@ void Engine::finish_captures(std::vector<Capture>& caps) {
 bool Engine::argmax_only(const Live& l, const ScheduledChunk& c) const {
   if (!greedy_screen_ || !c.samples()) return false;  // a chunk that does not sample has no logits rows
   if (l.params.top_logprobs >= 0) return false;
+  if (l.matcher) return false;  // the screened rows hold no logits to mask
   for (int64_t d = 0; d <= c.draft; ++d) {
     const size_t k = l.req.output.size() + size_t(d);
     if (chosen_without_logits(l, k)) continue;
@@ -330,7 +340,12 @@ FinishReason Engine::emit(Live& l, const TokenOutput& chosen, const float* logit
   Request* r = &l.req;
   const int eos = ck_->config.eos_token_id;
   TokenOutput tok = chosen;
-  if (p.top_logprobs >= 0) l.sampler->logprobs(logits, V, tok.token, p.top_logprobs, &tok.logprob, &tok.top);
+  if (p.top_logprobs >= 0) {
+    l.sampler->logprobs(logits, V, tok.token, p.top_logprobs, &tok.logprob, &tok.top);
+    // Under a grammar the distribution is the masked one: forbidden tokens are not among the likely.
+    if (l.matcher)
+      std::erase_if(tok.top, [](const std::pair<int32_t, float>& e) { return std::isinf(e.second); });
+  }
   r->output.push_back(tok.token);
   ev = RequestEvent{};
   ev.id = r->id;
@@ -434,16 +449,27 @@ void Engine::sample_step(const StepPlan& plan, StepOutcome& o) {
     for (int64_t d = 0; d < c.draft; ++d) qs.push_back(std::move(l.draft_probs[size_t(d)]));
     r->draft.clear();
     l.draft_probs.clear();
+    undo_grammar_drafts(l);  // verification feeds the matcher the tokens it keeps
     int64_t accepted = 0;
     for (int64_t d = 0; d <= c.draft; ++d) {
-      const float* logits = o.out.logits.data() + (o.logit_row[i] + d) * V;
+      float* logits = o.out.logits.data() + (o.logit_row[i] + d) * V;
       TokenOutput tok;
       bool took_draft = false;
+      const size_t k = r->output.size();
+      if (!apply_grammar(l, k, logits)) {
+        // Nothing more is allowed: the document ended (a stop token accepted under ignore_eos).
+        o.why[i] = l.matcher->is_complete() || l.matcher->is_terminated() ? FinishReason::kStop : FinishReason::kError;
+        break;
+      }
       if (d < c.draft && !deterministic(l, r->output.size()) && !qs[size_t(d)].empty()) {
         took_draft = resolve_draft(l, logits, draft[size_t(d)], qs[size_t(d)], tok);  // q drafted the same way
       } else {
         tok = choose(l, logits);
         took_draft = d < c.draft && tok.token == draft[size_t(d)];
+      }
+      if (tok.token < 0 && constrained_at(l, k) && l.matcher->is_complete()) {
+        o.why[i] = FinishReason::kStop;  // only a stop id was allowed, and min_tokens bans it: end here
+        break;
       }
       if (tok.token < 0) {  // nothing could be drawn: only logits that are not numbers get here
         fail_nonfinite(*r, i, o);
@@ -452,7 +478,9 @@ void Engine::sample_step(const StepPlan& plan, StepOutcome& o) {
       ++o.gen_tokens;
       if (took_draft) ++accepted;
       o.pending.push_back({i, {}});
+      const bool followed = advance_grammar(l, tok.token, k, false);
       o.why[i] = emit(l, tok, logits, o.pending.back().ev);
+      if (!followed) o.why[i] = FinishReason::kError;  // a token chosen without logits that the grammar refuses
       if (o.why[i] != FinishReason::kNone || !took_draft) break;
     }
     if (o.nonfinite[i]) continue;

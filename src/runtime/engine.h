@@ -18,6 +18,9 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "grammar/grammar.h"
+#include "grammar/matcher.h"
+#include "grammar/vocabulary.h"
 #include "model/deepseek_v4/model.h"
 #include "runtime/cache_manager.h"
 #include "runtime/sampler.h"
@@ -64,6 +67,19 @@ inline constexpr const char* kNonFiniteError =
     "the model produced non-finite values (NaN or infinity) for this request; the checkpoint's weights may be "
     "corrupt (`tachyon inspect --check-values` finds such weights)";
 
+// Grammar-constrained decoding (engine_grammar.cc): from the constraint's start on, every generated token
+// must follow `grammar`; before sampling, the tokens the grammar forbids get -inf logits (so logprobs
+// are over the constrained distribution), and a stop id is allowed only once the document is complete.
+struct GrammarConstraint {
+  std::shared_ptr<const grammar::Grammar> grammar;  // null: unconstrained
+  // The tokenizer's token bytes, special and stop ids (built once per tokenizer, shared by requests).
+  std::shared_ptr<const grammar::Vocabulary> vocab;
+  // The constraint starts after the first generated occurrence of this token (thinking mode: `</think>`);
+  // until then generation is free except that stop ids are banned. -1: from the first generated token
+  // (after prefix_tokens, which the grammar does not see).
+  int32_t start_after = -1;
+};
+
 struct GenerationParams {
   SamplingParams sampling;
   int64_t max_tokens = 16;
@@ -78,6 +94,7 @@ struct GenerationParams {
   // The first prefix_tokens.size() generated tokens are these (the model still sees them and gives
   // their logprobs); sampling continues after them. The server forces a tool-call opening with it.
   std::vector<int32_t> prefix_tokens;
+  GrammarConstraint grammar;
 };
 
 struct TokenOutput {
@@ -160,6 +177,11 @@ class Engine {
     EventSink sink;
     std::unique_ptr<Sampler> sampler;
     std::vector<std::vector<float>> draft_probs;  // per draft token, the distribution it was drawn from
+    // Grammar-constrained decoding: the matcher follows the output (and, tentatively, the drafts).
+    std::unique_ptr<grammar::Matcher> matcher;
+    int64_t grammar_from = -1;  // output index where the constraint starts; -1: its start token not seen
+    size_t matcher_drafts = 0;  // draft tokens fed to the matcher (undone before verification)
+    std::vector<uint32_t> mask;
   };
   // One token event of a step, delivered once the step's work (the MTP pass too) is done.
   struct Pending {
@@ -218,9 +240,22 @@ class Engine {
   // Appends a token to the request and fills its event (delivered at the end of the step); returns why
   // the request must stop (kNone: it goes on).
   FinishReason emit(Live& l, const TokenOutput& tok, const float* logits, RequestEvent& ev);
-  // Speculative decoding: draws the next draft token from MTP logits (into r.draft / draft_probs); false
-  // when no token can be drawn (logits that are not numbers).
-  bool add_draft(Live& l, const float* mtp_logits);
+  // Speculative decoding: draws the next draft token from MTP logits (into r.draft / draft_probs):
+  // kNone when the grammar allows no further token (no draft), kFailed when no token can be drawn (logits
+  // that are not numbers).
+  enum class DraftResult : uint8_t { kAdded, kNone, kFailed };
+  DraftResult add_draft(Live& l, float* mtp_logits);
+  // Grammar-constrained decoding (engine_grammar.cc). Whether output index k is under the grammar.
+  static bool constrained_at(const Live& l, size_t k);
+  // Masks a logits row for output index k: -inf for what the grammar forbids there (before the
+  // constraint starts: the stop ids). False when the grammar allows no token at all.
+  bool apply_grammar(Live& l, size_t k, float* logits);
+  // Feeds the token at output index k (an output or a draft token) to the matcher; false if refused.
+  static bool advance_grammar(Live& l, int32_t token, size_t k, bool is_draft);
+  // Undoes the draft tokens fed to the matcher (before verification, or when drafts are dropped).
+  static void undo_grammar_drafts(Live& l);
+  // Checks a constraint at submit; an error message, or empty.
+  std::string check_grammar(const GenerationParams& p) const;
   void emit_final(Live& l, FinishReason why, const std::string& error = {});
   // Stamps RequestTimes::first_scheduled on the plan's requests that run for the first time.
   static void note_scheduled(const StepPlan& plan);

@@ -44,15 +44,17 @@ std::vector<Engine::DraftChain> Engine::mtp_step(const StepPlan& plan, StepOutco
       continue;
     }
     if (mins[m].no_logits) continue;
-    const float* row_logits = mlogits.data() + row * V;
+    float* row_logits = mlogits.data() + row * V;
     Live& l = *live_.at(c.req->id);
     const Request& r = l.req;
     const int64_t room = std::min<int64_t>(cfg_.speculative_tokens, r.max_new_tokens - int64_t(r.output.size()) - 1);
     if (room <= 0) continue;
-    if (!add_draft(l, row_logits)) {
+    const DraftResult dr = add_draft(l, row_logits);
+    if (dr == DraftResult::kFailed) {
       fail_nonfinite(*c.req, mchunk[m], o);
       continue;
     }
+    if (dr == DraftResult::kNone) continue;
     if (room > 1)
       chains.push_back({&l, mchunk[m], room,
                         std::vector<float>(mstreams.begin() + (srow - 1) * hcD, mstreams.begin() + srow * hcD),
@@ -77,9 +79,10 @@ void Engine::draft_chains(std::vector<DraftChain> chains, StepOutcome& o) {
     std::vector<DraftChain> next;
     for (size_t m = 0; m < chains.size(); ++m) {
       DraftChain& ch = chains[m];
-      const bool failed = cache_->state(ch.l->req).nonfinite || !rows_finite(cl, int64_t(m), 1) ||
-                          !add_draft(*ch.l, cl.data() + int64_t(m) * V);
-      if (!failed && int64_t(ch.l->req.draft.size()) < ch.room) {
+      const bool bad = cache_->state(ch.l->req).nonfinite || !rows_finite(cl, int64_t(m), 1);
+      const DraftResult dr = bad ? DraftResult::kFailed : add_draft(*ch.l, cl.data() + int64_t(m) * V);
+      const bool failed = dr == DraftResult::kFailed;
+      if (dr == DraftResult::kAdded && int64_t(ch.l->req.draft.size()) < ch.room) {
         ch.streams.assign(cs.begin() + int64_t(m) * hcD, cs.begin() + int64_t(m + 1) * hcD);
         next.push_back(std::move(ch));
       } else {
@@ -111,7 +114,7 @@ bool Engine::resolve_draft(Live& l, const float* logits, int32_t x, const std::v
   return false;
 }
 
-bool Engine::add_draft(Live& l, const float* mtp_logits) {
+Engine::DraftResult Engine::add_draft(Live& l, float* mtp_logits) {
   const int64_t V = ck_->config.vocab_size;
   Request& r = l.req;
   // The draft stands at output index output.size() + draft.size(); penalties see the drafts before it.
@@ -119,23 +122,34 @@ bool Engine::add_draft(Live& l, const float* mtp_logits) {
   seen.insert(seen.end(), r.draft.begin(), r.draft.end());
   const size_t k = seen.size();
   const int32_t banned = banned_token(l, k);
+  // Under a grammar the draft comes from the masked logits (the matcher holds the drafts before it), so
+  // a draft the grammar forbids is never verified.
+  const bool grammar = constrained_at(l, k) && !chosen_without_logits(l, k);
+  if (grammar && l.matcher->is_terminated()) return DraftResult::kNone;
+  if (!apply_grammar(l, k, mtp_logits)) return DraftResult::kNone;
   if (deterministic(l, k)) {
     // Greedy draft: the most likely token after the same processing (no random numbers drawn).
     float best = -INFINITY;
-    int32_t arg = 0;
+    int32_t arg = -1;
     for (int64_t i = 0; i < V; ++i)
       if (mtp_logits[i] > best && int32_t(i) != banned) best = mtp_logits[i], arg = int32_t(i);
+    if (arg < 0) {
+      if (l.matcher) return DraftResult::kNone;  // the grammar allows only a banned token
+      arg = 0;
+    }
+    if (!advance_grammar(l, arg, k, true)) return DraftResult::kNone;
     r.draft.push_back(arg);
     l.draft_probs.emplace_back();
-    return true;
+    return DraftResult::kAdded;
   }
   std::vector<float> q;
   l.sampler->distribution(mtp_logits, V, r.prompt, seen, banned, q);
   const int32_t x = l.sampler->draw(q);
-  if (x < 0) return false;
+  if (x < 0) return l.matcher ? DraftResult::kNone : DraftResult::kFailed;
+  if (!advance_grammar(l, x, k, true)) return DraftResult::kNone;
   r.draft.push_back(x);
   l.draft_probs.push_back(std::move(q));
-  return true;
+  return DraftResult::kAdded;
 }
 
 }  // namespace tachyon::runtime
