@@ -132,7 +132,9 @@ class Compiler {
 
   Result<uint32_t> count(const Json& s, const char* kw) {
     const Json& v = s[kw];
-    if (!v.is_number_unsigned() || v.get<uint64_t>() >= kUnbounded)
+    // Parsers store a non-negative integer as unsigned or as signed (the server's exact parser does the latter).
+    const bool non_negative = v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+    if (!non_negative || v.get<uint64_t>() >= kUnbounded)
       return err(fmt::format("'{}' must be a non-negative integer below {}, got {}", kw, kUnbounded, v.dump()));
     return uint32_t(v.get<uint64_t>());
   }

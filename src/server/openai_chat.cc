@@ -182,6 +182,8 @@ void handle_chat_completions(ServerContext& ctx, const httplib::Request& req, ht
   std::vector<int32_t> prompt = encode_prompt(ctx, encoded->prompt, "messages");
   const int64_t max_tokens = resolve_max_tokens(ctx, p, int64_t(prompt.size()), 0, "messages");
   p.gen.prefix_tokens = tool_choice_prefix_tokens(*ctx.tokenizer, tool_choice, encoded->thinking_mode);
+  // In thinking mode the reasoning is free; the format constrains the content after </think>.
+  apply_response_format(ctx, p.response_format, encoded->thinking_mode == chat::ThinkingMode::kThinking, p.gen);
 
   std::vector<ChoiceSpec> specs;
   for (int i = 0; i < p.n; ++i) specs.push_back(make_choice(ctx, p, prompt, max_tokens, size_t(i)));

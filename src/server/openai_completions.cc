@@ -199,6 +199,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
   check_model(ctx, body);
   RequestParams p = parse_request_params(body, ApiKind::kCompletions, ctx.vocab);
   const std::vector<Prompt> prompts = read_prompts(ctx, body);
+  apply_response_format(ctx, p.response_format, false, p.gen);
   if (prompts.size() * size_t(p.n) > 256)
     throw ApiException{invalid_request("too many choices: prompts times n must be at most 256", "n")};
 

@@ -204,17 +204,4 @@ void check_chat_options(const Json& body) {
         "reasoning_effort");
 }
 
-void check_response_format(const Json& body) {
-  const auto rf = body.find("response_format");
-  if (rf == body.end() || rf->is_null()) return;
-  if (!rf->is_object()) bad(fmt::format("'response_format' must be an object, got {}", type_of(*rf)), "response_format");
-  const auto type = rf->find("type");
-  if (type == rf->end() || !type->is_string()) bad("'response_format.type' must be a string", "response_format");
-  if (type->get<std::string>() != "text")
-    bad(fmt::format("response_format '{}' needs constrained decoding, which this server does not support yet; only "
-                    "'text' is accepted",
-                    type->get<std::string>()),
-        "response_format");
-}
-
 }  // namespace tachyon::server

@@ -26,7 +26,4 @@ void check_request_fields(const Json& body, ApiKind kind);
 // mode, which is the only mode it changes).
 void check_chat_options(const Json& body);
 
-// response_format: absent, null or {"type": "text"}; JSON modes need constrained decoding.
-void check_response_format(const Json& body);
-
 }  // namespace tachyon::server

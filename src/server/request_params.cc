@@ -89,9 +89,9 @@ uint64_t random_seed() {
 RequestParams parse_request_params(const Json& body, ApiKind kind, int32_t vocab) {
   constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
   check_request_fields(body, kind);
-  check_response_format(body);
   if (kind == ApiKind::kChat) check_chat_options(body);
   RequestParams p;
+  p.response_format = read_response_format(body);
   runtime::SamplingParams& s = p.gen.sampling;
   s.temperature = float(get_number(body, "temperature", 0.0, 1e6).value_or(1.0));
   s.top_p = float(get_number(body, "top_p", 0.0, 1.0).value_or(1.0));

@@ -15,6 +15,7 @@
 #include "server/api_error.h"
 #include "server/generation.h"
 #include "server/request_fields.h"
+#include "server/response_format.h"
 
 namespace tachyon::server {
 
@@ -28,6 +29,7 @@ struct RequestParams {
   bool logprobs = false;  // chat: logprobs; completions: logprobs is an integer >= 0
   int top_logprobs = 0;
   bool echo = false;  // completions only
+  ResponseFormat response_format;  // the route compiles it (apply_response_format)
 };
 
 // Parses the request body; 400 for invalid UTF-8, bad JSON or a body that is not an object.

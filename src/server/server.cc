@@ -307,6 +307,9 @@ Status Server::load(const std::function<void(std::string_view)>& progress) {
   const ModelConfig& mc = ctx.engine->model_config();
   ctx.vocab = int32_t(mc.vocab_size);
   ctx.eos_id = int32_t(mc.eos_token_id);
+  if (auto gv = grammar_vocabulary(*ctx.tokenizer, ctx.eos_id); gv.is_ok()) ctx.grammar_vocab = std::move(gv).value();
+  else return gv.status().with_context("indexing the tokenizer's vocabulary for response_format");
+  if (auto id = ctx.tokenizer->token_to_id("</think>")) ctx.end_think_id = *id;
   if (ctx.tokenizer->vocab_size() > ctx.vocab)
     TLOG_WARN("the tokenizer has {} ids but the model only {}: prompts using the extra ids are refused",
               ctx.tokenizer->vocab_size(), ctx.vocab);

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "grammar/json_schema.h"
+#include "grammar/vocabulary.h"
 #include "runtime/engine.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -50,6 +52,10 @@ struct ServerContext {
   int32_t eos_id = -1;
   int32_t vocab = 0;  // the model's vocabulary size
   std::vector<int32_t> forced_tokens;
+  // response_format: compiled schemas (cached) and the tokenizer's vocabulary for token masks.
+  grammar::SchemaCompiler schemas;
+  std::shared_ptr<const grammar::Vocabulary> grammar_vocab;
+  int32_t end_think_id = -1;  // </think>: where the constraint starts in thinking mode
   int64_t created = 0;  // unix seconds, for /v1/models
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};

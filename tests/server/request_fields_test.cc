@@ -137,8 +137,11 @@ TEST(RequestFields, EveryImplementedFieldIsAccepted) {
 
 TEST(RequestFields, ResponseFormatOnBothRoutes) {
   for (ApiKind kind : kBoth) {
-    expect_refused(kind, R"("response_format": {"type": "json_object"})", "response_format", "constrained decoding");
+    expect_accepted(kind, R"("response_format": {"type": "json_object"})");
+    expect_accepted(kind, R"("response_format": {"type": "json_schema", "json_schema": {"name": "x", "strict": true,
+        "schema": {"type": "object"}}})");
     expect_refused(kind, R"("response_format": "json")", "response_format", "must be an object");
+    expect_refused(kind, R"("response_format": {"type": "regex"})", "response_format", "must be one of");
   }
 }
 

@@ -3,7 +3,8 @@
 # the official `openai` npm package (v6), then stops the server with SIGTERM and checks that it exits
 # cleanly. The model is the random-weight `tiny` preset (real DeepSeek-V4 tokenizer), generated once
 # per build folder, or the folder in TACHYON_TEST_MODEL (served as TACHYON_TEST_MODEL_NAME, which the
-# tests read too); the SDK is installed into tests/server/node_modules (git-ignored) when missing.
+# tests read too); the SDK and ajv (package.json) are installed into tests/server/node_modules
+# (git-ignored) when missing.
 #
 # The test sees the server's pid in TACHYON_SERVER_PID. With TACHYON_TEST_STOPS_SERVER=1 the test itself
 # signals the server; run.sh then only waits (up to 60 s) for it to exit, and checks that it exited cleanly.
@@ -25,7 +26,7 @@ mkdir -p "$work"
     "$bin" make-tiny-model --preset tiny --seed 7 --out "$model.tmp" --threads 2 >/dev/null
     mv "$model.tmp" "$model"
   fi
-  if [ ! -f "$here/node_modules/openai/package.json" ]; then
+  if [ ! -f "$here/node_modules/openai/package.json" ] || [ ! -f "$here/node_modules/ajv/package.json" ]; then
     (cd "$here" && npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
   fi
 ) 9>"$work/.setup.lock"
