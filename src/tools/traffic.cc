@@ -38,7 +38,8 @@ TrafficModel::TrafficModel(const ModelConfig& cfg, int64_t kv_entry_bytes, int64
   int64_t routed_int8_macs = 0;  // all routed experts' FP8 linears, main layers
   for_each_tensor(cfg, nullptr, [&](TensorSlot& s) {
     if (s.mtp) return;
-    if (s.int8_repack && s.role == TensorRole::kWeight && s.name != "head.weight") {
+    // (FP4 experts are regrouped, not int8 rows: their FLOPs are the experts' family, counted apart.)
+    if (s.int8_repack && !s.packed_fp4 && s.role == TensorRole::kWeight && s.name != "head.weight") {
       const int64_t macs = s.shape[0] * s.shape[1];
       if (s.routed_expert) routed_int8_macs += macs;
       else int8_row_flops_ += 2 * macs;
