@@ -56,13 +56,6 @@ void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, Q
   ctx.k->quantize_i8(x, m, k, q.data(), s.data());
   out->m = m;
   out->k = k;
-  out->deq.clear();
-  if (layouts & kActDeq) {
-    out->deq.resize(size_t(m * k));
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < k; ++j)
-        out->deq[size_t(i * k + j)] = float(q[size_t(i * kp + j)]) * s[size_t(i * nb + j / cpu::kI8Block)];
-  }
   if ((layouts & kActFp4) && ctx.k->native_i8) cpu::ref::pack_i8(q.data(), s.data(), m, k, &out->packed);
   else out->packed = cpu::PackedI8{};
   if (layouts & kActRows) cpu::ref::pack_i8_rows(q.data(), s.data(), m, k, &out->rows);
@@ -99,7 +92,8 @@ void i8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k) {
 
 void linear(const OpContext& ctx, const QuantizedActs& x, const WeightView& w, float* y) {
   TACHYON_CHECK(x.k == w.k, "linear: the activations and the weight differ in width");
-  const LinearJob job{x.deq.empty() ? nullptr : x.deq.data(), x.m, w, y, &x};
+  TACHYON_CHECK(use_i8(ctx, w), "linear: this weight has no integer kernel in this set");
+  const LinearJob job{nullptr, x.m, w, y, &x};
   linear_group(ctx, std::span<const LinearJob>(&job, 1));
 }
 

@@ -41,8 +41,8 @@ struct LinearJob {
   int64_t m = 0;
   WeightView w;
   float* y = nullptr;
-  // Int8 activations (the fast numerics): x is then xq->deq, and FP4 weights go to the set's integer
-  // kernel when it has one (KernelTable::native_i8).
+  // Int8 activations (the fast numerics), packed for the integer kernel that reads w (FP4 weights in a
+  // set with one, KernelTable::native_i8, and weights repacked at load); x serves every other weight.
   const QuantizedActs* xq = nullptr;
 };
 void linear_group(const OpContext& ctx, std::span<const LinearJob> jobs);
@@ -130,23 +130,22 @@ void route(const OpContext& ctx, const float* logits, int64_t n_tokens, const Ro
 void softmax_pool(const float* const* values, const float* const* scores, int64_t n, int64_t d, float* out);
 
 // ---- int8 activations (the fast numerics) ----
-// x[m, k] quantised per token and 32 columns (cpu::ref::quantize_i8): `deq` [m, k] holds q * s, which
-// every weight without an int8 kernel multiplies; `packed` is the integer FP4 kernels' layout (filled
-// only when the context's set has such a kernel) and `rows` the int8-row kernels' (WFormat::kI8).
+// x[m, k] quantised per token and 32 columns (cpu::ref::quantize_i8) in the integer kernels' layouts:
+// `packed` for the FP4 kernel (filled only when the context's set has it) and `rows` for the int8-row
+// and grouped FP4 kernels (WFormat::kI8, kFP4G).
 struct QuantizedActs {
   int64_t m = 0, k = 0;
-  std::vector<float> deq;  // [m, k]
   cpu::PackedI8 packed;
   cpu::PackedI8Rows rows;
 };
 // Which of QuantizedActs' layouts quantize_acts fills (a bit set; the others are left empty).
-enum ActLayout : unsigned { kActDeq = 1, kActFp4 = 2, kActRows = 4, kActAll = 7 };
+enum ActLayout : unsigned { kActFp4 = 2, kActRows = 4 };
 void quantize_acts(const OpContext& ctx, const float* x, int64_t m, int64_t k, QuantizedActs* out,
-                   unsigned layouts = kActAll);
+                   unsigned layouts);
 // x[m, k] <- q * s in place: the fast numerics' activation quantisation as values.
 void i8_fake_quant(const OpContext& ctx, float* x, int64_t m, int64_t k);
-// y[m, w.n] = (q * s) . W^T: linear() over deq, except FP4 weights in a set with an integer kernel and
-// weights repacked at load (WFormat::kI8 and kFP4G, which only this path takes).
+// y[m, w.n] = (q * s) . W^T for a weight with an integer kernel: FP4 in a set with one, or repacked at
+// load (WFormat::kI8 and kFP4G, which only this path takes).
 void linear(const OpContext& ctx, const QuantizedActs& x, const WeightView& w, float* y);
 // A whole FP8 or BF16 matrix w into int8 rows (cpu::ref::pack_weight_i8): codes [w.n, kp], scales
 // [w.n, kp / 32], kp = cpu::i8_padded(w.k). Threads split the rows.
